@@ -1,0 +1,166 @@
+//! The two engines under test, and the stage-by-stage breakdown of a shuyu query.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::displayable;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use shuyu_compute::{assemble, PrivateSession};
+use shuyu_datasets::demo::DEMO_TABLES;
+use shuyu_datasets::{demo_manifest, GenerateReport};
+use shuyu_planner::{GrantedTable, QueryBudget, Scope};
+
+/// Errors of the benchmark (any engine's error, as text with its source).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Result of the benchmark's fallible steps.
+pub type Result<T> = std::result::Result<T, BoxError>;
+
+/// The budget every shuyu query runs with.
+pub fn budget() -> QueryBudget {
+    QueryBudget::pure(1.0)
+}
+
+fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Plain DataFusion: the scope's session configuration, the same Parquet files.
+pub async fn plain_context(data: &GenerateReport) -> Result<SessionContext> {
+    let ctx = SessionContext::new_with_config(shuyu_planner::scope::session_config());
+    for t in &data.tables {
+        ctx.register_parquet(t.name.as_str(), t.path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await?;
+    }
+    Ok(ctx)
+}
+
+/// shuyu: a private session over a full scope (every column of the four demo tables).
+pub async fn private_session(dir: &Path) -> Result<PrivateSession> {
+    let mut grants = Vec::with_capacity(DEMO_TABLES.len());
+    for t in DEMO_TABLES {
+        let m = demo_manifest(t).ok_or_else(|| format!("no demo manifest {t}"))?;
+        grants.push(GrantedTable::new(m, None, dir.join(format!("{t}.parquet"))));
+    }
+    Ok(PrivateSession::new(Scope::open(&grants).await?))
+}
+
+/// Runs `sql` on plain DataFusion to completion; returns the wall time and rows.
+pub async fn run_plain(ctx: &SessionContext, sql: &str) -> Result<(Duration, usize)> {
+    let start = Instant::now();
+    let batches = ctx.sql(sql).await?.collect().await?;
+    Ok((start.elapsed(), rows(&batches)))
+}
+
+/// Runs `sql` through shuyu (plan, calibrate, inner plans, noise, outer plan).
+pub async fn run_private(s: &PrivateSession, sql: &str) -> Result<(Duration, usize)> {
+    let start = Instant::now();
+    let r = s.execute(sql, budget()).await?;
+    Ok((start.elapsed(), r.num_rows()))
+}
+
+/// Planning and calibration alone (reads no data).
+pub async fn run_plan(s: &PrivateSession, sql: &str) -> Result<Duration> {
+    let start = Instant::now();
+    let _plan = s.plan(sql, budget()).await?;
+    Ok(start.elapsed())
+}
+
+/// Where one shuyu execution spends its time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Breakdown {
+    /// `PrivateSession::plan` (SQL planning, privacy analysis, calibration).
+    pub plan: Duration,
+    /// DataFusion on every release's inner (bounded, exact) plan.
+    pub inner: Duration,
+    /// DataFusion on the quantile histogram plans.
+    pub histograms: Duration,
+    /// Reading inner results, choosing keys, noise, building released batches.
+    pub assemble: Duration,
+    /// DataFusion on the outer (post-processing) plan.
+    pub outer: Duration,
+    /// All of the above.
+    pub total: Duration,
+    /// Rows (keys) the inner plans returned, over all releases.
+    pub inner_rows: usize,
+    /// Rows the histogram plans returned.
+    pub histogram_rows: usize,
+}
+
+async fn collect(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.execute_logical_plan(plan.clone()).await?.collect().await?)
+}
+
+/// Runs `sql` as `PrivateSession::execute` does, timing each stage (the same public calls,
+/// in the same order).
+pub async fn breakdown(s: &PrivateSession, sql: &str) -> Result<Breakdown> {
+    let mut b = Breakdown::default();
+    let start = Instant::now();
+    let plan = s.plan(sql, budget()).await?;
+    b.plan = start.elapsed();
+    let ctx = s.scope().context();
+    let def = plan.budget.definition;
+    for release in &plan.releases {
+        let t = Instant::now();
+        let inner = collect(ctx, &release.plan).await?;
+        b.inner += t.elapsed();
+        b.inner_rows += rows(&inner);
+
+        let t = Instant::now();
+        let mut cols: Vec<String> = release.partials.iter().map(|p| p.column.clone()).collect();
+        cols.push("__units".to_string());
+        cols.dedup();
+        let inner_rows = assemble::read_inner(release, &inner, &cols)?;
+        let (keys, key_rows) = assemble::choose_keys(release, &inner_rows, def)?;
+        let noisy = assemble::noisy_partials(release, &inner_rows, &key_rows, def)?;
+        b.assemble += t.elapsed();
+
+        let mut quantiles = Vec::with_capacity(release.histograms.len());
+        for (hi, h) in release.histograms.iter().enumerate() {
+            let t = Instant::now();
+            let hb = collect(ctx, &h.plan).await?;
+            b.histograms += t.elapsed();
+            b.histogram_rows += rows(&hb);
+            let t = Instant::now();
+            quantiles.push(assemble::quantile_values(release, hi, &hb, &keys, def)?);
+            b.assemble += t.elapsed();
+        }
+
+        let t = Instant::now();
+        let outputs = release
+            .outputs
+            .iter()
+            .map(|o| assemble::output_values(&o.kind, &noisy, &quantiles, keys.len()))
+            .collect();
+        let batch = assemble::build_batch(release, &keys, outputs)?;
+        release.slot.fill(batch)?;
+        b.assemble += t.elapsed();
+    }
+    let t = Instant::now();
+    let _out = collect(ctx, &plan.outer).await?;
+    b.outer = t.elapsed();
+    b.total = start.elapsed();
+    Ok(b)
+}
+
+async fn physical(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
+    let p = ctx.execute_logical_plan(plan).await?.create_physical_plan().await?;
+    let text = displayable(p.as_ref()).indent(true).to_string();
+    Ok(text)
+}
+
+/// The physical plans of `sql`: plain DataFusion's, then each shuyu inner and histogram plan.
+pub async fn explain(ctx: &SessionContext, s: &PrivateSession, sql: &str) -> Result<String> {
+    let mut out = String::new();
+    let plain = ctx.sql(sql).await?.into_optimized_plan()?;
+    out.push_str(&format!("-- plain DataFusion\n{}", physical(ctx, plain).await?));
+    let plan = s.plan(sql, budget()).await?;
+    let sctx = s.scope().context();
+    for r in &plan.releases {
+        out.push_str(&format!("-- shuyu release {} inner plan\n{}", r.index, physical(sctx, r.plan.clone()).await?));
+        for (i, h) in r.histograms.iter().enumerate() {
+            out.push_str(&format!("-- shuyu release {} histogram {i}\n{}", r.index, physical(sctx, h.plan.clone()).await?));
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,25 @@
+//! # shuyu-compute
+//!
+//! Executes private plans: runs each release's exact, contribution-bounded inner plan in
+//! DataFusion, draws the noise with OpenDP, assembles the released keys and values, and runs
+//! the post-processing plan over them. It never parses SQL itself (the planner does).
+//!
+//! ## Layout
+//! - [`noise`]: every random draw, on OpenDP measurements (discrete Laplace and Gaussian,
+//!   partition selection, DP quantiles), costs from OpenDP's privacy maps.
+//! - [`calibrator`]: the planner's [`shuyu_planner::Calibrator`] on top of [`noise`].
+//! - [`assemble`]: one release: inner results → key set → noisy partials → output columns.
+//! - [`engine`]: [`PrivateSession`], the library entry point (`execute`, `explain`).
+//! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column).
+//! - [`error`]: the crate's error enum.
+
+pub mod assemble;
+pub mod calibrator;
+pub mod engine;
+pub mod error;
+pub mod metadata;
+pub mod noise;
+
+pub use calibrator::OpenDpCalibrator;
+pub use engine::{PrivateSession, QueryResult};
+pub use error::ComputeError;

@@ -1,0 +1,226 @@
+//! Oracle tests: with noise switched off (feature `noiseless`) and deterministic bounding,
+//! every accepted query returns exactly what plain DataFusion returns for its
+//! contribution-bounded equivalent, written here by hand in SQL.
+//!
+//! Keys: shuyu releases every key of a public domain, including empty ones; the plain
+//! equivalent returns only keys present in the data. So the check is: every plain row is
+//! in shuyu's result with equal values, and every other shuyu row is an empty key (counts
+//! 0, sums 0, means NULL).
+//!
+//! Run with `cargo test -p shuyu-compute --features noiseless --test oracle`.
+
+mod common;
+
+use common::compare::{keyed, plain, plain_context, rows, same};
+use datafusion::common::ScalarValue;
+use shuyu_compute::PrivateSession;
+use shuyu_planner::{KeySet, QueryBudget};
+
+struct Case {
+    name: &'static str,
+    sql: &'static str,
+    bounded: &'static str,
+    keys: usize,
+    budget: QueryBudget,
+}
+
+const fn pure(name: &'static str, sql: &'static str, bounded: &'static str, keys: usize) -> Case {
+    Case { name, sql, bounded, keys, budget: QueryBudget { definition: shuyu_planner::PrivacyDefinition::PureDp, amount: 1.0, delta: 0.0, max_groups: None, max_rows: None } }
+}
+
+fn empty_key(values: &[ScalarValue]) -> bool {
+    values.iter().all(|v| v.is_null() || matches!(v.cast_to(&arrow::datatypes::DataType::Float64), Ok(ScalarValue::Float64(Some(x))) if x == 0.0))
+}
+
+async fn check(session: &PrivateSession, ctx: &datafusion::prelude::SessionContext, case: &Case) {
+    assert!(shuyu_compute::noise::NOISELESS, "oracle tests need the noiseless feature");
+    let got = session.execute(case.sql, case.budget).await.unwrap_or_else(|e| panic!("{}: shuyu refused or failed: {e}", case.name));
+    assert!(got.cost > 0.0 || got.releases == 0, "{}: a private query must cost something", case.name);
+    let ours = keyed(&rows(&got.batches), case.keys);
+    let theirs = keyed(&plain(ctx, case.bounded).await, case.keys);
+    assert!(!theirs.is_empty(), "{}: the oracle returned nothing; the fixture is too small", case.name);
+    for (k, v) in &theirs {
+        let o = ours.get(k).unwrap_or_else(|| panic!("{}: key {k} missing from shuyu's result", case.name));
+        assert_eq!(o.len(), v.len(), "{}: column count", case.name);
+        for (a, b) in o.iter().zip(v) {
+            assert!(same(a, b), "{}: key {k}: shuyu {a} vs bounded plain {b}", case.name);
+        }
+    }
+    for (k, v) in &ours {
+        if !theirs.contains_key(k) {
+            assert!(empty_key(v), "{}: key {k} is not in the data but shuyu released non-empty values {v:?}", case.name);
+        }
+    }
+}
+
+const CASES: &[Case] = &[
+    pure("count", "SELECT COUNT(*) FROM residents", "SELECT COUNT(*) FROM residents", 0),
+    pure(
+        "district breakdown",
+        "SELECT district, COUNT(*) AS n, SUM(income) AS s, AVG(age) AS a FROM residents GROUP BY district",
+        // income is in [0, 200000] with cents; summed on the cent grid.
+        "SELECT district, COUNT(*), SUM(ROUND(income * 100)) / 100, AVG(CAST(age AS DOUBLE)) FROM residents GROUP BY district",
+        1,
+    ),
+    pure(
+        "spread by gender",
+        "SELECT gender, VAR(income), STDDEV(age), VAR_POP(age) FROM residents GROUP BY gender",
+        "SELECT gender, VAR(income), STDDEV(CAST(age AS DOUBLE)), VAR_POP(CAST(age AS DOUBLE)) FROM residents GROUP BY gender",
+        1,
+    ),
+    pure(
+        "filtered",
+        "SELECT district, COUNT(*) FROM residents WHERE age >= 18 AND employed GROUP BY district",
+        "SELECT district, COUNT(*) FROM residents WHERE age >= 18 AND employed GROUP BY district",
+        1,
+    ),
+    pure(
+        "age bands",
+        "SELECT CASE WHEN age < 18 THEN 'minor' WHEN age < 65 THEN 'adult' ELSE 'senior' END AS band, COUNT(*) FROM residents GROUP BY 1",
+        "SELECT CASE WHEN age < 18 THEN 'minor' WHEN age < 65 THEN 'adult' ELSE 'senior' END AS band, COUNT(*) FROM residents GROUP BY 1",
+        1,
+    ),
+    pure(
+        "group by bounded integer",
+        "SELECT age, COUNT(*) FROM residents WHERE age BETWEEN 30 AND 40 GROUP BY age",
+        "SELECT age, COUNT(*) FROM residents WHERE age BETWEEN 30 AND 40 GROUP BY age",
+        1,
+    ),
+    pure(
+        "having order limit",
+        "SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING COUNT(*) > 100 ORDER BY n DESC LIMIT 5",
+        "SELECT district, COUNT(*) AS n FROM residents GROUP BY district HAVING COUNT(*) > 100 ORDER BY n DESC LIMIT 5",
+        1,
+    ),
+    pure(
+        "employment rate",
+        "SELECT district, SUM(CASE WHEN employed THEN 1 ELSE 0 END) * 1.0 / COUNT(*) AS rate FROM residents GROUP BY district",
+        "SELECT district, SUM(CASE WHEN employed THEN 1 ELSE 0 END) * 1.0 / COUNT(*) AS rate FROM residents GROUP BY district",
+        1,
+    ),
+    pure(
+        "density via public join",
+        "WITH c AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) \
+         SELECT c.district, c.n / d.area_km2 AS density FROM c JOIN districts d ON c.district = d.district",
+        "WITH c AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) \
+         SELECT c.district, c.n / d.area_km2 AS density FROM c JOIN districts d ON c.district = d.district",
+        1,
+    ),
+    pure(
+        "filter clause",
+        "SELECT district, COUNT(*) FILTER (WHERE age > 60) AS old, AVG(income) FILTER (WHERE employed) AS inc FROM residents GROUP BY district",
+        "SELECT district, COUNT(*) FILTER (WHERE age > 60), AVG(income) FILTER (WHERE employed) FROM residents GROUP BY district",
+        1,
+    ),
+    pure(
+        "enterprises",
+        "SELECT industry, COUNT(*), AVG(employees) FROM enterprises GROUP BY industry",
+        "SELECT industry, COUNT(*), AVG(CAST(employees AS DOUBLE)) FROM enterprises GROUP BY industry",
+        1,
+    ),
+    pure(
+        "visits by department (bounded)",
+        "SELECT department, COUNT(*) AS n, SUM(cost) AS total FROM medical_visits GROUP BY department",
+        // Per person and department: at most 8 rows' worth, costs clamped to [0, 50000] on the
+        // cent grid; a person keeps at most 4 departments (the first by name).
+        "WITH per AS (SELECT person_id, department, LEAST(COUNT(*), 8) AS c, \
+                LEAST(GREATEST(SUM(CAST(ROUND(LEAST(GREATEST(cost, 0.0), 50000.0) * 100) AS BIGINT)), 0), 40000000) AS s \
+              FROM medical_visits GROUP BY person_id, department), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY department) AS rn FROM per) \
+         SELECT department, SUM(c), SUM(s) / 100.0 FROM ranked WHERE rn <= 4 GROUP BY department",
+        1,
+    ),
+    pure(
+        "global visits (bounded)",
+        "SELECT COUNT(*), AVG(cost) FROM medical_visits",
+        // No GROUP BY: one key per person; AVG = 25000 + centred sum / count.
+        "WITH per AS (SELECT person_id, LEAST(COUNT(*), 8) AS c, \
+                LEAST(GREATEST(SUM(CAST(ROUND((LEAST(GREATEST(cost, 0.0), 50000.0) - 25000.0) * 100) AS BIGINT)), -20000000), 20000000) AS s \
+              FROM medical_visits GROUP BY person_id) \
+         SELECT SUM(c), 25000.0 + (SUM(s) / 100.0) / SUM(c) FROM per",
+        0,
+    ),
+    pure(
+        "join on the unit (bounded)",
+        "SELECT r.district, COUNT(*) FROM medical_visits v JOIN residents r ON v.person_id = r.person_id GROUP BY r.district",
+        "WITH per AS (SELECT v.person_id, r.district, LEAST(COUNT(*), 8) AS c FROM medical_visits v JOIN residents r \
+                ON v.person_id = r.person_id GROUP BY v.person_id, r.district), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY district) AS rn FROM per) \
+         SELECT district, SUM(c) FROM ranked WHERE rn <= 4 GROUP BY district",
+        1,
+    ),
+    pure(
+        "distinct patients",
+        "SELECT department, COUNT(DISTINCT person_id) FROM medical_visits GROUP BY department",
+        "WITH per AS (SELECT DISTINCT person_id, department FROM medical_visits), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY department) AS rn FROM per) \
+         SELECT department, COUNT(*) FROM ranked WHERE rn <= 4 GROUP BY department",
+        1,
+    ),
+    pure(
+        "per-person subquery",
+        "SELECT AVG(n), COUNT(*) FROM (SELECT person_id, LEAST(COUNT(*), 20) AS n FROM medical_visits GROUP BY person_id) t",
+        "SELECT AVG(CAST(n AS DOUBLE)), COUNT(*) FROM (SELECT person_id, LEAST(COUNT(*), 20) AS n FROM medical_visits GROUP BY person_id) t",
+        0,
+    ),
+    pure(
+        "public table only",
+        "SELECT district, area_km2 FROM districts WHERE area_km2 > 1000 ORDER BY area_km2 DESC",
+        "SELECT district, area_km2 FROM districts WHERE area_km2 > 1000 ORDER BY area_km2 DESC",
+        1,
+    ),
+];
+
+#[tokio::test]
+async fn accepted_queries_match_their_bounded_equivalents() {
+    let session = common::deterministic(common::full_scope().await);
+    let ctx = plain_context(common::data_dir()).await;
+    for case in CASES {
+        check(&session, &ctx, case).await;
+    }
+}
+
+#[tokio::test]
+async fn partition_selection_keeps_exactly_the_keys_above_threshold() {
+    let session = common::deterministic(common::full_scope().await);
+    let ctx = plain_context(common::data_dir()).await;
+    let budget = QueryBudget::zcdp(0.5, 1e-6);
+    let sql = "SELECT hospital, COUNT(*) FROM medical_visits GROUP BY hospital";
+    let plan = session.plan(sql, budget).await.unwrap();
+    let KeySet::Selected { calibration: Some(c), .. } = &plan.releases[0].keys else { panic!("hospital has no public domain: expected partition selection") };
+    let threshold = c.threshold;
+    assert!(threshold > 1, "a zCDP selection at delta 1e-6 needs a threshold above 1");
+    let bounded = format!(
+        "WITH per AS (SELECT person_id, hospital, LEAST(COUNT(*), 8) AS c FROM medical_visits GROUP BY person_id, hospital), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY hospital) AS rn FROM per) \
+         SELECT hospital, SUM(c) FROM ranked WHERE rn <= 4 GROUP BY hospital HAVING COUNT(*) >= {threshold}"
+    );
+    let case = Case { name: "partition selection", sql, bounded: Box::leak(bounded.into_boxed_str()), keys: 1, budget };
+    check(&session, &ctx, &case).await;
+    let got = session.execute(sql, budget).await.unwrap();
+    let theirs = plain(&ctx, case.bounded).await;
+    assert_eq!(got.num_rows(), theirs.len(), "exactly the keys above the threshold are released");
+}
+
+#[tokio::test]
+async fn median_is_the_exact_median_without_noise() {
+    let session = common::deterministic(common::full_scope().await);
+    let ctx = plain_context(common::data_dir()).await;
+    let got = session.execute("SELECT gender, MEDIAN(age) FROM residents GROUP BY gender", QueryBudget::pure(1.0)).await.unwrap();
+    let ours = keyed(&rows(&got.batches), 1);
+    let theirs = keyed(&plain(&ctx, "SELECT gender, MEDIAN(age) FROM residents GROUP BY gender").await, 1);
+    for (k, v) in theirs {
+        let exact = match v[0].cast_to(&arrow::datatypes::DataType::Float64).unwrap() {
+            ScalarValue::Float64(Some(x)) => x,
+            _ => unreachable!(),
+        };
+        let dp = match ours[&k][0].cast_to(&arrow::datatypes::DataType::Float64).unwrap() {
+            ScalarValue::Float64(Some(x)) => x,
+            _ => unreachable!(),
+        };
+        // Integer ages: candidates are the integers 0..=100, so the noiseless DP median is
+        // a middle order statistic: within 1 of DataFusion's median (which averages the two
+        // middle values when the count is even).
+        assert!((exact - dp).abs() <= 1.0, "median for {k}: exact {exact}, dp {dp}");
+    }
+}

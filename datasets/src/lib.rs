@@ -1,0 +1,60 @@
+//! # shuyu-datasets
+//!
+//! Deterministic generators of a realistic city's public data, and the catalog manifests
+//! that declare each table's privacy contract.
+//!
+//! ## Layout
+//! - [`manifest`]: manifest types (TOML): classification, privacy unit, per-column type,
+//!   sensitivity, bounds, public domain, masking rule.
+//! - [`demo`] (always available): the four demo tables of a synthetic Changchun
+//!   (`residents`, `medical_visits`, `enterprises`, `districts`), their manifests embedded
+//!   from `manifests/*.toml` ([`demo_manifests`]), and their public domains as constants.
+//! - `generate` (feature `generate`, default): `generate()` writes the demo tables as
+//!   Parquet, with their manifests and a `dataset.json` marker, byte-identical for the same
+//!   (residents, seed); `is_generated` tells whether a folder already holds them.
+//!   Internals: `generate/rng.rs` (ChaCha streams per chunk, portable samplers),
+//!   `generate/tables.rs` (row generators), `generate/words.rs` (word lists, district facts).
+//! - `examples/generate.rs`: command-line front end (`cargo run --release --example generate
+//!   -- <residents> <out_dir> [seed]`).
+//!
+//! Without the `generate` feature the crate has no Arrow, Parquet or rayon dependency: it is
+//! the manifest types and the demo manifests, for governance's catalog.
+
+pub mod demo;
+#[cfg(feature = "generate")]
+pub mod generate;
+pub mod manifest;
+
+pub use demo::{demo_manifest, demo_manifests};
+#[cfg(feature = "generate")]
+pub use generate::{
+    ensure_generated, generate, is_generated, load_report, GenerateOptions, GenerateReport,
+    TableReport,
+};
+pub use manifest::{
+    Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity,
+    TableManifest,
+};
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetsError {
+    /// A manifest is malformed or inconsistent.
+    #[error("invalid manifest: {0}")]
+    Manifest(String),
+    /// Reading or writing a file failed.
+    #[error("i/o error on {path}: {source}")]
+    Io {
+        /// The file concerned.
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing Parquet or Arrow data failed.
+    #[error("writing data failed: {0}")]
+    Write(String),
+    /// The generator was asked for something it cannot do (e.g. zero residents).
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+}

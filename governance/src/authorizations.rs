@@ -1,0 +1,617 @@
+//! Authorizations (授权运营协议): one unit, one scenario, the exact columns, a term, a budget.
+//!
+//! A grant is checked whole before anything is written; the first fault is returned as
+//! [`GovernanceError::Invalid`] naming the field (`datasets[1].columns[0]`) and what to change.
+//! Terms expire on their own: the status shown and enforced is computed from the store's
+//! clock at use time.
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use shuyu_datasets::TableManifest;
+
+use crate::access::{self, Principal, Role};
+use crate::amount::Nano;
+use crate::audit::{self, Entry};
+use crate::catalog;
+use crate::clock::{from_micros, to_micros};
+use crate::error::{GovernanceError, Result};
+use crate::ids::{AuthorizationId, DatasetId, UnitId};
+use crate::ledger::{self, Budget};
+use crate::store::Store;
+use crate::units::{self, UnitStatus};
+use crate::validate::{check_long_text, check_text};
+
+text_enum!(
+    /// A right granted by an authorization (Art. 16).
+    pub enum Right {
+        /// Use the data in processing (加工使用权).
+        ProcessingUse => "processing_use",
+        /// Operate the resulting data products (产品经营权).
+        ProductOperation => "product_operation",
+    }
+);
+
+text_enum!(
+    /// How a budget is measured.
+    pub enum PrivacyKind {
+        /// Pure differential privacy: amounts are epsilon.
+        PureDp => "pure_dp",
+        /// Zero-concentrated differential privacy: amounts are rho.
+        Zcdp => "zcdp",
+    }
+);
+
+impl PrivacyKind {
+    /// The name of the budget's unit (`epsilon` or `rho`).
+    pub fn unit_name(self) -> &'static str {
+        match self {
+            PrivacyKind::PureDp => "epsilon",
+            PrivacyKind::Zcdp => "rho",
+        }
+    }
+}
+
+/// The privacy definition of an authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PrivacyDefinition {
+    /// Pure DP (epsilon) or zCDP (rho).
+    pub kind: PrivacyKind,
+    /// Delta for partition selection and for showing zCDP as (epsilon, delta); 0 disables
+    /// partition selection.
+    pub delta: f64,
+}
+
+text_enum!(
+    /// How results leave the domain (Art. 25).
+    pub enum ExportPolicy {
+        /// DP aggregates are released automatically under the approved scenario.
+        Automatic => "automatic",
+        /// The bureau reviews each export.
+        Review => "review",
+    }
+);
+
+text_enum!(
+    /// Standing of an authorization, as enforced now.
+    pub enum AuthorizationStatus {
+        /// In force.
+        Active => "active",
+        /// Granted, but the term has not started.
+        Pending => "pending",
+        /// Stopped by the bureau until reinstated.
+        Suspended => "suspended",
+        /// Ended by the bureau for good.
+        Revoked => "revoked",
+        /// The term is over.
+        Expired => "expired",
+    }
+);
+
+/// Free (public interest) or paid (commercial) use (Art. 20).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum Mode {
+    /// Free of charge.
+    Free,
+    /// Paid, at this price in cents (fen).
+    Paid {
+        /// Price in cents (fen).
+        price_cents: u64,
+    },
+}
+
+/// A dataset and the exact columns granted on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantedDataset {
+    /// Dataset name in the catalog.
+    pub dataset: String,
+    /// Granted columns (minimum necessary).
+    pub columns: Vec<String>,
+}
+
+/// Budget terms of a grant, in the definition's unit (epsilon or rho).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BudgetTerms {
+    /// Total budget of the authorization (> 0).
+    pub total: f64,
+    /// Most one query may spend (≤ total).
+    pub per_query_cap: f64,
+    /// What a query spends when it names no cost (0 < default ≤ cap).
+    pub per_query_default: f64,
+}
+
+/// A grant request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuthorization {
+    /// The operating unit.
+    pub unit: UnitId,
+    /// Scenario name, unique within the unit.
+    pub scenario: String,
+    /// Purpose of the processing.
+    pub purpose: String,
+    /// Partners named in the agreement.
+    pub partners: Vec<String>,
+    /// Datasets and columns.
+    pub datasets: Vec<GrantedDataset>,
+    /// Start of the term.
+    pub term_start: DateTime<Utc>,
+    /// End of the term (exclusive).
+    pub term_end: DateTime<Utc>,
+    /// Rights.
+    pub rights: Vec<Right>,
+    /// Free or paid.
+    pub mode: Mode,
+    /// Privacy definition.
+    pub privacy: PrivacyDefinition,
+    /// Budget.
+    pub budget: BudgetTerms,
+    /// Export policy.
+    pub export_policy: ExportPolicy,
+}
+
+/// A stored authorization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Authorization {
+    /// Identifier.
+    pub id: AuthorizationId,
+    /// The operating unit.
+    pub unit: UnitId,
+    /// Scenario name.
+    pub scenario: String,
+    /// Purpose.
+    pub purpose: String,
+    /// Partners.
+    pub partners: Vec<String>,
+    /// Datasets and columns.
+    pub datasets: Vec<GrantedDataset>,
+    /// Start of the term.
+    pub term_start: DateTime<Utc>,
+    /// End of the term (exclusive).
+    pub term_end: DateTime<Utc>,
+    /// Rights.
+    pub rights: Vec<Right>,
+    /// Free or paid.
+    pub mode: Mode,
+    /// Privacy definition.
+    pub privacy: PrivacyDefinition,
+    /// Total budget (nano-units).
+    pub total_budget: Nano,
+    /// Per-query cap.
+    pub per_query_cap: Nano,
+    /// Per-query default.
+    pub per_query_default: Nano,
+    /// Export policy.
+    pub export_policy: ExportPolicy,
+    /// Standing now (expiry computed from the clock).
+    pub status: AuthorizationStatus,
+    /// When it was granted.
+    pub granted_at: DateTime<Utc>,
+}
+
+/// One table of a scenario's session.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScopedTable {
+    /// The dataset.
+    pub dataset: DatasetId,
+    /// The manifest cut down to the granted columns, plus the privacy-unit column (which the
+    /// planner may use for contribution bounding but must never output).
+    pub manifest: TableManifest,
+    /// The granted columns (what a query may reference and release).
+    pub granted_columns: Vec<String>,
+    /// Where the data is.
+    pub location: String,
+}
+
+/// Everything a query session of one scenario may see.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Scope {
+    /// The authorization.
+    pub authorization: Authorization,
+    /// Its budget now.
+    pub budget: Budget,
+    /// The tables and columns it grants.
+    pub tables: Vec<ScopedTable>,
+}
+
+/// The stored row of an authorization (what the ledger and jobs check).
+#[derive(Debug, Clone)]
+pub(crate) struct AuthRow {
+    pub(crate) id: AuthorizationId,
+    pub(crate) unit: UnitId,
+    pub(crate) scenario: String,
+    pub(crate) stored_status: String,
+    pub(crate) term_start: i64,
+    pub(crate) term_end: i64,
+    pub(crate) privacy: PrivacyKind,
+    pub(crate) total: Nano,
+    pub(crate) cap: Nano,
+    pub(crate) spent: Nano,
+    pub(crate) reserved: Nano,
+    pub(crate) export_policy: ExportPolicy,
+}
+
+const AUTH_ROW: &str = "id, unit_id, scenario, status, term_start, term_end, privacy, total_nano, cap_nano, spent_nano, reserved_nano, export_policy";
+
+fn auth_row(r: &Row<'_>) -> rusqlite::Result<AuthRow> {
+    Ok(AuthRow {
+        id: r.get(0)?,
+        unit: r.get(1)?,
+        scenario: r.get(2)?,
+        stored_status: r.get(3)?,
+        term_start: r.get(4)?,
+        term_end: r.get(5)?,
+        privacy: r.get(6)?,
+        total: r.get(7)?,
+        cap: r.get(8)?,
+        spent: r.get(9)?,
+        reserved: r.get(10)?,
+        export_policy: r.get(11)?,
+    })
+}
+
+impl AuthRow {
+    /// Standing at `now`.
+    pub(crate) fn status(&self, now: DateTime<Utc>) -> AuthorizationStatus {
+        effective_status(&self.stored_status, self.term_start, self.term_end, now)
+    }
+}
+
+fn effective_status(stored: &str, start: i64, end: i64, now: DateTime<Utc>) -> AuthorizationStatus {
+    let now = to_micros(now);
+    match stored {
+        "revoked" => AuthorizationStatus::Revoked,
+        _ if now >= end => AuthorizationStatus::Expired,
+        "suspended" => AuthorizationStatus::Suspended,
+        _ if now < start => AuthorizationStatus::Pending,
+        _ => AuthorizationStatus::Active,
+    }
+}
+
+/// Loads the row of an authorization.
+pub(crate) fn load_row(conn: &Connection, id: AuthorizationId) -> Result<AuthRow> {
+    conn.query_row(&format!("SELECT {AUTH_ROW} FROM authorizations WHERE id = ?1"), [id], auth_row)
+        .optional()?
+        .ok_or_else(|| GovernanceError::not_found(id.to_string()))
+}
+
+/// Refuses unless the authorization is active, in term, and its unit active.
+pub(crate) fn require_usable(conn: &Connection, row: &AuthRow, now: DateTime<Utc>) -> Result<()> {
+    let id = row.id;
+    match row.status(now) {
+        AuthorizationStatus::Active => {}
+        AuthorizationStatus::Pending => {
+            return Err(GovernanceError::denied(format!("the term of {id} has not started yet; wait for its start date")))
+        }
+        AuthorizationStatus::Expired => {
+            return Err(GovernanceError::denied(format!("the term of {id} has ended; ask the bureau for a renewal")))
+        }
+        AuthorizationStatus::Suspended => {
+            return Err(GovernanceError::denied(format!("{id} is suspended by the bureau until reinstated")))
+        }
+        AuthorizationStatus::Revoked => return Err(GovernanceError::denied(format!("{id} is revoked; its access has ended"))),
+    }
+    access::check_unit_active(conn, row.unit)
+}
+
+/// Loads a full authorization.
+pub(crate) fn load(conn: &Connection, id: AuthorizationId, now: DateTime<Utc>) -> Result<Authorization> {
+    type Raw = (UnitId, String, String, String, i64, i64, String, String, Option<i64>, PrivacyKind);
+    type Raw2 = (f64, Nano, Nano, Nano, ExportPolicy, String, i64);
+    let (raw, raw2): (Raw, Raw2) = conn
+        .query_row(
+            "SELECT unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json, mode, price_cents, privacy,
+                    delta, total_nano, cap_nano, default_nano, export_policy, status, granted_at
+             FROM authorizations WHERE id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?),
+                    (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+                ))
+            },
+        )
+        .optional()?
+        .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
+    let (unit, scenario, purpose, partners, start, end, rights, mode, price, kind) = raw;
+    let (delta, total, cap, default, export_policy, stored_status, granted_at) = raw2;
+    let parse = |text: &str| -> Result<serde_json::Value> {
+        serde_json::from_str(text).map_err(|e| GovernanceError::Internal(format!("stored JSON of {id}: {e}")))
+    };
+    let partners: Vec<String> = serde_json::from_value(parse(&partners)?)
+        .map_err(|e| GovernanceError::Internal(format!("stored partners of {id}: {e}")))?;
+    let rights: Vec<Right> = serde_json::from_value(parse(&rights)?)
+        .map_err(|e| GovernanceError::Internal(format!("stored rights of {id}: {e}")))?;
+    let mode = match (mode.as_str(), price) {
+        ("paid", Some(p)) => Mode::Paid { price_cents: u64::try_from(p).unwrap_or(0) },
+        _ => Mode::Free,
+    };
+    Ok(Authorization {
+        id,
+        unit,
+        scenario,
+        purpose,
+        partners,
+        datasets: granted(conn, id)?.into_iter().map(|(_, g)| g).collect(),
+        term_start: from_micros(start)?,
+        term_end: from_micros(end)?,
+        rights,
+        mode,
+        privacy: PrivacyDefinition { kind, delta },
+        total_budget: total,
+        per_query_cap: cap,
+        per_query_default: default,
+        export_policy,
+        status: effective_status(&stored_status, start, end, now),
+        granted_at: from_micros(granted_at)?,
+    })
+}
+
+/// The datasets and columns granted by an authorization, in grant order of dataset name.
+pub(crate) fn granted(conn: &Connection, id: AuthorizationId) -> Result<Vec<(DatasetId, GrantedDataset)>> {
+    let mut stmt = conn.prepare(
+        "SELECT d.id, d.name, d.manifest_json, g.column_name FROM grants g JOIN datasets d ON d.id = g.dataset_id
+         WHERE g.authorization_id = ?1 ORDER BY d.name",
+    )?;
+    let rows = stmt
+        .query_map([id], |r| Ok((r.get::<_, DatasetId>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut out: Vec<(DatasetId, GrantedDataset, TableManifest)> = Vec::new();
+    for (did, name, manifest, column) in rows {
+        if out.last().map(|(d, _, _)| *d) != Some(did) {
+            let manifest: TableManifest = serde_json::from_str(&manifest)
+                .map_err(|e| GovernanceError::Internal(format!("stored manifest of {did}: {e}")))?;
+            out.push((did, GrantedDataset { dataset: name, columns: Vec::new() }, manifest));
+        }
+        if let Some((_, g, _)) = out.last_mut() {
+            g.columns.push(column);
+        }
+    }
+    // Columns in the manifest's order, so the session matches the file.
+    Ok(out
+        .into_iter()
+        .map(|(d, mut g, m)| {
+            g.columns.sort_by_key(|c| m.columns.iter().position(|mc| &mc.name == c));
+            (d, g)
+        })
+        .collect())
+}
+
+/// Checks a grant request whole; returns the dataset ids and amounts to write.
+fn check_request(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) -> Result<(Vec<DatasetId>, [Nano; 3])> {
+    let unit = units::load_unit(conn, req.unit).map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
+    if unit.status != UnitStatus::Active {
+        return Err(GovernanceError::invalid("unit", format!("{} is {}; reinstate it before granting", req.unit, unit.status)));
+    }
+    check_text(&req.scenario, "scenario", 200)?;
+    check_long_text(&req.purpose, "purpose", 4000)?;
+    if req.purpose.trim().is_empty() {
+        return Err(GovernanceError::invalid("purpose", "must state the purpose of the processing"));
+    }
+    for (i, partner) in req.partners.iter().enumerate() {
+        check_text(partner, &format!("partners[{i}]"), 200)?;
+    }
+    if req.datasets.is_empty() {
+        return Err(GovernanceError::invalid("datasets", "grant at least one dataset"));
+    }
+    let mut ids = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, g) in req.datasets.iter().enumerate() {
+        let field = format!("datasets[{i}]");
+        if !seen.insert(g.dataset.as_str()) {
+            return Err(GovernanceError::invalid(format!("{field}.dataset"), "is granted twice; merge its columns into one entry"));
+        }
+        let Some(d) = catalog::load_by_name(conn, &g.dataset)? else {
+            return Err(GovernanceError::invalid(
+                format!("{field}.dataset"),
+                "names no dataset in the catalog; register it first or fix the name",
+            ));
+        };
+        if !d.manifest.classification.is_authorizable() {
+            return Err(GovernanceError::invalid(
+                format!("{field}.dataset"),
+                "has a classification level (state secret or public safety) that may never be authorized (Art. 8); remove it",
+            ));
+        }
+        if g.columns.is_empty() {
+            return Err(GovernanceError::invalid(format!("{field}.columns"), "grant at least one column"));
+        }
+        let mut cols = HashSet::new();
+        for (j, c) in g.columns.iter().enumerate() {
+            if d.manifest.column(c).is_none() {
+                return Err(GovernanceError::invalid(
+                    format!("{field}.columns[{j}]"),
+                    format!("is not a column of dataset {}; list only columns of its manifest", g.dataset),
+                ));
+            }
+            if !cols.insert(c.as_str()) {
+                return Err(GovernanceError::invalid(format!("{field}.columns[{j}]"), "is listed twice"));
+            }
+        }
+        ids.push(d.id);
+    }
+    if req.term_start >= req.term_end {
+        return Err(GovernanceError::invalid("term.end", "must be after term.start"));
+    }
+    if req.term_end <= now {
+        return Err(GovernanceError::invalid("term.end", "is already past; choose an end date in the future"));
+    }
+    if req.rights.is_empty() {
+        return Err(GovernanceError::invalid("rights", "grant processing_use, product_operation or both"));
+    }
+    if let Mode::Paid { price_cents } = req.mode {
+        if price_cents == 0 || price_cents > i64::MAX as u64 {
+            return Err(GovernanceError::invalid("mode.price_cents", "a paid mode needs a positive price; use free mode for public-interest use"));
+        }
+    }
+    let delta = req.privacy.delta;
+    if !(delta.is_finite() && (0.0..1.0).contains(&delta)) {
+        return Err(GovernanceError::invalid("privacy.delta", "must be at least 0 and below 1 (typically below 1e-6)"));
+    }
+    let b = req.budget;
+    let unit_name = req.privacy.kind.unit_name();
+    let total = Nano::grant(b.total, "budget.total")?;
+    if total == Nano::ZERO {
+        return Err(GovernanceError::invalid("budget.total", format!("must be greater than 0 (in {unit_name})")));
+    }
+    let cap = Nano::grant(b.per_query_cap, "budget.per_query_cap")?;
+    if cap == Nano::ZERO {
+        return Err(GovernanceError::invalid("budget.per_query_cap", format!("must be greater than 0 (in {unit_name})")));
+    }
+    if cap > total {
+        return Err(GovernanceError::invalid("budget.per_query_cap", "must not exceed budget.total; lower the cap or raise the total"));
+    }
+    let default = Nano::grant(b.per_query_default, "budget.per_query_default")?;
+    if default == Nano::ZERO {
+        return Err(GovernanceError::invalid("budget.per_query_default", format!("must be greater than 0 (in {unit_name})")));
+    }
+    if default > cap {
+        return Err(GovernanceError::invalid("budget.per_query_default", "must not exceed budget.per_query_cap"));
+    }
+    let taken: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM authorizations WHERE unit_id = ?1 AND scenario = ?2",
+            params![req.unit, req.scenario],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(existing) = taken {
+        return Err(GovernanceError::conflict(format!(
+            "the unit already holds authorization {existing} for this scenario name; one scenario, one authorization: pick another name"
+        )));
+    }
+    Ok((ids, [total, cap, default]))
+}
+
+fn json_text<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
+}
+
+impl Store {
+    /// Grants an authorization (bureau). Refused whole, with the field at fault, if any part
+    /// is invalid; nothing is written then.
+    pub fn grant(&self, p: &Principal, req: &NewAuthorization) -> Result<AuthorizationId> {
+        self.act(p, "authorization.grant", req.unit.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "grant authorizations")?;
+            let (dataset_ids, [total, cap, default]) = check_request(tx, req, now)?;
+            let (mode, price) = match req.mode {
+                Mode::Free => ("free", None),
+                Mode::Paid { price_cents } => ("paid", Some(price_cents as i64)),
+            };
+            tx.execute(
+                "INSERT INTO authorizations (unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json,
+                    mode, price_cents, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
+                    spent_nano, reserved_nano, granted_by, granted_at, status_changed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'active', 0, 0, ?16, ?17, ?17)",
+                params![
+                    req.unit,
+                    req.scenario,
+                    req.purpose,
+                    json_text(&req.partners)?,
+                    to_micros(req.term_start),
+                    to_micros(req.term_end),
+                    json_text(&req.rights)?,
+                    mode,
+                    price,
+                    req.privacy.kind,
+                    req.privacy.delta,
+                    total,
+                    cap,
+                    default,
+                    req.export_policy,
+                    actor.person,
+                    to_micros(now)
+                ],
+            )?;
+            let id = AuthorizationId(tx.last_insert_rowid());
+            let mut stmt = tx.prepare("INSERT INTO grants (authorization_id, dataset_id, column_name) VALUES (?1, ?2, ?3)")?;
+            for (g, did) in req.datasets.iter().zip(&dataset_ids) {
+                for c in &g.columns {
+                    stmt.execute(params![id, did, c])?;
+                }
+            }
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "authorization.grant", id.to_string()).unit(req.unit).cost(total).details(json!({
+                    "scenario_id": id.0,
+                    "datasets": dataset_ids.iter().map(|d| d.0).collect::<Vec<_>>(),
+                    "privacy": req.privacy.kind.as_str(),
+                    "total_nano": total.nanos(),
+                    "cap_nano": cap.nanos(),
+                    "default_nano": default.nanos(),
+                    "term_start": to_micros(req.term_start),
+                    "term_end": to_micros(req.term_end),
+                    "export_policy": req.export_policy.as_str(),
+                })),
+            )?;
+            Ok(id)
+        })
+    }
+
+    /// An authorization (bureau, supervisors, or the holding unit's analysts).
+    pub fn authorization(&self, p: &Principal, id: AuthorizationId) -> Result<Authorization> {
+        self.observe(p, "authorization.read", id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read authorizations")?;
+            let row = load_row(tx, id)?;
+            actor.require_tenant(row.unit, &id.to_string())?;
+            load(tx, id, now)
+        })
+    }
+
+    /// Authorizations of a unit (`None`: the caller's own unit, or every unit for the bureau
+    /// and supervisors).
+    pub fn authorizations(&self, p: &Principal, unit: Option<UnitId>) -> Result<Vec<Authorization>> {
+        self.observe(p, "authorization.list", unit.map(|u| u.to_string()).unwrap_or_default(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list authorizations")?;
+            let unit = match unit {
+                Some(u) => {
+                    actor.require_tenant(u, &u.to_string())?;
+                    Some(u)
+                }
+                None if actor.sees_all_units() => None,
+                None => Some(actor.require_unit("list its authorizations")?),
+            };
+            let ids: Vec<AuthorizationId> = match unit {
+                Some(u) => tx
+                    .prepare("SELECT id FROM authorizations WHERE unit_id = ?1 ORDER BY id")?
+                    .query_map([u], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+                None => tx
+                    .prepare("SELECT id FROM authorizations ORDER BY id")?
+                    .query_map([], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?,
+            };
+            ids.into_iter().map(|id| load(tx, id, now)).collect()
+        })
+    }
+
+    /// The session scope of one scenario: its tables cut down to the granted columns, its
+    /// budget. Refused unless the authorization is usable now (active, in term, unit active).
+    pub fn scope(&self, p: &Principal, id: AuthorizationId) -> Result<Scope> {
+        self.observe(p, "authorization.scope", id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::UnitAnalyst, Role::BureauAdmin], "open a scenario session")?;
+            let row = load_row(tx, id)?;
+            actor.require_tenant(row.unit, &id.to_string())?;
+            require_usable(tx, &row, now)?;
+            let mut tables = Vec::new();
+            for (did, g) in granted(tx, id)? {
+                let d = catalog::load(tx, did)?;
+                let mut manifest = d.manifest.clone();
+                let unit_col = manifest.privacy_unit.as_ref().map(|u| u.column.clone());
+                manifest.columns.retain(|c| g.columns.contains(&c.name) || Some(&c.name) == unit_col.as_ref());
+                manifest.unique_keys.retain(|k| manifest.columns.iter().any(|c| &c.name == k));
+                tables.push(ScopedTable {
+                    dataset: did,
+                    manifest,
+                    granted_columns: g.columns,
+                    location: d.location.unwrap_or_default(),
+                });
+            }
+            Ok(Scope { authorization: load(tx, id, now)?, budget: ledger::budget_of(&row), tables })
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! The one error type of this crate, with variants by fault.
+//!
+//! Messages say what the caller can do next. They never quote a data value, a token, an ID
+//! number or a key: only field names, identifiers the caller already holds, and amounts.
+
+use crate::amount::Nano;
+
+/// Result alias of this crate.
+pub type Result<T, E = GovernanceError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in governance, by fault.
+#[derive(Debug, thiserror::Error)]
+pub enum GovernanceError {
+    /// The input is malformed: nothing was written.
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The field at fault, as named in the request (`term.end`, `datasets[0].columns`).
+        field: String,
+        /// What is wrong and what to change.
+        reason: String,
+    },
+    /// The object does not exist.
+    #[error("{what} was not found; check the identifier or list the existing ones")]
+    NotFound {
+        /// What was looked up (`unit 7`, `dataset trips`).
+        what: String,
+    },
+    /// The caller may not do this (role, tenant, status, term).
+    #[error("refused: {reason}")]
+    Denied {
+        /// Why, and what would allow it.
+        reason: String,
+    },
+    /// The authorization's privacy budget cannot cover the request.
+    #[error(
+        "privacy budget exhausted for authorization {authorization}: requested {requested}, \
+         remaining {remaining}; send a cheaper query (fewer releases, larger noise) or ask the \
+         bureau for a new budget"
+    )]
+    BudgetExhausted {
+        /// The authorization.
+        authorization: i64,
+        /// The amount asked for.
+        requested: Nano,
+        /// What is left (total − spent − reserved).
+        remaining: Nano,
+    },
+    /// One query asked for more than the authorization's per-query cap.
+    #[error(
+        "query cost {requested} exceeds the per-query cap {cap} of authorization {authorization}; \
+         reduce the query's cost (fewer releases, larger noise) below the cap"
+    )]
+    OverCap {
+        /// The authorization.
+        authorization: i64,
+        /// The amount asked for.
+        requested: Nano,
+        /// The per-query cap.
+        cap: Nano,
+    },
+    /// The credential is unknown, expired or revoked, or its holder may no longer act.
+    #[error("authentication failed: {reason}; ask the bureau for a new credential")]
+    Unauthenticated {
+        /// Which check failed (never the token itself).
+        reason: &'static str,
+    },
+    /// The request clashes with the current state (duplicate name, already settled).
+    #[error("conflict: {reason}")]
+    Conflict {
+        /// What clashes and how to proceed.
+        reason: String,
+    },
+    /// The audit chain does not verify: a record was altered, removed or inserted.
+    #[error(
+        "audit chain broken at record {seq}: {reason}; restore the store from a backup and \
+         report the incident to the supervisor"
+    )]
+    AuditBroken {
+        /// Sequence number of the first record that does not verify.
+        seq: i64,
+        /// What did not match.
+        reason: String,
+    },
+    /// The budget ledger's counters disagree with its reservations.
+    #[error(
+        "budget ledger inconsistent for authorization {authorization}: {reason}; restore the \
+         store from a backup and report the incident"
+    )]
+    LedgerBroken {
+        /// The authorization whose counters disagree.
+        authorization: i64,
+        /// What did not match.
+        reason: String,
+    },
+    /// The embedded database failed.
+    #[error(
+        "the governance store failed: {0}; retry, and if it persists check the data \
+         directory's disk space and permissions"
+    )]
+    Store(#[source] rusqlite::Error),
+    /// A file in the data directory could not be read or written.
+    #[error("file operation failed on {path}: {source}; check the data directory's permissions")]
+    Io {
+        /// The path concerned (inside the data directory).
+        path: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug: an invariant of this crate did not hold.
+    #[error("internal error (likely a bug in shuyu-governance): {0}")]
+    Internal(String),
+}
+
+impl From<rusqlite::Error> for GovernanceError {
+    fn from(e: rusqlite::Error) -> Self {
+        GovernanceError::Store(e)
+    }
+}
+
+impl GovernanceError {
+    /// Builds an [`GovernanceError::Invalid`].
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        GovernanceError::Invalid { field: field.into(), reason: reason.into() }
+    }
+
+    /// Builds a [`GovernanceError::NotFound`].
+    pub(crate) fn not_found(what: impl Into<String>) -> Self {
+        GovernanceError::NotFound { what: what.into() }
+    }
+
+    /// Builds a [`GovernanceError::Denied`].
+    pub(crate) fn denied(reason: impl Into<String>) -> Self {
+        GovernanceError::Denied { reason: reason.into() }
+    }
+
+    /// Builds a [`GovernanceError::Conflict`].
+    pub(crate) fn conflict(reason: impl Into<String>) -> Self {
+        GovernanceError::Conflict { reason: reason.into() }
+    }
+
+    /// Builds an [`GovernanceError::Io`].
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        GovernanceError::Io { path: path.display().to_string(), source }
+    }
+
+    /// A short stable name of the fault (`denied`, `budget_exhausted`…), for audit and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            GovernanceError::Invalid { .. } => "invalid",
+            GovernanceError::NotFound { .. } => "not_found",
+            GovernanceError::Denied { .. } => "denied",
+            GovernanceError::BudgetExhausted { .. } => "budget_exhausted",
+            GovernanceError::OverCap { .. } => "over_cap",
+            GovernanceError::Unauthenticated { .. } => "unauthenticated",
+            GovernanceError::Conflict { .. } => "conflict",
+            GovernanceError::AuditBroken { .. } => "audit_broken",
+            GovernanceError::LedgerBroken { .. } => "ledger_broken",
+            GovernanceError::Store(_) => "store",
+            GovernanceError::Io { .. } => "io",
+            GovernanceError::Internal(_) => "internal",
+        }
+    }
+
+    /// Whether this is a refusal of an authenticated request (recorded in the audit trail).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self,
+            GovernanceError::Denied { .. }
+                | GovernanceError::BudgetExhausted { .. }
+                | GovernanceError::OverCap { .. }
+                | GovernanceError::Unauthenticated { .. }
+        )
+    }
+}

@@ -1,0 +1,306 @@
+//! Suspension (Art. 26) and revocation (Art. 28) of units and authorizations.
+//!
+//! Status changes take effect at once: every call re-reads the unit and authorization
+//! status inside its own transaction. Revocation first commits the new state (access ends,
+//! credentials revoked, unexported products and imports marked deleted, all audited in one
+//! transaction), then deletes the files. If the process dies in between, the next
+//! [`Store::open`] finishes the deletion. Audit records are never deleted by revocation.
+
+use std::path::PathBuf;
+
+use rusqlite::{params, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::access::{Actor, Principal, Role};
+use crate::audit::{self, Entry};
+use crate::authorizations::{self, AuthorizationStatus};
+use crate::clock::to_micros;
+use crate::error::{GovernanceError, Result};
+use crate::ids::{AuthorizationId, ProductId, UnitId};
+use crate::layout::UnitArea;
+use crate::store::Store;
+use crate::units::{self, UnitStatus};
+use crate::validate::check_long_text;
+
+/// What a revocation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationReport {
+    /// The unit concerned.
+    pub unit: Option<UnitId>,
+    /// Authorizations revoked.
+    pub authorizations_revoked: Vec<AuthorizationId>,
+    /// Credentials revoked.
+    pub credentials_revoked: u64,
+    /// Unexported products deleted.
+    pub products_deleted: u64,
+    /// Imports deleted.
+    pub imports_deleted: u64,
+    /// Files and directories removed from the data directory.
+    pub deleted_paths: Vec<PathBuf>,
+}
+
+fn check_reason(reason: &str) -> Result<()> {
+    if reason.trim().is_empty() {
+        return Err(GovernanceError::invalid("reason", "state the reason (it is recorded in the audit trail)"));
+    }
+    check_long_text(reason, "reason", 2000)
+}
+
+/// Marks a unit's unexported products deleted; returns their files.
+fn delete_products(tx: &Transaction<'_>, unit: UnitId, authorization: Option<AuthorizationId>) -> Result<Vec<(ProductId, Option<String>)>> {
+    let rows = tx
+        .prepare(
+            "SELECT id, rel_path FROM products
+             WHERE unit_id = ?1 AND (?2 IS NULL OR authorization_id = ?2) AND status IN ('held', 'pending_review', 'rejected')",
+        )?
+        .query_map(params![unit, authorization], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<Vec<(ProductId, Option<String>)>>>()?;
+    for (id, _) in &rows {
+        tx.execute("UPDATE products SET status = 'deleted' WHERE id = ?1", [id])?;
+        tx.execute("UPDATE exports SET status = 'rejected' WHERE product_id = ?1 AND status = 'pending'", [id])?;
+    }
+    Ok(rows)
+}
+
+impl Store {
+    /// The directory of one of the caller's unit areas (created on demand). Analysts get
+    /// their own unit's; the bureau passes `unit`.
+    pub fn unit_dir(&self, p: &Principal, unit: UnitId, area: UnitArea) -> Result<PathBuf> {
+        self.observe(p, "unit.dir", unit.to_string(), |_, actor, _| {
+            actor.require(&[Role::BureauAdmin, Role::UnitAnalyst], "reach unit files")?;
+            actor.require_tenant(unit, &unit.to_string())?;
+            Ok(())
+        })?;
+        let dir = self.inner.layout.unit_dir(area, unit);
+        std::fs::create_dir_all(&dir).map_err(|e| GovernanceError::io(&dir, e))?;
+        Ok(dir)
+    }
+
+    fn change_unit_status(&self, p: &Principal, unit: UnitId, from: UnitStatus, to: UnitStatus, action: &str, reason: &str) -> Result<()> {
+        self.act(p, action, unit.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "change a unit's status")?;
+            check_reason(reason)?;
+            let current = units::load_unit(tx, unit)?;
+            if current.status != from {
+                return Err(GovernanceError::conflict(format!("{unit} is {}; this applies to a {from} unit", current.status)));
+            }
+            tx.execute(
+                "UPDATE units SET status = ?1, status_changed_at = ?2 WHERE id = ?3",
+                params![to, to_micros(now), unit],
+            )?;
+            audit::append(tx, now, &Entry::ok(actor, action, unit.to_string()).unit(unit).details(json!({ "reason": reason })))?;
+            Ok(())
+        })
+    }
+
+    /// Suspends a unit at once: its people cannot authenticate, its jobs cannot reserve.
+    pub fn suspend_unit(&self, p: &Principal, unit: UnitId, reason: &str) -> Result<()> {
+        self.change_unit_status(p, unit, UnitStatus::Active, UnitStatus::Suspended, "unit.suspend", reason)
+    }
+
+    /// Reinstates a suspended unit.
+    pub fn reinstate_unit(&self, p: &Principal, unit: UnitId, reason: &str) -> Result<()> {
+        self.change_unit_status(p, unit, UnitStatus::Suspended, UnitStatus::Active, "unit.reinstate", reason)
+    }
+
+    /// Revokes a unit for good: all its authorizations end, its credentials are revoked,
+    /// its unexported products and imports are deleted, and its files under
+    /// `imports/`, `results/`, `keys/` and `cache/` are removed. Its audit records stay.
+    pub fn revoke_unit(&self, p: &Principal, unit: UnitId, reason: &str) -> Result<RevocationReport> {
+        let mut report = self.act(p, "unit.revoke", unit.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "revoke units")?;
+            check_reason(reason)?;
+            let current = units::load_unit(tx, unit)?;
+            if current.status == UnitStatus::Revoked {
+                return Err(GovernanceError::conflict(format!("{unit} is already revoked")));
+            }
+            let at = to_micros(now);
+            tx.execute("UPDATE units SET status = 'revoked', status_changed_at = ?1, files_deleted = 0 WHERE id = ?2", params![at, unit])?;
+            let auths = tx
+                .prepare("SELECT id FROM authorizations WHERE unit_id = ?1 AND status <> 'revoked' ORDER BY id")?
+                .query_map([unit], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<AuthorizationId>>>()?;
+            tx.execute(
+                "UPDATE authorizations SET status = 'revoked', status_changed_at = ?1 WHERE unit_id = ?2 AND status <> 'revoked'",
+                params![at, unit],
+            )?;
+            let credentials = tx.execute(
+                "UPDATE credentials SET revoked_at = ?1
+                 WHERE revoked_at IS NULL AND person_id IN (SELECT id FROM people WHERE unit_id = ?2)",
+                params![at, unit],
+            )? as u64;
+            let products = delete_products(tx, unit, None)?;
+            let imports = tx.execute("UPDATE imports SET status = 'deleted' WHERE unit_id = ?1 AND status <> 'deleted'", [unit])? as u64;
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "unit.revoke", unit.to_string()).unit(unit).details(json!({
+                    "reason": reason,
+                    "authorizations": auths.iter().map(|a| a.0).collect::<Vec<_>>(),
+                    "credentials_revoked": credentials,
+                    "products_deleted": products.len(),
+                    "imports_deleted": imports,
+                })),
+            )?;
+            Ok(RevocationReport {
+                unit: Some(unit),
+                authorizations_revoked: auths,
+                credentials_revoked: credentials,
+                products_deleted: products.len() as u64,
+                imports_deleted: imports,
+                deleted_paths: Vec::new(),
+            })
+        })?;
+        report.deleted_paths = self.delete_unit_files(unit)?;
+        Ok(report)
+    }
+
+    /// Deletes a revoked unit's files and records it.
+    fn delete_unit_files(&self, unit: UnitId) -> Result<Vec<PathBuf>> {
+        let deleted = self.inner.layout.delete_unit_files(unit)?;
+        self.write(|tx| {
+            let now = self.now();
+            tx.execute("UPDATE units SET files_deleted = 1 WHERE id = ?1", [unit])?;
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(&Actor::system(), "unit.files_deleted", unit.to_string())
+                    .unit(unit)
+                    .details(json!({ "areas": deleted.len() })),
+            )?;
+            Ok(())
+        })?;
+        Ok(deleted)
+    }
+
+    /// Finishes revocations interrupted before their files were deleted (run at open).
+    pub(crate) fn finish_revocations(&self) -> Result<()> {
+        let pending: Vec<UnitId> = self.read(|tx| {
+            Ok(tx
+                .prepare("SELECT id FROM units WHERE status = 'revoked' AND files_deleted = 0")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?)
+        })?;
+        for unit in pending {
+            self.delete_unit_files(unit)?;
+        }
+        Ok(())
+    }
+
+    fn change_authorization_status(
+        &self,
+        p: &Principal,
+        id: AuthorizationId,
+        from: &str,
+        to: &str,
+        action: &str,
+        reason: &str,
+    ) -> Result<()> {
+        self.act(p, action, id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "change an authorization's status")?;
+            check_reason(reason)?;
+            let row = authorizations::load_row(tx, id)?;
+            if row.stored_status != from {
+                return Err(GovernanceError::conflict(format!("{id} is {}; this applies to a {from} authorization", row.status(now))));
+            }
+            tx.execute(
+                "UPDATE authorizations SET status = ?1, status_changed_at = ?2 WHERE id = ?3",
+                params![to, to_micros(now), id],
+            )?;
+            audit::append(tx, now, &Entry::ok(actor, action, id.to_string()).unit(row.unit).details(json!({ "reason": reason })))?;
+            Ok(())
+        })
+    }
+
+    /// Suspends an authorization at once: no job can start or reserve under it.
+    pub fn suspend_authorization(&self, p: &Principal, id: AuthorizationId, reason: &str) -> Result<()> {
+        self.change_authorization_status(p, id, "active", "suspended", "authorization.suspend", reason)
+    }
+
+    /// Reinstates a suspended authorization (its term still applies).
+    pub fn reinstate_authorization(&self, p: &Principal, id: AuthorizationId, reason: &str) -> Result<()> {
+        self.change_authorization_status(p, id, "suspended", "active", "authorization.reinstate", reason)
+    }
+
+    /// Revokes an authorization for good: access ends, its unexported products are deleted
+    /// (with their files); when the unit holds no other authorization in force, the unit's
+    /// imports and files under `imports/`, `results/`, `keys/`, `cache/` are deleted too.
+    pub fn revoke_authorization(&self, p: &Principal, id: AuthorizationId, reason: &str) -> Result<RevocationReport> {
+        let (mut report, files, last) = self.act(p, "authorization.revoke", id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "revoke authorizations")?;
+            check_reason(reason)?;
+            let row = authorizations::load_row(tx, id)?;
+            if row.stored_status == "revoked" {
+                return Err(GovernanceError::conflict(format!("{id} is already revoked")));
+            }
+            tx.execute(
+                "UPDATE authorizations SET status = 'revoked', status_changed_at = ?1 WHERE id = ?2",
+                params![to_micros(now), id],
+            )?;
+            let products = delete_products(tx, row.unit, Some(id))?;
+            let others = tx
+                .prepare("SELECT id FROM authorizations WHERE unit_id = ?1 AND id <> ?2")?
+                .query_map(params![row.unit, id], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<AuthorizationId>>>()?;
+            let mut in_force = 0;
+            for other in others {
+                let st = authorizations::load_row(tx, other)?.status(now);
+                if matches!(st, AuthorizationStatus::Active | AuthorizationStatus::Suspended | AuthorizationStatus::Pending) {
+                    in_force += 1;
+                }
+            }
+            let last = in_force == 0;
+            let imports = if last {
+                tx.execute("UPDATE imports SET status = 'deleted' WHERE unit_id = ?1 AND status <> 'deleted'", [row.unit])? as u64
+            } else {
+                0
+            };
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "authorization.revoke", id.to_string()).unit(row.unit).details(json!({
+                    "reason": reason,
+                    "products_deleted": products.len(),
+                    "imports_deleted": imports,
+                    "unit_files_deleted": last,
+                })),
+            )?;
+            let report = RevocationReport {
+                unit: Some(row.unit),
+                authorizations_revoked: vec![id],
+                credentials_revoked: 0,
+                products_deleted: products.len() as u64,
+                imports_deleted: imports,
+                deleted_paths: Vec::new(),
+            };
+            let files: Vec<PathBuf> = products
+                .into_iter()
+                .filter_map(|(_, path)| path)
+                .map(|path| self.inner.layout.unit_dir(UnitArea::Results, row.unit).join(path))
+                .collect();
+            Ok((report, files, last))
+        })?;
+        for file in files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => report.deleted_paths.push(file),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(GovernanceError::io(&file, e)),
+            }
+        }
+        if let (true, Some(unit)) = (last, report.unit) {
+            let dirs = self.inner.layout.delete_unit_files(unit)?;
+            self.write(|tx| {
+                audit::append(
+                    tx,
+                    self.now(),
+                    &Entry::ok(&Actor::system(), "unit.files_deleted", unit.to_string())
+                        .unit(unit)
+                        .details(json!({ "areas": dirs.len(), "after": id.0 })),
+                )
+            })?;
+            report.deleted_paths.extend(dirs);
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,292 @@
+//! Versioned schema migrations, recorded in the `migrations` table.
+//!
+//! Each migration runs in its own `BEGIN IMMEDIATE` transaction, so processes opening a
+//! fresh store at once apply each version exactly once. The SQL keeps to what SQLite and
+//! PostgreSQL share (INTEGER/BIGINT/TEXT/DOUBLE PRECISION, CHECK, UNIQUE, REFERENCES);
+//! the two append-only triggers of the audit table are SQLite's dialect and would be
+//! PL/pgSQL triggers in a PostgreSQL backend. Times are BIGINT microseconds (UTC), privacy
+//! amounts BIGINT nano-units.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::clock::to_micros;
+use crate::error::Result;
+
+/// One schema version.
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sql: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "initial schema", sql: V1 }];
+
+const V1: &str = r#"
+CREATE TABLE datasets (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    domain TEXT NOT NULL,
+    classification TEXT NOT NULL,
+    provider TEXT NOT NULL,
+    location TEXT NOT NULL,
+    description TEXT NOT NULL,
+    manifest_json TEXT NOT NULL,
+    registered_at BIGINT NOT NULL
+);
+CREATE TABLE dataset_columns (
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    data_type TEXT NOT NULL,
+    sensitivity TEXT NOT NULL,
+    lower_bound DOUBLE PRECISION,
+    upper_bound DOUBLE PRECISION,
+    public_domain_json TEXT,
+    masking TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, name)
+);
+CREATE TABLE units (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    credit_code TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+    created_at BIGINT NOT NULL,
+    status_changed_at BIGINT NOT NULL,
+    files_deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE people (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    id_salt TEXT NOT NULL,
+    id_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('bureau_admin', 'supervisor', 'unit_analyst', 'provider')),
+    unit_id INTEGER REFERENCES units(id),
+    provider TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX people_unit ON people(unit_id);
+CREATE TABLE credentials (
+    id INTEGER PRIMARY KEY,
+    person_id INTEGER NOT NULL REFERENCES people(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    issued_at BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    replaced_by INTEGER
+);
+CREATE INDEX credentials_person ON credentials(person_id);
+CREATE TABLE authorizations (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    scenario TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    partners_json TEXT NOT NULL,
+    term_start BIGINT NOT NULL,
+    term_end BIGINT NOT NULL,
+    rights_json TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    price_cents BIGINT,
+    privacy TEXT NOT NULL,
+    delta DOUBLE PRECISION NOT NULL,
+    total_nano BIGINT NOT NULL CHECK (total_nano > 0),
+    cap_nano BIGINT NOT NULL CHECK (cap_nano > 0 AND cap_nano <= total_nano),
+    default_nano BIGINT NOT NULL CHECK (default_nano > 0 AND default_nano <= cap_nano),
+    export_policy TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')),
+    spent_nano BIGINT NOT NULL DEFAULT 0 CHECK (spent_nano >= 0),
+    reserved_nano BIGINT NOT NULL DEFAULT 0 CHECK (reserved_nano >= 0),
+    granted_by INTEGER NOT NULL REFERENCES people(id),
+    granted_at BIGINT NOT NULL,
+    status_changed_at BIGINT NOT NULL,
+    UNIQUE (unit_id, scenario),
+    CHECK (term_start < term_end),
+    CHECK (spent_nano + reserved_nano <= total_nano)
+);
+CREATE TABLE grants (
+    authorization_id INTEGER NOT NULL REFERENCES authorizations(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    column_name TEXT NOT NULL,
+    PRIMARY KEY (authorization_id, dataset_id, column_name)
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    authorization_id INTEGER NOT NULL REFERENCES authorizations(id),
+    person_id INTEGER NOT NULL REFERENCES people(id),
+    sql_text TEXT NOT NULL,
+    sql_sha256 TEXT NOT NULL,
+    environment TEXT NOT NULL CHECK (environment IN ('dev', 'prod')),
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    finished_at BIGINT,
+    cost_nano BIGINT NOT NULL DEFAULT 0,
+    rows_scanned BIGINT NOT NULL DEFAULT 0,
+    bytes_scanned BIGINT NOT NULL DEFAULT 0,
+    cpu_ms BIGINT NOT NULL DEFAULT 0,
+    encrypted_ops BIGINT NOT NULL DEFAULT 0,
+    releases BIGINT NOT NULL DEFAULT 0,
+    failure TEXT
+);
+CREATE INDEX jobs_unit ON jobs(unit_id, created_at);
+CREATE TABLE job_datasets (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    PRIMARY KEY (job_id, dataset_id)
+);
+CREATE TABLE reservations (
+    id INTEGER PRIMARY KEY,
+    authorization_id INTEGER NOT NULL REFERENCES authorizations(id),
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    amount_nano BIGINT NOT NULL CHECK (amount_nano > 0),
+    actual_nano BIGINT CHECK (actual_nano >= 0 AND actual_nano <= amount_nano),
+    state TEXT NOT NULL CHECK (state IN ('open', 'committed', 'released', 'recovered')),
+    holder TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    closed_at BIGINT
+);
+CREATE INDEX reservations_state ON reservations(state, holder);
+CREATE INDEX reservations_authorization ON reservations(authorization_id);
+CREATE INDEX reservations_job ON reservations(job_id);
+CREATE TABLE products (
+    id INTEGER PRIMARY KEY,
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    authorization_id INTEGER NOT NULL REFERENCES authorizations(id),
+    name TEXT NOT NULL,
+    content_sha256 TEXT NOT NULL,
+    rel_path TEXT,
+    byte_size BIGINT NOT NULL,
+    row_count BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX products_unit ON products(unit_id);
+CREATE TABLE exports (
+    id INTEGER PRIMARY KEY,
+    product_id INTEGER NOT NULL UNIQUE REFERENCES products(id),
+    status TEXT NOT NULL,
+    requested_by INTEGER NOT NULL REFERENCES people(id),
+    requested_at BIGINT NOT NULL,
+    reviewed_by INTEGER REFERENCES people(id),
+    reviewed_at BIGINT,
+    manifest_json TEXT,
+    signature_hex TEXT
+);
+CREATE TABLE imports (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    name TEXT NOT NULL,
+    rel_path TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    requested_by INTEGER NOT NULL REFERENCES people(id),
+    requested_at BIGINT NOT NULL,
+    reviewed_by INTEGER REFERENCES people(id),
+    reviewed_at BIGINT,
+    UNIQUE (unit_id, name)
+);
+CREATE TABLE quality_issues (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    provider TEXT NOT NULL,
+    title TEXT NOT NULL,
+    description TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filed_by INTEGER NOT NULL REFERENCES people(id),
+    filed_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    resolution TEXT
+);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY,
+    at BIGINT NOT NULL,
+    actor_person BIGINT,
+    unit_id BIGINT,
+    role TEXT NOT NULL,
+    action TEXT NOT NULL,
+    object TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    cost_nano BIGINT NOT NULL,
+    details TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX audit_unit ON audit(unit_id, at);
+CREATE INDEX audit_at ON audit(at);
+CREATE TABLE audit_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    anchor_seq BIGINT NOT NULL,
+    anchor_hash TEXT NOT NULL,
+    anchor_at BIGINT NOT NULL,
+    head_seq BIGINT NOT NULL,
+    head_hash TEXT NOT NULL,
+    head_at BIGINT NOT NULL
+);
+INSERT INTO audit_state (id, anchor_seq, anchor_hash, anchor_at, head_seq, head_hash, head_at)
+VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000', 0,
+        0, '0000000000000000000000000000000000000000000000000000000000000000', 0);
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only');
+END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+WHEN old.seq > (SELECT anchor_seq FROM audit_state WHERE id = 1)
+BEGIN
+    SELECT RAISE(ABORT, 'the audit trail is append-only; purge moves the anchor first');
+END;
+"#;
+
+/// The schema version this build writes.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
+}
+
+/// Applies every missing migration.
+pub(crate) fn migrate(conn: &mut Connection, now: DateTime<Utc>) -> Result<()> {
+    for m in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS migrations (
+                version INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                applied_at BIGINT NOT NULL
+            )",
+        )?;
+        let done: Option<i64> = tx
+            .query_row("SELECT version FROM migrations WHERE version = ?1", [m.version], |r| r.get(0))
+            .optional()?;
+        if done.is_none() {
+            tx.execute_batch(m.sql)?;
+            tx.execute(
+                "INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                params![m.version, m.name, to_micros(now)],
+            )?;
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrating_twice_is_a_no_op() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        migrate(&mut conn, Utc::now()).unwrap();
+        migrate(&mut conn, Utc::now()).unwrap();
+        let versions: Vec<i64> = conn
+            .prepare("SELECT version FROM migrations ORDER BY version")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(versions, vec![latest_version()]);
+    }
+}

@@ -1,0 +1,117 @@
+//! Products, lineage, export review and signed manifests.
+
+use shuyu_governance::*;
+
+use crate::common::*;
+
+fn product(f: &Fixture, analyst: &Principal, auth: AuthorizationId, env: Environment) -> ProductId {
+    let job = f.store.create_job(analyst, &NewJob { authorization: auth, sql: "SELECT district, COUNT(*) FROM households GROUP BY district".into(), environment: env }).unwrap();
+    if env == Environment::Prod {
+        let r = f.store.reserve(auth, job, Nano(20_000_000)).unwrap();
+        f.store.commit(&r, Nano(15_000_000)).unwrap();
+    }
+    f.store
+        .finish_job(job, &JobOutcome {
+            status: JobStatus::Succeeded,
+            metering: Metering { rows_scanned: 1000, bytes_scanned: 1 << 20, cpu_ms: 12, encrypted_ops: 0, releases: 2 },
+            datasets: vec!["households".into()],
+            failure: None,
+        })
+        .unwrap();
+    f.store
+        .hold_product(&NewProduct { job, name: "district counts".into(), content_sha256: "0f".repeat(32), path: None, byte_size: 64, row_count: 2 })
+        .unwrap()
+}
+
+#[test]
+fn automatic_policy_exports_at_once_with_a_manifest_verifiable_offline() {
+    let f = Fixture::new();
+    let id = product(&f, &f.analyst_a, f.auth_a, Environment::Prod);
+    let lineage = f.store.lineage(&f.analyst_a, id).unwrap();
+    assert_eq!(lineage.datasets, vec!["households".to_string()]);
+    assert_eq!(lineage.scenario, "ageing");
+    assert_eq!(lineage.cost, Nano(15_000_000));
+
+    let record = f.store.request_export(&f.analyst_a, id).unwrap();
+    assert_eq!(record.status, ExportStatus::Automatic);
+    let signed = record.manifest.unwrap();
+    let m = &signed.manifest;
+    assert_eq!((m.product, m.unit, m.authorization), (id, f.unit_a, f.auth_a));
+    assert_eq!(m.scenario, "ageing");
+    assert_eq!(m.datasets, vec!["households".to_string()]);
+    assert_eq!(m.cost_nano, 15_000_000);
+    assert_eq!(m.product_sha256, "0f".repeat(32));
+    assert!(m.query.contains("GROUP BY district"));
+
+    // Offline: only the public key file and the manifest JSON.
+    let key_hex = std::fs::read_to_string(f.dir.path().join("domain/signing.pub")).unwrap();
+    let key: [u8; 32] = hex::decode(key_hex.trim()).unwrap().try_into().unwrap();
+    assert_eq!(key, f.store.domain_public_key());
+    let json = serde_json::to_string(&signed).unwrap();
+    let received: SignedManifest = serde_json::from_str(&json).unwrap();
+    received.verify(&key).unwrap();
+    verify_manifest(&key, &received.manifest, &hex::decode(&received.signature).unwrap()).unwrap();
+    // Any change breaks it; so does another key.
+    let mut forged = received.clone();
+    forged.manifest.cost_nano -= 1;
+    assert!(matches!(forged.verify(&key), Err(GovernanceError::Invalid { field, .. }) if field == "signature"));
+    let other = Store::open(tempfile::tempdir().unwrap().path()).unwrap().domain_public_key();
+    assert!(received.verify(&other).is_err());
+
+    assert_eq!(f.store.product(&f.analyst_a, id).unwrap().status, ProductStatus::Exported);
+    assert!(matches!(f.store.request_export(&f.analyst_a, id), Err(GovernanceError::Conflict { .. })));
+}
+
+#[test]
+fn review_policy_waits_for_the_bureau() {
+    let f = Fixture::new();
+    let mut req = grant_request(f.unit_a, "reviewed", f.store.now());
+    req.export_policy = ExportPolicy::Review;
+    let auth = f.store.grant(&f.admin, &req).unwrap();
+    let first = product(&f, &f.analyst_a, auth, Environment::Prod);
+    let second = product(&f, &f.analyst_a, auth, Environment::Prod);
+
+    let pending = f.store.request_export(&f.analyst_a, first).unwrap();
+    assert_eq!(pending.status, ExportStatus::Pending);
+    assert!(pending.manifest.is_none());
+    assert_eq!(f.store.product(&f.analyst_a, first).unwrap().status, ProductStatus::PendingReview);
+    assert!(matches!(f.store.review_export(&f.analyst_a, pending.id, &ExportDecision::Approve), Err(GovernanceError::Denied { .. })));
+    let approved = f.store.review_export(&f.admin, pending.id, &ExportDecision::Approve).unwrap();
+    assert_eq!(approved.status, ExportStatus::Approved);
+    approved.manifest.unwrap().verify(&f.store.domain_public_key()).unwrap();
+
+    let second_req = f.store.request_export(&f.analyst_a, second).unwrap();
+    let rejected = f.store.review_export(&f.admin, second_req.id, &ExportDecision::Reject { reason: "cells too small".into() }).unwrap();
+    assert_eq!(rejected.status, ExportStatus::Rejected);
+    assert_eq!(f.store.product(&f.analyst_a, second).unwrap().status, ProductStatus::Rejected);
+    assert!(matches!(f.store.review_export(&f.admin, second_req.id, &ExportDecision::Approve), Err(GovernanceError::Conflict { .. })));
+
+    let listed = f.store.exports(&f.admin, Some(ExportStatus::Approved)).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(f.store.exports(&f.analyst_b, None).unwrap().is_empty(), "tenants see only their exports");
+    f.store.verify_audit().unwrap();
+}
+
+#[test]
+fn dev_results_and_other_units_products_never_leave() {
+    let f = Fixture::new();
+    let dev = product(&f, &f.analyst_a, f.auth_a, Environment::Dev);
+    assert!(matches!(f.store.request_export(&f.analyst_a, dev), Err(GovernanceError::Denied { .. })));
+    let prod = product(&f, &f.analyst_a, f.auth_a, Environment::Prod);
+    assert!(matches!(f.store.request_export(&f.analyst_b, prod), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.lineage(&f.analyst_b, prod), Err(GovernanceError::Denied { .. })));
+    assert_eq!(f.store.products(&f.analyst_b, None).unwrap().len(), 0);
+    assert_eq!(f.store.products(&f.analyst_a, None).unwrap().len(), 2);
+}
+
+#[test]
+fn a_product_needs_a_succeeded_job_and_a_safe_path() {
+    let f = Fixture::new();
+    let job = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
+    let new = NewProduct { job, name: "x".into(), content_sha256: "00".repeat(32), path: None, byte_size: 1, row_count: 1 };
+    assert!(matches!(f.store.hold_product(&new), Err(GovernanceError::Conflict { .. })));
+    f.store.finish_job(job, &JobOutcome { status: JobStatus::Succeeded, metering: Metering::default(), datasets: vec![], failure: None }).unwrap();
+    assert!(matches!(f.store.hold_product(&NewProduct { path: Some("../../etc/passwd".into()), ..new.clone() }), Err(GovernanceError::Invalid { .. })));
+    assert!(matches!(f.store.hold_product(&NewProduct { content_sha256: "xyz".into(), ..new.clone() }), Err(GovernanceError::Invalid { .. })));
+    f.store.hold_product(&new).unwrap();
+}

@@ -1,0 +1,182 @@
+//! Shared fixture of the integration tests: a store with a bureau administrator, a
+//! supervisor, a provider, two units with one analyst and one authorization each.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use shuyu_datasets::{Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity, TableManifest};
+use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
+use shuyu_governance::*;
+use tempfile::TempDir;
+
+/// A valid resident ID number, distinct per seed.
+pub fn id_number(seed: u32) -> String {
+    let first17 = format!("11010519900101{:03}", seed % 1000);
+    format!("{first17}{}", id_number_check_char(&first17).unwrap())
+}
+
+/// A valid unified social credit code, distinct per seed.
+pub fn credit_code(seed: u32) -> String {
+    let first17 = format!("9111000{:010}", seed);
+    format!("{first17}{}", credit_code_check_char(&first17).unwrap())
+}
+
+fn column(name: &str, data_type: ColumnType, sensitivity: Sensitivity) -> ColumnManifest {
+    ColumnManifest {
+        name: name.into(),
+        data_type,
+        sensitivity,
+        lower: None,
+        upper: None,
+        public_domain: None,
+        masking: MaskingRule::Keep,
+        description: String::new(),
+    }
+}
+
+/// A personal table: person_id (unit key), district (public domain), age, income.
+pub fn manifest(name: &str, classification: Classification) -> TableManifest {
+    let mut district = column("district", ColumnType::Utf8, Sensitivity::Public);
+    district.public_domain = Some(vec!["north".into(), "south".into()]);
+    let mut age = column("age", ColumnType::Int64, Sensitivity::Personal);
+    age.lower = Some(0.0);
+    age.upper = Some(120.0);
+    age.masking = MaskingRule::Generalize;
+    let mut income = column("income", ColumnType::Float64, Sensitivity::Personal);
+    income.lower = Some(0.0);
+    income.upper = Some(1e6);
+    let mut person = column("person_id", ColumnType::Utf8, Sensitivity::UnitKey);
+    person.masking = MaskingRule::Hash;
+    TableManifest {
+        name: name.into(),
+        domain: "civil_affairs".into(),
+        classification,
+        provider: "civil affairs bureau".into(),
+        description: "households".into(),
+        privacy_unit: Some(PrivacyUnit {
+            column: "person_id".into(),
+            kind: "person".into(),
+            rows_per_unit: RowsPerUnit::One,
+            max_groups: 1,
+            max_rows: 1,
+        }),
+        unique_keys: vec![],
+        columns: vec![person, district, age, income],
+    }
+}
+
+/// A valid grant request for `unit` on `households(district, age)`.
+pub fn grant_request(unit: UnitId, scenario: &str, now: DateTime<Utc>) -> NewAuthorization {
+    NewAuthorization {
+        unit,
+        scenario: scenario.into(),
+        purpose: "ageing population study".into(),
+        partners: vec!["city university".into()],
+        datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["district".into(), "age".into()] }],
+        term_start: now - Duration::days(1),
+        term_end: now + Duration::days(365),
+        rights: vec![Right::ProcessingUse],
+        mode: Mode::Free,
+        privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 1e-7 },
+        budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 },
+        export_policy: ExportPolicy::Automatic,
+    }
+}
+
+/// The fixture.
+pub struct Fixture {
+    pub dir: TempDir,
+    pub clock: Arc<ManualClock>,
+    pub store: Store,
+    pub admin: Principal,
+    pub admin_token: IssuedToken,
+    pub supervisor: Principal,
+    pub provider: Principal,
+    pub unit_a: UnitId,
+    pub analyst_a: Principal,
+    pub unit_b: UnitId,
+    pub analyst_b: Principal,
+    pub auth_a: AuthorizationId,
+    pub auth_b: AuthorizationId,
+}
+
+impl Fixture {
+    /// A fresh fixture whose clock starts at the current time (whole seconds).
+    pub fn new() -> Fixture {
+        Self::with_budget(BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 })
+    }
+
+    /// A fixture whose unit A authorization has the given budget.
+    pub fn with_budget(budget: BudgetTerms) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+        let clock = Arc::new(ManualClock::new(now));
+        let store = Store::open_with(dir.path(), StoreOptions { clock: clock.clone(), ..StoreOptions::default() }).unwrap();
+        let (admin_person, admin_token) = store.bootstrap_admin("Admin Wang", &id_number(1), Duration::days(30)).unwrap();
+        let admin = admin_person.principal();
+        let supervisor = person(&store, &admin, "Supervisor Li", 2, Role::Supervisor, None, None);
+        let provider = person(&store, &admin, "Provider Zhao", 3, Role::Provider, None, Some("civil affairs bureau"));
+        store.register_dataset(&admin, &manifest("households", Classification::Sensitive), "/data/households.parquet").unwrap();
+        store.register_dataset(&admin, &manifest("secrets", Classification::StateSecret), "/data/secrets.parquet").unwrap();
+        let unit_a = store.create_unit(&admin, "Changchun Analytics Co.", &credit_code(1)).unwrap();
+        let unit_b = store.create_unit(&admin, "Jilin Data Ltd.", &credit_code(2)).unwrap();
+        let analyst_a = person(&store, &admin, "Analyst Chen", 4, Role::UnitAnalyst, Some(unit_a), None);
+        let analyst_b = person(&store, &admin, "Analyst Liu", 5, Role::UnitAnalyst, Some(unit_b), None);
+        let mut req = grant_request(unit_a, "ageing", now);
+        req.budget = budget;
+        let auth_a = store.grant(&admin, &req).unwrap();
+        let auth_b = store.grant(&admin, &grant_request(unit_b, "ageing", now)).unwrap();
+        Fixture { dir, clock, store, admin, admin_token, supervisor, provider, unit_a, analyst_a, unit_b, analyst_b, auth_a, auth_b }
+    }
+
+    /// Counts rows of a table through a separate connection.
+    pub fn count(&self, table: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+    }
+
+    /// Number of audit records with this action.
+    pub fn audit_count(&self, action: &str) -> i64 {
+        let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
+        conn.query_row("SELECT COUNT(*) FROM audit WHERE action = ?1", [action], |r| r.get(0)).unwrap()
+    }
+
+    /// Runs a production query costing `cost` (reserved and committed in full).
+    pub fn spend(&self, analyst: &Principal, auth: AuthorizationId, cost: Nano) -> Result<Budget> {
+        spend(&self.store, analyst, auth, cost, cost)
+    }
+}
+
+/// Registers a person.
+pub fn person(store: &Store, admin: &Principal, name: &str, seed: u32, role: Role, unit: Option<UnitId>, provider: Option<&str>) -> Principal {
+    let id = store
+        .create_person(
+            admin,
+            &NewPerson { name: name.into(), id_number: id_number(seed), role, unit, provider: provider.map(str::to_string) },
+        )
+        .unwrap();
+    Principal { person_id: id, unit_id: unit, role }
+}
+
+/// One production query: job, reserve, commit `actual`, finish.
+pub fn spend(store: &Store, analyst: &Principal, auth: AuthorizationId, reserve: Nano, actual: Nano) -> Result<Budget> {
+    let job = store.create_job(analyst, &NewJob { authorization: auth, sql: "SELECT COUNT(*) FROM households".into(), environment: Environment::Prod })?;
+    let outcome = |status, releases| JobOutcome {
+        status,
+        metering: Metering { rows_scanned: 100, bytes_scanned: 4096, cpu_ms: 3, encrypted_ops: 0, releases },
+        datasets: vec!["households".into()],
+        failure: None,
+    };
+    match store.reserve(auth, job, reserve) {
+        Ok(r) => {
+            let budget = store.commit(&r, actual)?;
+            store.finish_job(job, &outcome(JobStatus::Succeeded, 1))?;
+            Ok(budget)
+        }
+        Err(e) => {
+            store.finish_job(job, &outcome(JobStatus::Refused, 0))?;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! The privacy analyzer: parses and plans SQL in a scoped session, then walks the logical
+//! plan from the top. Each aggregate over personal data becomes a release (see
+//! [`crate::aggregate`]) and is replaced by a placeholder that will hold its noised
+//! values; everything above it is post-processing. Any personal row that would reach the
+//! output unaggregated is refused.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::logical_expr::LogicalPlan;
+
+use crate::aggregate::{placeholder, AggregateAnalysis, PlanOptions};
+use crate::budget::QueryBudget;
+use crate::error::{PlannerError, Result};
+use crate::plan::{Calibrator, KeySet, PrivatePlan, Release};
+use crate::refusal::{refuse, RefusalCode};
+use crate::relation::{check_subqueries, touches_personal};
+use crate::scope::Scope;
+
+/// Most releases one query may make.
+pub const MAX_RELEASES: usize = 16;
+
+/// Plans `sql` in `scope` into a private plan (not yet calibrated).
+pub async fn plan_query(scope: &Scope, sql: &str, budget: QueryBudget, options: PlanOptions) -> Result<PrivatePlan> {
+    budget.validate()?;
+    let state = scope.context().state();
+    let plan = state.create_logical_plan(sql).await.map_err(PlannerError::from_planning)?;
+    match &plan {
+        LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) | LogicalPlan::Statement(_) | LogicalPlan::DescribeTable(_) => {
+            return refuse(RefusalCode::NotAQuery, "only SELECT queries are accepted; tables are managed by the bureau");
+        }
+        LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => {
+            return refuse(RefusalCode::NotAQuery, "use EXPLAIN PRIVACY <query> to see a query's releases and cost");
+        }
+        _ => {}
+    }
+    let plan = state
+        .analyzer()
+        .execute_and_check(plan, state.config_options(), |_, _| {})
+        .map_err(PlannerError::from_planning)?;
+    let mut releases: Vec<Release> = Vec::new();
+    let outer = rewrite_outer(&plan, scope, &budget, options, &mut releases)?;
+    Ok(PrivatePlan { sql: sql.to_string(), releases, outer, budget, calibrated: false })
+}
+
+fn rewrite_outer(plan: &LogicalPlan, scope: &Scope, budget: &QueryBudget, options: PlanOptions, releases: &mut Vec<Release>) -> Result<LogicalPlan> {
+    let catalog = scope.catalog();
+    for e in plan.expressions() {
+        check_subqueries(&e, catalog)?;
+    }
+    match plan {
+        LogicalPlan::Aggregate(agg) if touches_personal(&agg.input, catalog) => {
+            if releases.len() >= MAX_RELEASES {
+                return refuse(RefusalCode::UnboundedSensitivity, format!("a query may make at most {MAX_RELEASES} aggregates over personal data"));
+            }
+            let analysis = AggregateAnalysis { catalog, budget, options };
+            let release = analysis.analyze(agg, releases.len())?;
+            let ph = placeholder(&release, &agg.schema)?;
+            releases.push(release);
+            Ok(ph)
+        }
+        LogicalPlan::TableScan(scan) if touches_personal(plan, catalog) => refuse(
+            RefusalCode::RowLevelOutput,
+            format!(
+                "this query would return rows of the personal table {}; only aggregates may leave the domain: use \
+                 COUNT, SUM, AVG, VAR, STDDEV, MEDIAN or APPROX_PERCENTILE_CONT, with GROUP BY for breakdowns (or the \
+                 dev environment to inspect masked sample rows)",
+                scan.table_name.table()
+            ),
+        ),
+        LogicalPlan::Window(w) if touches_personal(&w.input, catalog) => refuse(
+            RefusalCode::WindowFunction,
+            "window functions over personal rows are not allowed; aggregate first (in a CTE) and apply the window to \
+             the released values",
+        ),
+        LogicalPlan::Distinct(d) if touches_personal(d.input(), catalog) => refuse(
+            RefusalCode::RowLevelOutput,
+            "SELECT DISTINCT over personal data releases the values present in the data; use GROUP BY with an aggregate",
+        ),
+        _ => {
+            let out = plan.clone().map_children(|child| {
+                rewrite_outer(&child, scope, budget, options, releases)
+                    .map(Transformed::yes)
+                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(Wrapped(e))))
+            });
+            match out {
+                Ok(t) => Ok(t.data),
+                Err(datafusion::error::DataFusionError::External(b)) => match b.downcast::<Wrapped>() {
+                    Ok(w) => Err(w.0),
+                    Err(other) => Err(PlannerError::Internal(other.to_string())),
+                },
+                Err(e) => Err(PlannerError::Internal(e.strip_backtrace())),
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Wrapped(PlannerError);
+impl std::fmt::Display for Wrapped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+impl std::error::Error for Wrapped {}
+
+/// Splits the query's budget evenly across its measurements and calibrates each.
+pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<()> {
+    let m = plan.measurement_count();
+    if m == 0 {
+        plan.calibrated = true;
+        return Ok(());
+    }
+    let def = plan.budget.definition;
+    let share = plan.budget.amount / m as f64;
+    let delta = plan.budget.delta;
+    let fail = |what: &str, e: String| PlannerError::Refused(crate::refusal::Refusal::new(RefusalCode::InvalidBudget, format!("cannot calibrate {what}: {e}")));
+    for r in &mut plan.releases {
+        if let KeySet::Selected { max_partitions, calibration, .. } = &mut r.keys {
+            *calibration = Some(calibrator.calibrate_selection(def, share, delta, *max_partitions).map_err(|e| fail("partition selection", e))?);
+        }
+        for p in &mut r.partials {
+            p.calibration = Some(calibrator.calibrate_vector(def, p.vector_sensitivity, share).map_err(|e| fail(&p.label, e))?);
+        }
+        for h in &mut r.histograms {
+            h.calibration = Some(calibrator.calibrate_quantile(def, share, h.alpha, h.max_rows, h.max_groups).map_err(|e| fail("a quantile", e))?);
+        }
+    }
+    plan.calibrated = true;
+    Ok(())
+}
+
+/// Strips `EXPLAIN PRIVACY` from the front of a statement, if present.
+pub fn strip_explain_privacy(sql: &str) -> Option<&str> {
+    let t = sql.trim_start();
+    let mut words = t.splitn(3, char::is_whitespace);
+    let a = words.next()?;
+    let b = words.next()?;
+    if a.eq_ignore_ascii_case("explain") && b.eq_ignore_ascii_case("privacy") {
+        Some(words.next().unwrap_or("").trim_start())
+    } else {
+        None
+    }
+}
+
+/// The placeholder table name of release `i`, for tests and EXPLAIN.
+pub fn release_table_name(i: usize) -> String {
+    format!("__shuyu_release_{i}")
+}
+
+/// The slots of a plan's releases.
+pub fn slots(plan: &PrivatePlan) -> Vec<Arc<crate::release_table::ReleaseTable>> {
+    plan.releases.iter().map(|r| r.slot.clone()).collect()
+}

@@ -1,0 +1,287 @@
+//! What the analyzer knows of each column of an intermediate relation, and of expressions
+//! over them: declared bounds (interval arithmetic), public value domains, and whether a
+//! value derives from the privacy unit or a direct identifier.
+
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+
+/// The most values a derived integer domain may have (GROUP BY age releases 0..=100).
+pub const MAX_DERIVED_DOMAIN: f64 = 10_000.0;
+
+/// Facts about one column or expression.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Facts {
+    /// Lower and upper bound of the value, if known.
+    pub bounds: Option<(f64, f64)>,
+    /// Public value domain: every value the column may take, known without reading data.
+    pub domain: Option<Vec<ScalarValue>>,
+    /// Derived from the privacy-unit key.
+    pub from_unit: bool,
+    /// Derived from a direct identifier.
+    pub from_identifier: bool,
+    /// The value is an integer (grid 1 is exact).
+    pub integer: bool,
+    /// The value is boolean (domain true/false).
+    pub boolean: bool,
+}
+
+impl Facts {
+    /// Bounds when both ends are finite: the value can be clamped and its influence bounded.
+    pub fn finite_bounds(&self) -> Option<(f64, f64)> {
+        self.bounds.filter(|(l, h)| l.is_finite() && h.is_finite())
+    }
+
+    fn merge_taint(mut self, other: &Facts) -> Self {
+        self.from_unit |= other.from_unit;
+        self.from_identifier |= other.from_identifier;
+        self
+    }
+
+    /// The public domain of this value, if it has one: declared, boolean, or a small
+    /// integer range derived from declared bounds.
+    pub fn public_domain(&self) -> Option<Vec<ScalarValue>> {
+        if let Some(d) = &self.domain {
+            return Some(d.clone());
+        }
+        if self.boolean {
+            return Some(vec![ScalarValue::Boolean(Some(false)), ScalarValue::Boolean(Some(true))]);
+        }
+        if self.integer {
+            if let Some((lo, hi)) = self.finite_bounds() {
+                let (lo, hi) = (lo.ceil(), hi.floor());
+                if hi >= lo && hi - lo < MAX_DERIVED_DOMAIN {
+                    return Some((lo as i64..=hi as i64).map(|v| ScalarValue::Int64(Some(v))).collect());
+                }
+            }
+        }
+        None
+    }
+}
+
+fn hull(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> Option<(f64, f64)> {
+    match (a, b) {
+        (Some((a0, a1)), Some((b0, b1))) => Some((a0.min(b0), a1.max(b1))),
+        _ => None,
+    }
+}
+
+fn scalar_f64(v: &ScalarValue) -> Option<f64> {
+    match v {
+        ScalarValue::Int8(Some(x)) => Some(*x as f64),
+        ScalarValue::Int16(Some(x)) => Some(*x as f64),
+        ScalarValue::Int32(Some(x)) => Some(*x as f64),
+        ScalarValue::Int64(Some(x)) => Some(*x as f64),
+        ScalarValue::UInt8(Some(x)) => Some(*x as f64),
+        ScalarValue::UInt16(Some(x)) => Some(*x as f64),
+        ScalarValue::UInt32(Some(x)) => Some(*x as f64),
+        ScalarValue::UInt64(Some(x)) => Some(*x as f64),
+        ScalarValue::Float32(Some(x)) => Some(*x as f64),
+        ScalarValue::Float64(Some(x)) => Some(*x),
+        ScalarValue::Decimal128(Some(x), _, s) => Some(*x as f64 / 10f64.powi(*s as i32)),
+        _ => None,
+    }
+}
+
+fn is_integer_scalar(v: &ScalarValue) -> bool {
+    v.data_type().is_integer()
+}
+
+fn interval_op(op: Operator, a: (f64, f64), b: (f64, f64)) -> Option<(f64, f64)> {
+    let corners = |f: fn(f64, f64) -> f64| {
+        let c = [f(a.0, b.0), f(a.0, b.1), f(a.1, b.0), f(a.1, b.1)];
+        if c.iter().any(|v| v.is_nan()) {
+            return None;
+        }
+        let lo = c.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = c.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        Some((lo, hi))
+    };
+    match op {
+        Operator::Plus => Some((a.0 + b.0, a.1 + b.1)),
+        Operator::Minus => Some((a.0 - b.1, a.1 - b.0)),
+        Operator::Multiply => corners(|x, y| x * y),
+        Operator::Divide if b.0 > 0.0 || b.1 < 0.0 => corners(|x, y| x / y),
+        _ => None,
+    }
+}
+
+/// Facts of an expression evaluated over rows of `schema` whose columns have `columns` facts.
+pub fn expr_facts(expr: &Expr, schema: &DFSchema, columns: &[Facts]) -> Facts {
+    match expr {
+        Expr::Alias(a) => expr_facts(&a.expr, schema, columns),
+        Expr::Column(c) => match schema.index_of_column(c) {
+            Ok(i) => columns.get(i).cloned().unwrap_or_default(),
+            Err(_) => Facts::default(),
+        },
+        Expr::Literal(v, _) => {
+            let b = scalar_f64(v).map(|x| (x, x));
+            Facts {
+                bounds: b,
+                domain: (!v.is_null()).then(|| vec![v.clone()]),
+                integer: is_integer_scalar(v),
+                boolean: matches!(v, ScalarValue::Boolean(_)),
+                ..Facts::default()
+            }
+        }
+        Expr::Cast(c) => cast_facts(expr_facts(&c.expr, schema, columns), &c.field.data_type().clone()),
+        Expr::TryCast(c) => cast_facts(expr_facts(&c.expr, schema, columns), &c.field.data_type().clone()),
+        Expr::Negative(e) => {
+            let f = expr_facts(e, schema, columns);
+            Facts { bounds: f.bounds.map(|(l, h)| (-h, -l)), domain: None, ..f }
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let l = expr_facts(left, schema, columns);
+            let r = expr_facts(right, schema, columns);
+            if op.supports_propagation() || matches!(op, Operator::And | Operator::Or | Operator::LikeMatch | Operator::ILikeMatch | Operator::NotLikeMatch | Operator::NotILikeMatch) {
+                return boolean_facts().merge_taint(&l).merge_taint(&r);
+            }
+            let bounds = match (l.bounds, r.bounds) {
+                (Some(a), Some(b)) => interval_op(*op, a, b),
+                _ => None,
+            };
+            let integer = l.integer && r.integer && !matches!(op, Operator::Divide);
+            let integer_div = l.integer && r.integer && matches!(op, Operator::Divide);
+            // Integer division truncates toward zero: widen to whole numbers.
+            let bounds = if integer_div { bounds.map(|(lo, hi)| (lo.floor(), hi.ceil())) } else { bounds };
+            Facts { bounds, integer: integer || integer_div, ..Facts::default() }.merge_taint(&l).merge_taint(&r)
+        }
+        Expr::Case(case) => {
+            let mut out: Option<Facts> = None;
+            let mut taint = Facts::default();
+            if let Some(e) = &case.expr {
+                taint = taint.merge_taint(&expr_facts(e, schema, columns));
+            }
+            let mut branches: Vec<Facts> = Vec::new();
+            for (w, t) in &case.when_then_expr {
+                taint = taint.merge_taint(&expr_facts(w, schema, columns));
+                branches.push(expr_facts(t, schema, columns));
+            }
+            match &case.else_expr {
+                Some(e) => branches.push(expr_facts(e, schema, columns)),
+                None => {}
+            }
+            for b in branches {
+                out = Some(match out {
+                    None => b,
+                    Some(acc) => Facts {
+                        bounds: hull(acc.bounds, b.bounds),
+                        domain: match (acc.domain, b.domain) {
+                            (Some(mut x), Some(y)) => {
+                                for v in y {
+                                    if !x.contains(&v) {
+                                        x.push(v);
+                                    }
+                                }
+                                Some(x)
+                            }
+                            _ => None,
+                        },
+                        integer: acc.integer && b.integer,
+                        boolean: acc.boolean && b.boolean,
+                        from_unit: acc.from_unit || b.from_unit,
+                        from_identifier: acc.from_identifier || b.from_identifier,
+                    },
+                });
+            }
+            out.unwrap_or_default().merge_taint(&taint)
+        }
+        Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) | Expr::IsTrue(e) | Expr::IsFalse(e)
+        | Expr::IsUnknown(e) | Expr::IsNotTrue(e) | Expr::IsNotFalse(e) | Expr::IsNotUnknown(e) => {
+            boolean_facts().merge_taint(&expr_facts(e, schema, columns))
+        }
+        Expr::Between(b) => boolean_facts()
+            .merge_taint(&expr_facts(&b.expr, schema, columns))
+            .merge_taint(&expr_facts(&b.low, schema, columns))
+            .merge_taint(&expr_facts(&b.high, schema, columns)),
+        Expr::Like(l) | Expr::SimilarTo(l) => boolean_facts().merge_taint(&expr_facts(&l.expr, schema, columns)),
+        Expr::InList(l) => {
+            let mut f = boolean_facts().merge_taint(&expr_facts(&l.expr, schema, columns));
+            for e in &l.list {
+                f = f.merge_taint(&expr_facts(e, schema, columns));
+            }
+            f
+        }
+        Expr::ScalarFunction(sf) => {
+            let args: Vec<Facts> = sf.args.iter().map(|a| expr_facts(a, schema, columns)).collect();
+            let mut taint = Facts::default();
+            for a in &args {
+                taint = taint.merge_taint(a);
+            }
+            function_facts(sf.name(), &args).merge_taint(&taint)
+        }
+        other => {
+            // Unknown expression: no bounds, no domain, tainted by whatever it reads.
+            let mut f = Facts::default();
+            let _ = other.apply_children(|child| {
+                f = std::mem::take(&mut f).merge_taint(&expr_facts(child, schema, columns));
+                Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+            });
+            f
+        }
+    }
+}
+
+use datafusion::common::tree_node::TreeNode;
+
+fn boolean_facts() -> Facts {
+    Facts { boolean: true, ..Facts::default() }
+}
+
+fn cast_facts(f: Facts, to: &arrow::datatypes::DataType) -> Facts {
+    use arrow::datatypes::DataType;
+    let domain = f.domain.as_ref().and_then(|d| d.iter().map(|v| v.cast_to(to).ok()).collect::<Option<Vec<_>>>());
+    if to.is_numeric() {
+        let integer = to.is_integer();
+        let bounds = if integer { f.bounds.map(|(l, h)| (l.trunc(), h.trunc())) } else { f.bounds };
+        Facts { bounds, domain, integer, boolean: false, ..f }
+    } else if matches!(to, DataType::Boolean) {
+        Facts { bounds: None, domain, boolean: true, integer: false, ..f }
+    } else {
+        Facts { bounds: None, domain, integer: false, boolean: false, ..f }
+    }
+}
+
+fn function_facts(name: &str, args: &[Facts]) -> Facts {
+    let bounded = |i: usize| args.get(i).and_then(|a| a.bounds);
+    match name {
+        "abs" => match bounded(0) {
+            Some((l, h)) => {
+                let lo = if l <= 0.0 && h >= 0.0 { 0.0 } else { l.abs().min(h.abs()) };
+                Facts { bounds: Some((lo, l.abs().max(h.abs()))), integer: args[0].integer, ..Facts::default() }
+            }
+            None => Facts::default(),
+        },
+        "round" | "floor" | "ceil" | "trunc" => match bounded(0) {
+            Some((l, h)) => Facts { bounds: Some((l.floor(), h.ceil())), integer: args[0].integer, ..Facts::default() },
+            None => Facts::default(),
+        },
+        "least" | "greatest" => {
+            // least(a, b): its upper bound is the smallest upper bound among the known ones;
+            // its lower bound needs every argument bounded below.
+            let known: Vec<(f64, f64)> = args.iter().filter_map(|a| a.bounds).collect();
+            let integer = args.iter().all(|a| a.integer);
+            let bounds = if known.len() != args.len() {
+                None
+            } else if name == "least" {
+                Some((
+                    known.iter().map(|b| b.0).fold(f64::INFINITY, f64::min),
+                    known.iter().map(|b| b.1).fold(f64::INFINITY, f64::min),
+                ))
+            } else {
+                Some((
+                    known.iter().map(|b| b.0).fold(f64::NEG_INFINITY, f64::max),
+                    known.iter().map(|b| b.1).fold(f64::NEG_INFINITY, f64::max),
+                ))
+            };
+            Facts { bounds, integer, ..Facts::default() }
+        }
+        "coalesce" | "nvl" => {
+            let mut b = args.first().and_then(|a| a.bounds);
+            for a in args.iter().skip(1) {
+                b = hull(b, a.bounds);
+            }
+            Facts { bounds: b, integer: args.iter().all(|a| a.integer), ..Facts::default() }
+        }
+        _ => Facts::default(),
+    }
+}

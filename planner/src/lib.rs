@@ -1,0 +1,37 @@
+//! # shuyu-planner
+//!
+//! Turns an analyst's SQL into a private plan: what to compute exactly, with each person's
+//! influence bounded, and what noise each released value needs. It never reads data and
+//! never draws noise (that is `shuyu-compute`), and never calls the store (governance).
+//!
+//! ## Layout
+//! - [`scope`]: the scoped session — only the granted tables and columns exist in it.
+//! - [`analyzer`]: parses and plans SQL, walks the plan, replaces each aggregate over
+//!   personal data by a release placeholder, refuses anything else that reads personal rows.
+//! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
+//! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
+//! - [`facts`]: bounds, public domains and taint of columns and expressions.
+//! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait.
+//! - [`release_table`]: the slot a release's noised batch is placed in.
+//! - [`explain`]: EXPLAIN PRIVACY.
+//! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors.
+
+pub mod aggregate;
+pub mod analyzer;
+pub mod budget;
+pub mod error;
+pub mod explain;
+pub mod facts;
+pub mod plan;
+pub mod refusal;
+pub mod relation;
+pub mod release_table;
+pub mod scope;
+
+pub use aggregate::{BoundingOrder, PlanOptions};
+pub use analyzer::{calibrate, plan_query, strip_explain_privacy};
+pub use budget::{PrivacyDefinition, QueryBudget};
+pub use error::PlannerError;
+pub use plan::{Calibration, Calibrator, KeySet, Mechanism, OutputKind, PrivatePlan, Release};
+pub use refusal::{Refusal, RefusalCode};
+pub use scope::{GrantedTable, Scope, ScopeCatalog};
