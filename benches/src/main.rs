@@ -20,6 +20,7 @@
 mod report;
 mod runner;
 mod sysinfo;
+mod whatif;
 mod workload;
 
 use std::io::IsTerminal;
@@ -59,6 +60,15 @@ struct Args {
     /// Print the physical plans (plain, and shuyu's inner and histogram plans) of each query.
     #[arg(long)]
     explain: bool,
+    /// Print EXPLAIN ANALYZE (per-operator time and rows) of plain and of shuyu's inner plans.
+    #[arg(long)]
+    analyze: bool,
+    /// Also time both engines with the tables' real person_id order declared (a what-if).
+    #[arg(long)]
+    whatif_sorted: bool,
+    /// Also time hand-written alternatives to shuyu's inner plans (what planner fixes would run).
+    #[arg(long)]
+    whatif_sql: bool,
     /// Abort a size when a query's warm-up peak RSS exceeds this fraction of physical memory.
     #[arg(long, default_value_t = 0.75)]
     max_rss_fraction: f64,
@@ -169,6 +179,11 @@ async fn run_size(args: &Args, queries: &[Query], n: u64, machine: &sysinfo::Mac
 
     let plain = runner::plain_context(&data).await?;
     let private = runner::private_session(&dir).await?;
+    let sorted = if args.whatif_sorted {
+        Some((whatif::sorted_context(&dir).await?.0, whatif::sorted_session(&dir).await?))
+    } else {
+        None
+    };
     let mem_total = machine.mem_total;
     let mut results = Vec::with_capacity(queries.len());
     let mut size_peak = sysinfo::peak_rss();
@@ -176,7 +191,7 @@ async fn run_size(args: &Args, queries: &[Query], n: u64, machine: &sysinfo::Mac
         if per_query_peaks {
             sysinfo::reset_peak();
         }
-        let r = run_query(args, &plain, &private, q, &label, mem_total).await;
+        let r = run_query(args, &plain, &private, sorted.as_ref(), q, &label, mem_total).await;
         let peak = sysinfo::peak_rss();
         size_peak = size_peak.max(peak);
         let mut r = match r {
@@ -207,6 +222,7 @@ async fn run_query(
     args: &Args,
     plain: &datafusion::prelude::SessionContext,
     private: &shuyu_compute::PrivateSession,
+    sorted: Option<&(datafusion::prelude::SessionContext, shuyu_compute::PrivateSession)>,
     q: &Query,
     label: &str,
     mem_total: Option<u64>,
@@ -244,6 +260,35 @@ async fn run_query(
         p.push(runner::run_plain(plain, q.sql).await?.0);
         s.push(runner::run_private(private, q.sql).await?.0);
     }
+    if args.analyze {
+        println!("## {} ({label}) EXPLAIN ANALYZE\n```text\n{}```\n", q.name, whatif::analyze(plain, private, q.sql).await?);
+    }
+    let mut sorted_t = None;
+    if let Some((sp, ss)) = sorted {
+        runner::run_plain(sp, q.sql).await?;
+        runner::run_private(ss, q.sql).await?;
+        let (mut a, mut b) = (Vec::with_capacity(args.reps), Vec::with_capacity(args.reps));
+        for _ in 0..args.reps {
+            a.push(runner::run_plain(sp, q.sql).await?.0);
+            b.push(runner::run_private(ss, q.sql).await?.0);
+        }
+        let mut bd = Vec::with_capacity(args.breakdown_reps);
+        for _ in 0..args.breakdown_reps {
+            bd.push(runner::breakdown(ss, q.sql).await?);
+        }
+        sorted_t = Some((Timing::of(&a), Timing::of(&b), report::median_breakdown(&bd)));
+    }
+    let mut variants = Vec::new();
+    if args.whatif_sql {
+        for v in whatif::VARIANTS.iter().filter(|v| v.query == q.name) {
+            runner::run_plain(plain, v.sql).await?;
+            let mut t = Vec::with_capacity(args.reps);
+            for _ in 0..args.reps {
+                t.push(runner::run_plain(plain, v.sql).await?.0);
+            }
+            variants.push((*v, Timing::of(&t)));
+        }
+    }
     let mut pl = Vec::with_capacity(args.reps);
     for _ in 0..args.reps {
         pl.push(runner::run_plan(private, q.sql).await?);
@@ -260,6 +305,8 @@ async fn run_query(
         private: Some(private_t.clone()),
         plan: Some(Timing::of(&pl)),
         breakdown: report::median_breakdown(&bds),
+        sorted: sorted_t,
+        variants,
         plain_rows,
         private_rows,
         peak_rss: None,

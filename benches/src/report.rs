@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 
 use crate::runner::Breakdown;
 use crate::sysinfo::{human_bytes, MachineInfo};
+use crate::whatif::Variant;
 use crate::workload::{Query, WORKLOAD_VERSION};
 
 fn ms(d: Duration) -> f64 {
@@ -96,6 +97,10 @@ pub struct QueryResult {
     pub plan: Option<Timing>,
     /// Stage medians of shuyu.
     pub breakdown: Option<Breakdown>,
+    /// What-if (`--whatif-sorted`): plain, shuyu and shuyu's stages with person_id order declared.
+    pub sorted: Option<(Timing, Timing, Option<Breakdown>)>,
+    /// What-if (`--whatif-sql`): hand-written alternatives to the inner plans, timed.
+    pub variants: Vec<(Variant, Timing)>,
     /// Rows plain DataFusion returned.
     pub plain_rows: usize,
     /// Rows shuyu returned.
@@ -115,6 +120,8 @@ impl QueryResult {
             private: None,
             plan: None,
             breakdown: None,
+            sorted: None,
+            variants: Vec::new(),
             plain_rows: 0,
             private_rows: 0,
             peak_rss: None,
@@ -220,6 +227,44 @@ pub fn markdown(r: &SizeResult) -> String {
             b.inner_rows + b.histogram_rows,
         ));
     }
+    if r.queries.iter().any(|q| q.sorted.is_some()) {
+        s.push_str("\nWhat-if: person_id order of residents and medical_visits declared to DataFusion (both engines), ms:\n\n");
+        s.push_str("| query | plain sorted | shuyu sorted | ratio sorted | shuyu inner sorted | ratio vs unsorted plain |\n");
+        s.push_str("|---|---:|---:|---:|---:|---:|\n");
+        for q in &r.queries {
+            let Some((p, sh, b)) = &q.sorted else { continue };
+            let unsorted_plain = q.plain.as_ref().map(|t| t.median_ms).unwrap_or(f64::NAN);
+            s.push_str(&format!(
+                "| {} | {} | {} | {:.2}x | {} | {:.2}x |\n",
+                q.query.name,
+                range(&Some(p.clone())),
+                range(&Some(sh.clone())),
+                sh.median_ms / p.median_ms,
+                b.as_ref().map(|b| format!("{:.1}", ms(b.inner) + ms(b.histograms))).unwrap_or_else(|| "–".into()),
+                sh.median_ms / unsorted_plain,
+            ));
+        }
+    }
+    if r.queries.iter().any(|q| !q.variants.is_empty()) {
+        s.push_str("\nWhat-if: alternatives to shuyu's inner plans (ms; 'projected' = shuyu median - current inner + variant, over plain):\n\n");
+        s.push_str("| query | variant | current inner | variant | projected ratio | change |\n");
+        s.push_str("|---|---|---:|---:|---:|---|\n");
+        for q in &r.queries {
+            let (Some(b), Some(p), Some(sh)) = (&q.breakdown, &q.plain, &q.private) else { continue };
+            let inner = ms(b.inner) + ms(b.histograms);
+            for (v, t) in &q.variants {
+                s.push_str(&format!(
+                    "| {} | {} | {:.1} | {} | {:.2}x | {} |\n",
+                    q.query.name,
+                    v.name,
+                    inner,
+                    range(&Some(t.clone())),
+                    (sh.median_ms - inner + t.median_ms) / p.median_ms,
+                    v.change
+                ));
+            }
+        }
+    }
     s.push_str(&format!(
         "\nPeak RSS at {}: {}; load average {:.2} at start, {:.2} at end.\n",
         r.label,
@@ -279,6 +324,15 @@ pub fn json(r: &SizeResult) -> Value {
             "ratio": q.ratio(),
             "meets_target": q.meets_target(),
             "breakdown": q.breakdown.as_ref().map(breakdown_json),
+            "whatif_sorted": q.sorted.as_ref().map(|(p, sh, b)| json!({
+                "plain": p.to_json(),
+                "shuyu": sh.to_json(),
+                "ratio": sh.median_ms / p.median_ms,
+                "breakdown": b.as_ref().map(breakdown_json),
+            })),
+            "whatif_sql": q.variants.iter().map(|(v, t)| json!({
+                "name": v.name, "change": v.change, "sql": v.sql, "timing": t.to_json(),
+            })).collect::<Vec<_>>(),
             "rows_plain": q.plain_rows,
             "rows_shuyu": q.private_rows,
             "peak_rss_bytes": q.peak_rss,

@@ -148,7 +148,10 @@ pub fn output_values(kind: &OutputKind, partials: &[Vec<i64>], quantiles: &[Vec<
     (0..n)
         .map(|i| match kind {
             OutputKind::Count { partial } => Some(partials[*partial][i].max(0) as f64),
-            OutputKind::Sum { partial, grid } => Some(partials[*partial][i] as f64 / grid),
+            OutputKind::Sum { partial, grid, non_negative } => {
+                let v = partials[*partial][i] as f64 / grid;
+                Some(if *non_negative { v.max(0.0) } else { v })
+            }
             OutputKind::Avg { sum, count, grid, mid, bounds } => {
                 let c = partials[*count][i];
                 if c <= 0 {

@@ -29,7 +29,7 @@ pub fn annotate(schema: &SchemaRef, plan: &PrivatePlan) -> SchemaRef {
         for o in &r.outputs {
             let (p, unit) = match &o.kind {
                 OutputKind::Count { partial } => (*partial, 1.0),
-                OutputKind::Sum { partial, grid } => (*partial, *grid),
+                OutputKind::Sum { partial, grid, .. } => (*partial, *grid),
                 _ => continue,
             };
             if let Some(c) = r.partials[p].calibration {
@@ -67,10 +67,10 @@ fn output_sources(plan: &LogicalPlan) -> Vec<Option<String>> {
             .expr
             .iter()
             .map(|e| {
-                let inner = match e {
-                    Expr::Alias(a) => a.expr.as_ref(),
-                    other => other,
-                };
+                let mut inner = e;
+                while let Expr::Alias(a) = inner {
+                    inner = a.expr.as_ref();
+                }
                 match inner {
                     Expr::Column(c) => Some(c.name.clone()),
                     _ => None,

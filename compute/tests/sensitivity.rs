@@ -71,7 +71,7 @@ async fn a_heavy_visitor_moves_no_value_beyond_its_sensitivity() {
         for (j, out) in release.outputs.iter().enumerate() {
             let (partial, grid) = match out.kind {
                 OutputKind::Count { partial } => (partial, 1.0),
-                OutputKind::Sum { partial, grid } => (partial, grid),
+                OutputKind::Sum { partial, grid, .. } => (partial, grid),
                 _ => continue,
             };
             let p = &release.partials[partial];

@@ -52,22 +52,39 @@ pub(crate) struct Actor {
     pub(crate) role: Option<Role>,
     /// The provider a provider's staff works for.
     pub(crate) provider: Option<String>,
+    /// An unidentified caller (an unknown token), rather than the system.
+    pub(crate) anonymous: bool,
 }
 
 impl Actor {
     /// The store itself (recovery after a crash).
     pub(crate) fn system() -> Actor {
-        Actor { person: None, unit: None, role: None, provider: None }
+        Actor { person: None, unit: None, role: None, provider: None, anonymous: false }
+    }
+
+    /// A unit's analyst acting through one of its jobs (ledger, job and product records).
+    pub(crate) fn analyst(person: PersonId, unit: UnitId) -> Actor {
+        Actor { person: Some(person), unit: Some(unit), role: Some(Role::UnitAnalyst), provider: None, anonymous: false }
+    }
+
+    /// A caller that could not be identified (recording a failed authentication).
+    pub(crate) fn anonymous() -> Actor {
+        Actor { anonymous: true, ..Actor::system() }
     }
 
     /// The principal as claimed, before verification (for recording refusals).
     pub(crate) fn claimed(p: &Principal) -> Actor {
-        Actor { person: Some(p.person_id), unit: p.unit_id, role: Some(p.role), provider: None }
+        Actor { person: Some(p.person_id), unit: p.unit_id, role: Some(p.role), provider: None, anonymous: false }
     }
 
-    /// The role's stored name (`system` for the store itself).
+    /// The role's stored name (`system` for the store itself, `anonymous` for an unknown
+    /// caller).
     pub(crate) fn role_name(&self) -> &'static str {
-        self.role.map(Role::as_str).unwrap_or("system")
+        match self.role {
+            Some(r) => r.as_str(),
+            None if self.anonymous => "anonymous",
+            None => "system",
+        }
     }
 
     /// Refuses unless the actor has one of `roles`.
@@ -132,7 +149,7 @@ pub(crate) fn resolve(conn: &Connection, p: &Principal) -> Result<Actor> {
     if let Some(u) = unit {
         check_unit_active(conn, u)?;
     }
-    Ok(Actor { person: Some(p.person_id), unit, role: Some(role), provider })
+    Ok(Actor { person: Some(p.person_id), unit, role: Some(role), provider, anonymous: false })
 }
 
 /// Refuses if the unit is suspended or revoked.

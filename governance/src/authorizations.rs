@@ -537,7 +537,6 @@ impl Store {
                 tx,
                 now,
                 &Entry::ok(actor, "authorization.grant", id.to_string()).unit(req.unit).cost(total).details(json!({
-                    "scenario_id": id.0,
                     "datasets": dataset_ids.iter().map(|d| d.0).collect::<Vec<_>>(),
                     "privacy": req.privacy.kind.as_str(),
                     "total_nano": total.nanos(),
@@ -565,7 +564,7 @@ impl Store {
     /// Authorizations of a unit (`None`: the caller's own unit, or every unit for the bureau
     /// and supervisors).
     pub fn authorizations(&self, p: &Principal, unit: Option<UnitId>) -> Result<Vec<Authorization>> {
-        self.observe(p, "authorization.list", unit.map(|u| u.to_string()).unwrap_or_default(), |tx, actor, now| {
+        self.observe(p, "authorization.list", "authorizations", |tx, actor, now| {
             actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list authorizations")?;
             let unit = match unit {
                 Some(u) => {

@@ -69,6 +69,9 @@ pub struct CredentialInfo {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// id, holder, expires_at, revoked_at, role, unit, active.
+type CredentialRow = (CredentialId, PersonId, i64, Option<i64>, Role, Option<UnitId>, i64);
+
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
@@ -207,10 +210,10 @@ impl Store {
     /// are audited (without the token).
     pub fn authenticate(&self, token: &str) -> Result<Principal> {
         let hash = token_hash(token);
-        let mut claimed = Actor::system();
+        let mut claimed = Actor::anonymous();
         let out = self.read(|tx| {
             let now = to_micros(self.now());
-            let row: Option<(CredentialId, PersonId, i64, Option<i64>, Role, Option<UnitId>, i64)> = tx
+            let row: Option<CredentialRow> = tx
                 .query_row(
                     "SELECT c.id, c.person_id, c.expires_at, c.revoked_at, p.role, p.unit_id, p.active
                      FROM credentials c JOIN people p ON p.id = c.person_id
@@ -222,7 +225,7 @@ impl Store {
             let Some((_, person, expires, revoked, role, unit, active)) = row else {
                 return Err(GovernanceError::Unauthenticated { reason: "the token is unknown" });
             };
-            claimed = Actor { person: Some(person), unit, role: Some(role), provider: None };
+            claimed = Actor { person: Some(person), unit, role: Some(role), provider: None, anonymous: false };
             if revoked.is_some() {
                 return Err(GovernanceError::Unauthenticated { reason: "the token was revoked or rotated" });
             }

@@ -328,6 +328,9 @@ impl Store {
             if job.status != JobStatus::Succeeded {
                 return Err(GovernanceError::conflict(format!("{} is {}; only a succeeded job has a product", new.job, job.status)));
             }
+            if units::load_unit(tx, job.unit)?.status == units::UnitStatus::Revoked {
+                return Err(GovernanceError::denied(format!("{} is revoked; its results may no longer be held", job.unit)));
+            }
             check_text(&new.name, "name", 200)?;
             let hash_ok = new.content_sha256.len() == 64 && new.content_sha256.bytes().all(|b| b.is_ascii_hexdigit());
             if !hash_ok {
@@ -352,7 +355,7 @@ impl Store {
                 ],
             )?;
             let id = ProductId(tx.last_insert_rowid());
-            let actor = Actor { person: Some(job.person), unit: Some(job.unit), role: Some(Role::UnitAnalyst), provider: None };
+            let actor = Actor::analyst(job.person, job.unit);
             audit::append(
                 tx,
                 now,

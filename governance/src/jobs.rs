@@ -323,7 +323,7 @@ impl Store {
                 tx.execute("INSERT INTO job_datasets (job_id, dataset_id) VALUES (?1, ?2)", params![job, did])?;
             }
             let full = load_job(tx, job)?;
-            let actor = Actor { person: Some(j.person), unit: Some(j.unit), role: Some(Role::UnitAnalyst), provider: None };
+            let actor = Actor::analyst(j.person, j.unit);
             audit::append(
                 tx,
                 now,

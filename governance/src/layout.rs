@@ -75,6 +75,13 @@ impl Layout {
         for dir in [self.root.clone(), self.domain_dir(), self.run_dir()] {
             std::fs::create_dir_all(&dir).map_err(|e| GovernanceError::io(&dir, e))?;
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let domain = self.domain_dir();
+            std::fs::set_permissions(&domain, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| GovernanceError::io(&domain, e))?;
+        }
         Ok(())
     }
 

@@ -158,7 +158,7 @@ fn open_reservation(conn: &Connection, r: &Reservation) -> Result<ReservationRow
 }
 
 fn job_actor(job: &jobs::JobRow) -> Actor {
-    Actor { person: Some(job.person), unit: Some(job.unit), role: Some(Role::UnitAnalyst), provider: None }
+    Actor::analyst(job.person, job.unit)
 }
 
 /// Moves an authorization's counters by signed deltas, refusing to break the invariant.

@@ -26,6 +26,71 @@
 //!
 //! Privacy amounts are [`Nano`] (1e-9 epsilon or rho): charges round up, grants round
 //! down, sums are exact.
+//!
+//! # Example: from an empty data directory to one charged query
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use chrono::Duration;
+//! use shuyu_governance::*;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store = Store::open(dir.path())?;
+//! let (admin, _token) = store.bootstrap_admin("Wang Fang", "11010519491231002X", Duration::days(30))?;
+//! let admin = admin.principal();
+//! let manifest = shuyu_datasets::TableManifest::from_toml(r#"
+//!     name = "households"
+//!     domain = "civil_affairs"
+//!     classification = "sensitive"
+//!     [privacy_unit]
+//!     column = "person_id"
+//!     kind = "person"
+//!     rows_per_unit = "one"
+//!     [[columns]]
+//!     name = "person_id"
+//!     type = "utf8"
+//!     sensitivity = "unit_key"
+//!     [[columns]]
+//!     name = "age"
+//!     type = "int64"
+//!     sensitivity = "personal"
+//!     lower = 0.0
+//!     upper = 120.0
+//! "#)?;
+//! store.register_dataset(&admin, &manifest, "/data/households.parquet")?;
+//! let unit = store.create_unit(&admin, "Changchun Analytics Co.", "91350100M000100Y43")?;
+//! let analyst = store.create_person(&admin, &NewPerson {
+//!     name: "Chen Jing".into(), id_number: "110105199001010045".into(),
+//!     role: Role::UnitAnalyst, unit: Some(unit), provider: None,
+//! })?;
+//! let token = store.issue_token(&admin, analyst, Duration::days(7))?;
+//! let analyst = store.authenticate(token.token.expose())?;
+//!
+//! let now = store.now();
+//! let auth = store.grant(&admin, &NewAuthorization {
+//!     unit, scenario: "ageing".into(), purpose: "elderly care planning".into(), partners: vec![],
+//!     datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["age".into()] }],
+//!     term_start: now, term_end: now + Duration::days(365),
+//!     rights: vec![Right::ProcessingUse], mode: Mode::Free,
+//!     privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+//!     budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 },
+//!     export_policy: ExportPolicy::Automatic,
+//! })?;
+//!
+//! let job = store.create_job(&analyst, &NewJob {
+//!     authorization: auth, sql: "SELECT AVG(age) FROM households".into(), environment: Environment::Prod,
+//! })?;
+//! let reservation = store.reserve(auth, job, Nano::charge(0.1, "cost")?)?;
+//! let budget = store.commit(&reservation, Nano::charge(0.1, "cost")?)?;
+//! assert_eq!(budget.remaining, Nano::parse_decimal("0.9", "remaining")?);
+//! store.finish_job(job, &JobOutcome {
+//!     status: JobStatus::Succeeded, metering: Metering { releases: 1, ..Metering::default() },
+//!     datasets: vec!["households".into()], failure: None,
+//! })?;
+//! store.verify_ledger()?;
+//! store.verify_audit()?;
+//! # Ok(())
+//! # }
+//! ```
 
 #[macro_use]
 mod macros;

@@ -67,9 +67,12 @@ impl Store {
     /// The directory of one of the caller's unit areas (created on demand). Analysts get
     /// their own unit's; the bureau passes `unit`.
     pub fn unit_dir(&self, p: &Principal, unit: UnitId, area: UnitArea) -> Result<PathBuf> {
-        self.observe(p, "unit.dir", unit.to_string(), |_, actor, _| {
+        self.observe(p, "unit.dir", unit.to_string(), |tx, actor, _| {
             actor.require(&[Role::BureauAdmin, Role::UnitAnalyst], "reach unit files")?;
             actor.require_tenant(unit, &unit.to_string())?;
+            if units::load_unit(tx, unit)?.status == UnitStatus::Revoked {
+                return Err(GovernanceError::denied(format!("{unit} is revoked; its files were deleted and may not return")));
+            }
             Ok(())
         })?;
         let dir = self.inner.layout.unit_dir(area, unit);

@@ -153,8 +153,11 @@ impl Store {
         )?);
         let public = layout.domain_dir().join("signing.pub");
         if !public.exists() {
+            // Written whole under a private name, then renamed into place.
+            let tmp = public.with_extension(format!("pub.tmp-{holder}"));
             let text = hex::encode(signing_key.verifying_key().to_bytes());
-            std::fs::write(&public, text).map_err(|e| GovernanceError::io(&public, e))?;
+            std::fs::write(&tmp, text).map_err(|e| GovernanceError::io(&tmp, e))?;
+            std::fs::rename(&tmp, &public).map_err(|e| GovernanceError::io(&public, e))?;
         }
         let pepper = keys::load_or_create_secret(&layout.domain_dir().join("id_pepper"))?;
 

@@ -193,7 +193,7 @@ impl Store {
                 provider: None,
             };
             let id = self.insert_person(tx, &new, now)?;
-            let actor = Actor { person: Some(id), unit: None, role: Some(Role::BureauAdmin), provider: None };
+            let actor = Actor { person: Some(id), unit: None, role: Some(Role::BureauAdmin), provider: None, anonymous: false };
             audit::append(tx, now, &Entry::ok(&actor, "person.bootstrap_admin", id.to_string()))?;
             let token = credentials::issue(tx, &actor, id, ttl, now)?;
             Ok((load_person(tx, id)?, token))

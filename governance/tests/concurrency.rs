@@ -32,6 +32,8 @@ fn child_command(test: &str, role: &str, f: &Fixture) -> Command {
 
 /// In a child: the store, the analyst and the authorization from the environment.
 fn child_context() -> (Store, Principal, AuthorizationId) {
+    // libtest printed "test <name> ... " without a newline: start output on a fresh line.
+    println!();
     let var = |k: &str| std::env::var(k).unwrap();
     let num = |k: &str| var(k).parse::<i64>().unwrap();
     let store = Store::open(var("SHUYU_GOV_DIR")).unwrap();
@@ -81,8 +83,9 @@ fn threads_never_overspend() {
     assert!(budget.spent <= budget.total);
     assert_eq!(budget.reserved, Nano::ZERO);
     assert_eq!(budget.spent.0 + budget.remaining.0, budget.total.0);
-    // The smallest reservation (0.003) no longer fits once every thread was refused.
-    assert!(budget.remaining < Nano(3_000_000), "remaining {}", budget.remaining);
+    // When the last thread was refused no other reservation was open, so what remains is
+    // less than that thread's charge, at most 0.021.
+    assert!(budget.remaining < Nano(21_000_000), "remaining {}", budget.remaining);
     let report = f.store.verify_ledger().unwrap();
     assert_eq!(report.open, 0);
     f.store.verify_audit().unwrap();

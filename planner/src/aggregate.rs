@@ -483,7 +483,7 @@ impl<'a> AggregateAnalysis<'a> {
                     let grid = grid_for(lo.abs().max(hi.abs()), integer);
                     let label = format!("sum({}) x {grid}", x.schema_name());
                     let i = push(reqs, label, guard(on_grid(clamped, grid)), (lo * grid).floor(), (hi * grid).ceil());
-                    return Ok(OutputKind::Sum { partial: i, grid });
+                    return Ok(OutputKind::Sum { partial: i, grid, non_negative: lo >= 0.0 });
                 }
                 let mid = if integer { ((lo + hi) / 2.0).floor() } else { (lo + hi) / 2.0 };
                 let half = (hi - mid).max(mid - lo);

@@ -75,7 +75,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
             // Half-width in the output's own units where the output is this partial alone.
             let unit = r.outputs.iter().find_map(|o| match &o.kind {
                 OutputKind::Count { partial } if *partial == pi => Some(1.0),
-                OutputKind::Sum { partial, grid } if *partial == pi => Some(*grid),
+                OutputKind::Sum { partial, grid, .. } if *partial == pi => Some(*grid),
                 _ => None,
             });
             release.push(Some(r.index as i64));

@@ -231,7 +231,8 @@ fn cast_facts(f: Facts, to: &arrow::datatypes::DataType) -> Facts {
     use arrow::datatypes::DataType;
     let domain = f.domain.as_ref().and_then(|d| d.iter().map(|v| v.cast_to(to).ok()).collect::<Option<Vec<_>>>());
     if to.is_numeric() {
-        let integer = to.is_integer();
+        // Whole numbers stay whole through a cast to a float type.
+        let integer = to.is_integer() || (f.integer && to.is_floating());
         let bounds = if integer { f.bounds.map(|(l, h)| (l.trunc(), h.trunc())) } else { f.bounds };
         Facts { bounds, domain, integer, boolean: false, ..f }
     } else if matches!(to, DataType::Boolean) {

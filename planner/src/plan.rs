@@ -110,6 +110,8 @@ pub enum OutputKind {
         partial: usize,
         /// Grid (values were multiplied by it and rounded before summing).
         grid: f64,
+        /// The summed values are never negative: a negative noisy sum is released as 0.
+        non_negative: bool,
     },
     /// A mean: mid + (noisy centred sum / grid) / noisy count, clamped into the bounds.
     Avg {

@@ -111,7 +111,7 @@ impl Scope {
             let schema = Self::granted_schema(&ctx, g, &manifest).await?;
             let url = ListingTableUrl::parse(g.location.to_string_lossy())
                 .map_err(|e| PlannerError::Scope(format!("table {}: bad location: {}", manifest.name, e.strip_backtrace())))?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let options = ListingOptions::new(Arc::new(parquet_format(&ctx))).with_file_extension(".parquet");
             let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
             let table = ListingTable::try_new(config)
                 .map_err(|e| PlannerError::Scope(format!("table {}: {}", manifest.name, e.strip_backtrace())))?;
@@ -130,7 +130,7 @@ impl Scope {
     async fn granted_schema(ctx: &SessionContext, g: &GrantedTable, m: &TableManifest) -> Result<SchemaRef> {
         let url = ListingTableUrl::parse(g.location.to_string_lossy())
             .map_err(|e| PlannerError::Scope(format!("table {}: bad location: {}", m.name, e.strip_backtrace())))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let options = ListingOptions::new(Arc::new(parquet_format(&ctx))).with_file_extension(".parquet");
         let file_schema = options
             .infer_schema(&ctx.state(), &url)
             .await
@@ -154,6 +154,11 @@ impl Scope {
     pub fn catalog(&self) -> &ScopeCatalog {
         &self.catalog
     }
+}
+
+/// The Parquet format with the session's options (plain Utf8 strings, as configured).
+fn parquet_format(ctx: &SessionContext) -> ParquetFormat {
+    ParquetFormat::default().with_options(ctx.state().table_options().parquet.clone())
 }
 
 /// Whether a column is a direct identifier.

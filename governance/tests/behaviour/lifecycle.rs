@@ -85,6 +85,9 @@ fn revoking_a_unit_deletes_its_files_and_ends_its_tokens_but_keeps_its_audit() {
     assert!(after.iter().any(|r| r.action == "unit.files_deleted"));
     f.store.verify_audit().unwrap();
     f.store.verify_ledger().unwrap();
+    // Nothing can bring the unit's files back.
+    assert!(matches!(f.store.unit_dir(&f.admin, f.unit_a, UnitArea::Cache), Err(GovernanceError::Denied { .. })));
+    assert!(!dirs_a[3].exists());
     // Revocation is final.
     assert!(matches!(f.store.reinstate_unit(&f.admin, f.unit_a, "oops"), Err(GovernanceError::Conflict { .. })));
 }

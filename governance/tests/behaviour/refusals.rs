@@ -109,7 +109,8 @@ fn other_grant_faults_name_their_field() {
     let f = Fixture::new();
     let now = f.store.now();
     let base = grant_request(f.unit_a, "faults", now);
-    let cases: Vec<(Box<dyn Fn(&mut NewAuthorization)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut NewAuthorization)>;
+    let cases: Vec<(Change, &str)> = vec![
         (Box::new(|r| r.scenario = " ".into()), "scenario"),
         (Box::new(|r| r.purpose = String::new()), "purpose"),
         (Box::new(|r| r.partners = vec!["".into()]), "partners[0]"),
