@@ -114,14 +114,13 @@ pub fn choose_keys(release: &Release, inner: &InnerRows, def: PrivacyDefinition)
             let units = inner.columns.get(units_column).ok_or_else(|| ComputeError::Internal("no unit counts".into()))?;
             let sel = selection_of(c, def, *max_partitions);
             let kept = noise::select_partitions(units, &sel)?;
-            let mut keys = Vec::new();
-            let mut rows = Vec::new();
-            for (i, k) in kept.iter().enumerate() {
-                if k.is_some() {
-                    keys.push(inner.keys[i].clone());
-                    rows.push(Some(i));
-                }
-            }
+            // Released in key order: the order rows were found in must not show.
+            let mut chosen: Vec<usize> = (0..kept.len()).filter(|i| kept[*i].is_some()).collect();
+            chosen.sort_by(|a, b| {
+                inner.keys[*a].partial_cmp(&inner.keys[*b]).unwrap_or_else(|| format!("{:?}", inner.keys[*a]).cmp(&format!("{:?}", inner.keys[*b])))
+            });
+            let keys = chosen.iter().map(|i| inner.keys[*i].clone()).collect();
+            let rows = chosen.into_iter().map(Some).collect();
             Ok((keys, rows))
         }
     }

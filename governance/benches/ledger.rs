@@ -26,7 +26,14 @@ fn cycle(store: &Store, auth: AuthorizationId, job: JobId) {
 
 fn prod_job(f: &common::Fixture) -> JobId {
     f.store
-        .create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT COUNT(*) FROM households".into(), environment: Environment::Prod })
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT COUNT(*) FROM households".into(),
+                environment: Environment::Prod,
+            },
+        )
         .unwrap()
 }
 
@@ -50,14 +57,22 @@ fn run(f: &common::Fixture, iters: u64, threads: u64, handle: impl Fn() -> Store
 }
 
 fn ledger(c: &mut Criterion) {
-    let f = common::Fixture::with_budget(BudgetTerms { total: 1e9, per_query_cap: 1.0, per_query_default: 0.1 });
+    let f = common::Fixture::with_budget(BudgetTerms {
+        total: 1e9,
+        per_query_cap: 1.0,
+        per_query_default: 0.1,
+    });
     let mut group = c.benchmark_group("ledger_reserve_commit");
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(8));
-    group.bench_function("1_writer", |b| b.iter_custom(|iters| run(&f, iters, 1, || f.store.clone())));
-    group.bench_function("4_writers_shared_handle", |b| b.iter_custom(|iters| run(&f, iters, 4, || f.store.clone())));
+    group.bench_function("1_writer", |b| {
+        b.iter_custom(|iters| run(&f, iters, 1, || f.store.clone()))
+    });
+    group.bench_function("4_writers_shared_handle", |b| {
+        b.iter_custom(|iters| run(&f, iters, 4, || f.store.clone()))
+    });
     group.bench_function("4_writers_4_handles", |b| {
         b.iter_custom(|iters| run(&f, iters, 4, || Store::open(f.dir.path()).unwrap()))
     });

@@ -59,22 +59,43 @@ pub(crate) struct Actor {
 impl Actor {
     /// The store itself (recovery after a crash).
     pub(crate) fn system() -> Actor {
-        Actor { person: None, unit: None, role: None, provider: None, anonymous: false }
+        Actor {
+            person: None,
+            unit: None,
+            role: None,
+            provider: None,
+            anonymous: false,
+        }
     }
 
     /// A unit's analyst acting through one of its jobs (ledger, job and product records).
     pub(crate) fn analyst(person: PersonId, unit: UnitId) -> Actor {
-        Actor { person: Some(person), unit: Some(unit), role: Some(Role::UnitAnalyst), provider: None, anonymous: false }
+        Actor {
+            person: Some(person),
+            unit: Some(unit),
+            role: Some(Role::UnitAnalyst),
+            provider: None,
+            anonymous: false,
+        }
     }
 
     /// A caller that could not be identified (recording a failed authentication).
     pub(crate) fn anonymous() -> Actor {
-        Actor { anonymous: true, ..Actor::system() }
+        Actor {
+            anonymous: true,
+            ..Actor::system()
+        }
     }
 
     /// The principal as claimed, before verification (for recording refusals).
     pub(crate) fn claimed(p: &Principal) -> Actor {
-        Actor { person: Some(p.person_id), unit: p.unit_id, role: Some(p.role), provider: None, anonymous: false }
+        Actor {
+            person: Some(p.person_id),
+            unit: p.unit_id,
+            role: Some(p.role),
+            provider: None,
+            anonymous: false,
+        }
     }
 
     /// The role's stored name (`system` for the store itself, `anonymous` for an unknown
@@ -93,7 +114,11 @@ impl Actor {
             Some(r) if roles.contains(&r) => Ok(()),
             _ => Err(GovernanceError::denied(format!(
                 "only {} may {doing}; ask someone with that role",
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             ))),
         }
     }
@@ -136,10 +161,14 @@ pub(crate) fn resolve(conn: &Connection, p: &Principal) -> Result<Actor> {
         )
         .optional()?;
     let Some((role, unit, provider, active)) = row else {
-        return Err(GovernanceError::Unauthenticated { reason: "the person is unknown" });
+        return Err(GovernanceError::Unauthenticated {
+            reason: "the person is unknown",
+        });
     };
     if !active {
-        return Err(GovernanceError::Unauthenticated { reason: "the person's account is deactivated" });
+        return Err(GovernanceError::Unauthenticated {
+            reason: "the person's account is deactivated",
+        });
     }
     if role != p.role || unit != p.unit_id {
         return Err(GovernanceError::Unauthenticated {
@@ -149,13 +178,21 @@ pub(crate) fn resolve(conn: &Connection, p: &Principal) -> Result<Actor> {
     if let Some(u) = unit {
         check_unit_active(conn, u)?;
     }
-    Ok(Actor { person: Some(p.person_id), unit, role: Some(role), provider, anonymous: false })
+    Ok(Actor {
+        person: Some(p.person_id),
+        unit,
+        role: Some(role),
+        provider,
+        anonymous: false,
+    })
 }
 
 /// Refuses if the unit is suspended or revoked.
 pub(crate) fn check_unit_active(conn: &Connection, unit: UnitId) -> Result<()> {
     let status: Option<UnitStatus> = conn
-        .query_row("SELECT status FROM units WHERE id = ?1", [unit], |r| r.get(0))
+        .query_row("SELECT status FROM units WHERE id = ?1", [unit], |r| {
+            r.get(0)
+        })
         .optional()?;
     match status {
         Some(UnitStatus::Active) => Ok(()),
@@ -208,7 +245,13 @@ impl Store {
 
     /// Appends a `refused` audit record when `out` is a refusal. The refusal stands even if
     /// recording it fails (nothing was done), so that failure is not surfaced.
-    pub(crate) fn record_refusal<T>(&self, out: &Result<T>, actor: &Actor, action: &str, object: &str) {
+    pub(crate) fn record_refusal<T>(
+        &self,
+        out: &Result<T>,
+        actor: &Actor,
+        action: &str,
+        object: &str,
+    ) {
         if let Err(e) = out {
             if e.is_refusal() {
                 let _ = self.write(|tx| {

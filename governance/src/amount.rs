@@ -18,7 +18,9 @@ pub const NANOS_PER_UNIT: u64 = 1_000_000_000;
 const MAX_NANOS: u64 = i64::MAX as u64;
 
 /// A privacy amount in nano-units of the authorization's definition (epsilon or rho).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
 #[serde(transparent)]
 pub struct Nano(pub u64);
 
@@ -55,7 +57,10 @@ impl Nano {
         }
         let scaled = round(value * NANOS_PER_UNIT as f64);
         if scaled > MAX_NANOS as f64 {
-            return Err(GovernanceError::invalid(field, "is too large; use at most 9e9"));
+            return Err(GovernanceError::invalid(
+                field,
+                "is too large; use at most 9e9",
+            ));
         }
         // `scaled` is a non-negative integral float below 2^63: the cast is exact.
         Ok(Nano(scaled as u64))
@@ -63,16 +68,29 @@ impl Nano {
 
     /// Parses a decimal such as `1.25` exactly (at most 9 digits after the point).
     pub fn parse_decimal(text: &str, field: &str) -> Result<Nano> {
-        let bad = || GovernanceError::invalid(field, "must be a decimal like 1.25 with at most 9 decimals");
+        let bad = || {
+            GovernanceError::invalid(field, "must be a decimal like 1.25 with at most 9 decimals")
+        };
         let (int, frac) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
         if int.is_empty() && frac.is_empty() {
             return Err(bad());
         }
-        if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 9 {
+        if !int.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 9
+        {
             return Err(bad());
         }
-        let int: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
-        let frac_n: u64 = if frac.is_empty() { 0 } else { format!("{frac:0<9}").parse().map_err(|_| bad())? };
+        let int: u64 = if int.is_empty() {
+            0
+        } else {
+            int.parse().map_err(|_| bad())?
+        };
+        let frac_n: u64 = if frac.is_empty() {
+            0
+        } else {
+            format!("{frac:0<9}").parse().map_err(|_| bad())?
+        };
         int.checked_mul(NANOS_PER_UNIT)
             .and_then(|v| v.checked_add(frac_n))
             .filter(|v| *v <= MAX_NANOS)
@@ -87,7 +105,10 @@ impl Nano {
 
     /// Checked addition.
     pub fn checked_add(self, other: Nano) -> Option<Nano> {
-        self.0.checked_add(other.0).filter(|v| *v <= MAX_NANOS).map(Nano)
+        self.0
+            .checked_add(other.0)
+            .filter(|v| *v <= MAX_NANOS)
+            .map(Nano)
     }
 
     /// Subtraction that stops at zero.
@@ -125,7 +146,9 @@ impl ToSql for Nano {
 impl FromSql for Nano {
     fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
         let v = value.as_i64()?;
-        u64::try_from(v).map(Nano).map_err(|_| FromSqlError::OutOfRange(v))
+        u64::try_from(v)
+            .map(Nano)
+            .map_err(|_| FromSqlError::OutOfRange(v))
     }
 }
 

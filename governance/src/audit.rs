@@ -228,8 +228,9 @@ pub(crate) fn append(tx: &Transaction<'_>, now: DateTime<Utc>, e: &Entry<'_>) ->
     let state = chain_state(tx)?;
     let seq = state.head_seq + 1;
     let at = to_micros(now).max(state.head_at);
-    let details = serde_json::to_string(&e.details)
-        .map_err(|err| GovernanceError::Internal(format!("audit details do not serialize: {err}")))?;
+    let details = serde_json::to_string(&e.details).map_err(|err| {
+        GovernanceError::Internal(format!("audit details do not serialize: {err}"))
+    })?;
     let canonical = Canonical {
         seq,
         at,
@@ -322,15 +323,21 @@ impl RawRecord {
     }
 
     fn into_record(self) -> Result<AuditRecord> {
-        let broken = |reason: &str| GovernanceError::AuditBroken { seq: self.seq, reason: reason.to_string() };
+        let broken = |reason: &str| GovernanceError::AuditBroken {
+            seq: self.seq,
+            reason: reason.to_string(),
+        };
         Ok(AuditRecord {
             seq: self.seq,
             at: from_micros(self.at)?,
             actor_person: self.actor.map(PersonId),
             unit: self.unit.map(UnitId),
             outcome: Outcome::parse(&self.outcome).ok_or_else(|| broken("unknown outcome"))?,
-            cost: u64::try_from(self.cost).map(Nano).map_err(|_| broken("negative cost"))?,
-            details: serde_json::from_str(&self.details).map_err(|_| broken("details are not JSON"))?,
+            cost: u64::try_from(self.cost)
+                .map(Nano)
+                .map_err(|_| broken("negative cost"))?,
+            details: serde_json::from_str(&self.details)
+                .map_err(|_| broken("details are not JSON"))?,
             role: self.role,
             action: self.action,
             object: self.object,
@@ -346,14 +353,19 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
     let mut prev = state.anchor_hash.clone();
     let mut expected = state.anchor_seq + 1;
     let mut records = 0u64;
-    let mut stmt = conn.prepare(&format!("SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq"))?;
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq"
+    ))?;
     let mut rows = stmt.query([state.anchor_seq])?;
     while let Some(row) = rows.next()? {
         let rec = RawRecord::from_row(row)?;
         if rec.seq != expected {
             return Err(GovernanceError::AuditBroken {
                 seq: expected,
-                reason: format!("the record is missing (the next one present is {})", rec.seq),
+                reason: format!(
+                    "the record is missing (the next one present is {})",
+                    rec.seq
+                ),
             });
         }
         if rec.prev_hash != prev {
@@ -377,7 +389,10 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
     if last != state.head_seq || prev != state.head_hash {
         return Err(GovernanceError::AuditBroken {
             seq: last + 1,
-            reason: format!("the chain ends at {last} but the head is {}", state.head_seq),
+            reason: format!(
+                "the chain ends at {last} but the head is {}",
+                state.head_seq
+            ),
         });
     }
     Ok(VerifyReport {
@@ -399,7 +414,10 @@ impl Store {
     /// unit; an analyst reads only records of its own unit; providers are refused.
     pub fn audit_records(&self, p: &Principal, filter: &AuditFilter) -> Result<Vec<AuditRecord>> {
         self.observe(p, "audit.query", "audit", |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read the audit trail")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read the audit trail",
+            )?;
             let unit = if actor.sees_all_units() {
                 filter.unit
             } else {
@@ -431,7 +449,11 @@ impl Store {
             if let Some(prefix) = &filter.action_prefix {
                 args.push((prefix.chars().count() as i64).into());
                 args.push(prefix.clone().into());
-                sql.push_str(&format!(" AND substr(action, 1, ?{}) = ?{}", args.len() - 1, args.len()));
+                sql.push_str(&format!(
+                    " AND substr(action, 1, ?{}) = ?{}",
+                    args.len() - 1,
+                    args.len()
+                ));
             }
             sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
             let mut stmt = tx.prepare(&sql)?;

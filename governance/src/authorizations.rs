@@ -30,7 +30,7 @@ text_enum!(
     pub enum Right {
         /// Use the data in processing (加工使用权).
         ProcessingUse => "processing_use",
-        /// Operate the resulting data products (产品经营权).
+        /// Operate the resulting data products (产品经营权): needed to export them.
         ProductOperation => "product_operation",
     }
 );
@@ -197,8 +197,8 @@ pub struct Authorization {
 pub struct ScopedTable {
     /// The dataset.
     pub dataset: DatasetId,
-    /// The manifest cut down to the granted columns, plus the privacy-unit column (which the
-    /// planner may use for contribution bounding but must never output).
+    /// The manifest cut down to the granted columns (a grant on a personal table always
+    /// includes its privacy-unit column, so the privacy unit stays declared).
     pub manifest: TableManifest,
     /// The granted columns (what a query may reference and release).
     pub granted_columns: Vec<String>,
@@ -273,9 +273,13 @@ fn effective_status(stored: &str, start: i64, end: i64, now: DateTime<Utc>) -> A
 
 /// Loads the row of an authorization.
 pub(crate) fn load_row(conn: &Connection, id: AuthorizationId) -> Result<AuthRow> {
-    conn.query_row(&format!("SELECT {AUTH_ROW} FROM authorizations WHERE id = ?1"), [id], auth_row)
-        .optional()?
-        .ok_or_else(|| GovernanceError::not_found(id.to_string()))
+    conn.query_row(
+        &format!("SELECT {AUTH_ROW} FROM authorizations WHERE id = ?1"),
+        [id],
+        auth_row,
+    )
+    .optional()?
+    .ok_or_else(|| GovernanceError::not_found(id.to_string()))
 }
 
 /// Refuses unless the authorization is active, in term, and its unit active.
@@ -284,22 +288,81 @@ pub(crate) fn require_usable(conn: &Connection, row: &AuthRow, now: DateTime<Utc
     match row.status(now) {
         AuthorizationStatus::Active => {}
         AuthorizationStatus::Pending => {
-            return Err(GovernanceError::denied(format!("the term of {id} has not started yet; wait for its start date")))
+            return Err(GovernanceError::denied(format!(
+                "the term of {id} has not started yet; wait for its start date"
+            )))
         }
         AuthorizationStatus::Expired => {
-            return Err(GovernanceError::denied(format!("the term of {id} has ended; ask the bureau for a renewal")))
+            return Err(GovernanceError::denied(format!(
+                "the term of {id} has ended; ask the bureau for a renewal"
+            )))
         }
         AuthorizationStatus::Suspended => {
-            return Err(GovernanceError::denied(format!("{id} is suspended by the bureau until reinstated")))
+            return Err(GovernanceError::denied(format!(
+                "{id} is suspended by the bureau until reinstated"
+            )))
         }
-        AuthorizationStatus::Revoked => return Err(GovernanceError::denied(format!("{id} is revoked; its access has ended"))),
+        AuthorizationStatus::Revoked => {
+            return Err(GovernanceError::denied(format!(
+                "{id} is revoked; its access has ended"
+            )))
+        }
     }
     access::check_unit_active(conn, row.unit)
 }
 
+/// The rights an authorization grants.
+pub(crate) fn rights(conn: &Connection, id: AuthorizationId) -> Result<Vec<Right>> {
+    let text: String = conn
+        .query_row(
+            "SELECT rights_json FROM authorizations WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?
+        .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
+    serde_json::from_str(&text)
+        .map_err(|e| GovernanceError::Internal(format!("stored rights of {id}: {e}")))
+}
+
+/// Refuses unless the authorization grants `right`; `doing` says what needs it.
+pub(crate) fn require_right(
+    conn: &Connection,
+    id: AuthorizationId,
+    right: Right,
+    doing: &str,
+) -> Result<()> {
+    if rights(conn, id)?.contains(&right) {
+        return Ok(());
+    }
+    let name = match right {
+        Right::ProcessingUse => "processing_use (加工使用权)",
+        Right::ProductOperation => "product_operation (产品经营权)",
+    };
+    Err(GovernanceError::denied(format!(
+        "{id} does not grant the {name} right, which {doing} requires; \
+         ask the bureau for an authorization that grants it"
+    )))
+}
+
 /// Loads a full authorization.
-pub(crate) fn load(conn: &Connection, id: AuthorizationId, now: DateTime<Utc>) -> Result<Authorization> {
-    type Raw = (UnitId, String, String, String, i64, i64, String, String, Option<i64>, PrivacyKind);
+pub(crate) fn load(
+    conn: &Connection,
+    id: AuthorizationId,
+    now: DateTime<Utc>,
+) -> Result<Authorization> {
+    type Raw = (
+        UnitId,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        String,
+        String,
+        Option<i64>,
+        PrivacyKind,
+    );
     type Raw2 = (f64, Nano, Nano, Nano, ExportPolicy, String, i64);
     let (raw, raw2): (Raw, Raw2) = conn
         .query_row(
@@ -319,14 +382,17 @@ pub(crate) fn load(conn: &Connection, id: AuthorizationId, now: DateTime<Utc>) -
     let (unit, scenario, purpose, partners, start, end, rights, mode, price, kind) = raw;
     let (delta, total, cap, default, export_policy, stored_status, granted_at) = raw2;
     let parse = |text: &str| -> Result<serde_json::Value> {
-        serde_json::from_str(text).map_err(|e| GovernanceError::Internal(format!("stored JSON of {id}: {e}")))
+        serde_json::from_str(text)
+            .map_err(|e| GovernanceError::Internal(format!("stored JSON of {id}: {e}")))
     };
     let partners: Vec<String> = serde_json::from_value(parse(&partners)?)
         .map_err(|e| GovernanceError::Internal(format!("stored partners of {id}: {e}")))?;
     let rights: Vec<Right> = serde_json::from_value(parse(&rights)?)
         .map_err(|e| GovernanceError::Internal(format!("stored rights of {id}: {e}")))?;
     let mode = match (mode.as_str(), price) {
-        ("paid", Some(p)) => Mode::Paid { price_cents: u64::try_from(p).unwrap_or(0) },
+        ("paid", Some(p)) => Mode::Paid {
+            price_cents: u64::try_from(p).unwrap_or(0),
+        },
         _ => Mode::Free,
     };
     Ok(Authorization {
@@ -351,20 +417,37 @@ pub(crate) fn load(conn: &Connection, id: AuthorizationId, now: DateTime<Utc>) -
 }
 
 /// The datasets and columns granted by an authorization, in grant order of dataset name.
-pub(crate) fn granted(conn: &Connection, id: AuthorizationId) -> Result<Vec<(DatasetId, GrantedDataset)>> {
+pub(crate) fn granted(
+    conn: &Connection,
+    id: AuthorizationId,
+) -> Result<Vec<(DatasetId, GrantedDataset)>> {
     let mut stmt = conn.prepare(
         "SELECT d.id, d.name, d.manifest_json, g.column_name FROM grants g JOIN datasets d ON d.id = g.dataset_id
          WHERE g.authorization_id = ?1 ORDER BY d.name",
     )?;
     let rows = stmt
-        .query_map([id], |r| Ok((r.get::<_, DatasetId>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?)))?
+        .query_map([id], |r| {
+            Ok((
+                r.get::<_, DatasetId>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut out: Vec<(DatasetId, GrantedDataset, TableManifest)> = Vec::new();
     for (did, name, manifest, column) in rows {
         if out.last().map(|(d, _, _)| *d) != Some(did) {
             let manifest: TableManifest = serde_json::from_str(&manifest)
                 .map_err(|e| GovernanceError::Internal(format!("stored manifest of {did}: {e}")))?;
-            out.push((did, GrantedDataset { dataset: name, columns: Vec::new() }, manifest));
+            out.push((
+                did,
+                GrantedDataset {
+                    dataset: name,
+                    columns: Vec::new(),
+                },
+                manifest,
+            ));
         }
         if let Some((_, g, _)) = out.last_mut() {
             g.columns.push(column);
@@ -374,35 +457,56 @@ pub(crate) fn granted(conn: &Connection, id: AuthorizationId) -> Result<Vec<(Dat
     Ok(out
         .into_iter()
         .map(|(d, mut g, m)| {
-            g.columns.sort_by_key(|c| m.columns.iter().position(|mc| &mc.name == c));
+            g.columns
+                .sort_by_key(|c| m.columns.iter().position(|mc| &mc.name == c));
             (d, g)
         })
         .collect())
 }
 
 /// Checks a grant request whole; returns the dataset ids and amounts to write.
-fn check_request(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) -> Result<(Vec<DatasetId>, [Nano; 3])> {
-    let unit = units::load_unit(conn, req.unit).map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
+fn check_request(
+    conn: &Connection,
+    req: &NewAuthorization,
+    now: DateTime<Utc>,
+) -> Result<(Vec<DatasetId>, [Nano; 3])> {
+    let unit = units::load_unit(conn, req.unit)
+        .map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
     if unit.status != UnitStatus::Active {
-        return Err(GovernanceError::invalid("unit", format!("{} is {}; reinstate it before granting", req.unit, unit.status)));
+        return Err(GovernanceError::invalid(
+            "unit",
+            format!(
+                "{} is {}; reinstate it before granting",
+                req.unit, unit.status
+            ),
+        ));
     }
     check_text(&req.scenario, "scenario", 200)?;
     check_long_text(&req.purpose, "purpose", 4000)?;
     if req.purpose.trim().is_empty() {
-        return Err(GovernanceError::invalid("purpose", "must state the purpose of the processing"));
+        return Err(GovernanceError::invalid(
+            "purpose",
+            "must state the purpose of the processing",
+        ));
     }
     for (i, partner) in req.partners.iter().enumerate() {
         check_text(partner, &format!("partners[{i}]"), 200)?;
     }
     if req.datasets.is_empty() {
-        return Err(GovernanceError::invalid("datasets", "grant at least one dataset"));
+        return Err(GovernanceError::invalid(
+            "datasets",
+            "grant at least one dataset",
+        ));
     }
     let mut ids = Vec::new();
     let mut seen = HashSet::new();
     for (i, g) in req.datasets.iter().enumerate() {
         let field = format!("datasets[{i}]");
         if !seen.insert(g.dataset.as_str()) {
-            return Err(GovernanceError::invalid(format!("{field}.dataset"), "is granted twice; merge its columns into one entry"));
+            return Err(GovernanceError::invalid(
+                format!("{field}.dataset"),
+                "is granted twice; merge its columns into one entry",
+            ));
         }
         let Some(d) = catalog::load_by_name(conn, &g.dataset)? else {
             return Err(GovernanceError::invalid(
@@ -417,59 +521,110 @@ fn check_request(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) 
             ));
         }
         if g.columns.is_empty() {
-            return Err(GovernanceError::invalid(format!("{field}.columns"), "grant at least one column"));
+            return Err(GovernanceError::invalid(
+                format!("{field}.columns"),
+                "grant at least one column",
+            ));
         }
         let mut cols = HashSet::new();
         for (j, c) in g.columns.iter().enumerate() {
             if d.manifest.column(c).is_none() {
                 return Err(GovernanceError::invalid(
                     format!("{field}.columns[{j}]"),
-                    format!("is not a column of dataset {}; list only columns of its manifest", g.dataset),
+                    format!(
+                        "is not a column of dataset {}; list only columns of its manifest",
+                        g.dataset
+                    ),
                 ));
             }
             if !cols.insert(c.as_str()) {
-                return Err(GovernanceError::invalid(format!("{field}.columns[{j}]"), "is listed twice"));
+                return Err(GovernanceError::invalid(
+                    format!("{field}.columns[{j}]"),
+                    "is listed twice",
+                ));
+            }
+        }
+        if let Some(unit) = &d.manifest.privacy_unit {
+            if !cols.contains(unit.column.as_str()) {
+                return Err(GovernanceError::invalid(
+                    format!("{field}.columns"),
+                    format!(
+                        "must include the privacy-unit column {}: queries need it to bound each \
+                         unit's contribution (it is never output)",
+                        unit.column
+                    ),
+                ));
             }
         }
         ids.push(d.id);
     }
     if req.term_start >= req.term_end {
-        return Err(GovernanceError::invalid("term.end", "must be after term.start"));
+        return Err(GovernanceError::invalid(
+            "term.end",
+            "must be after term.start",
+        ));
     }
     if req.term_end <= now {
-        return Err(GovernanceError::invalid("term.end", "is already past; choose an end date in the future"));
+        return Err(GovernanceError::invalid(
+            "term.end",
+            "is already past; choose an end date in the future",
+        ));
     }
     if req.rights.is_empty() {
-        return Err(GovernanceError::invalid("rights", "grant processing_use, product_operation or both"));
+        return Err(GovernanceError::invalid(
+            "rights",
+            "grant processing_use, product_operation or both",
+        ));
     }
     if let Mode::Paid { price_cents } = req.mode {
         if price_cents == 0 || price_cents > i64::MAX as u64 {
-            return Err(GovernanceError::invalid("mode.price_cents", "a paid mode needs a positive price; use free mode for public-interest use"));
+            return Err(GovernanceError::invalid(
+                "mode.price_cents",
+                "a paid mode needs a positive price; use free mode for public-interest use",
+            ));
         }
     }
     let delta = req.privacy.delta;
     if !(delta.is_finite() && (0.0..1.0).contains(&delta)) {
-        return Err(GovernanceError::invalid("privacy.delta", "must be at least 0 and below 1 (typically below 1e-6)"));
+        return Err(GovernanceError::invalid(
+            "privacy.delta",
+            "must be at least 0 and below 1 (typically below 1e-6)",
+        ));
     }
     let b = req.budget;
     let unit_name = req.privacy.kind.unit_name();
     let total = Nano::grant(b.total, "budget.total")?;
     if total == Nano::ZERO {
-        return Err(GovernanceError::invalid("budget.total", format!("must be greater than 0 (in {unit_name})")));
+        return Err(GovernanceError::invalid(
+            "budget.total",
+            format!("must be greater than 0 (in {unit_name})"),
+        ));
     }
     let cap = Nano::grant(b.per_query_cap, "budget.per_query_cap")?;
     if cap == Nano::ZERO {
-        return Err(GovernanceError::invalid("budget.per_query_cap", format!("must be greater than 0 (in {unit_name})")));
+        return Err(GovernanceError::invalid(
+            "budget.per_query_cap",
+            format!("must be greater than 0 (in {unit_name})"),
+        ));
     }
     if cap > total {
-        return Err(GovernanceError::invalid("budget.per_query_cap", "must not exceed budget.total; lower the cap or raise the total"));
+        return Err(GovernanceError::invalid(
+            "budget.per_query_cap",
+            "must not exceed budget.total; lower the cap or raise the total",
+        ));
     }
     let default = Nano::grant(b.per_query_default, "budget.per_query_default")?;
     if default == Nano::ZERO {
-        return Err(GovernanceError::invalid("budget.per_query_default", format!("must be greater than 0 (in {unit_name})")));
+        return Err(GovernanceError::invalid(
+            "budget.per_query_default",
+            format!("must be greater than 0 (in {unit_name})"),
+        ));
     }
     if default > cap {
-        return Err(GovernanceError::invalid("budget.per_query_default", "must not exceed budget.per_query_cap"));
+        return Err(GovernanceError::invalid(
+            "budget.per_query_default",
+            "must not exceed budget.per_query_cap",
+        ));
     }
     let taken: Option<i64> = conn
         .query_row(
@@ -487,7 +642,8 @@ fn check_request(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) 
 }
 
 fn json_text<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
+    serde_json::to_string(v)
+        .map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
 }
 
 impl Store {
@@ -554,7 +710,10 @@ impl Store {
     /// An authorization (bureau, supervisors, or the holding unit's analysts).
     pub fn authorization(&self, p: &Principal, id: AuthorizationId) -> Result<Authorization> {
         self.observe(p, "authorization.read", id.to_string(), |tx, actor, now| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read authorizations")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read authorizations",
+            )?;
             let row = load_row(tx, id)?;
             actor.require_tenant(row.unit, &id.to_string())?;
             load(tx, id, now)
@@ -563,54 +722,88 @@ impl Store {
 
     /// Authorizations of a unit (`None`: the caller's own unit, or every unit for the bureau
     /// and supervisors).
-    pub fn authorizations(&self, p: &Principal, unit: Option<UnitId>) -> Result<Vec<Authorization>> {
-        self.observe(p, "authorization.list", "authorizations", |tx, actor, now| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list authorizations")?;
-            let unit = match unit {
-                Some(u) => {
-                    actor.require_tenant(u, &u.to_string())?;
-                    Some(u)
-                }
-                None if actor.sees_all_units() => None,
-                None => Some(actor.require_unit("list its authorizations")?),
-            };
-            let ids: Vec<AuthorizationId> = match unit {
-                Some(u) => tx
-                    .prepare("SELECT id FROM authorizations WHERE unit_id = ?1 ORDER BY id")?
-                    .query_map([u], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
-                None => tx
-                    .prepare("SELECT id FROM authorizations ORDER BY id")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?,
-            };
-            ids.into_iter().map(|id| load(tx, id, now)).collect()
-        })
+    pub fn authorizations(
+        &self,
+        p: &Principal,
+        unit: Option<UnitId>,
+    ) -> Result<Vec<Authorization>> {
+        self.observe(
+            p,
+            "authorization.list",
+            "authorizations",
+            |tx, actor, now| {
+                actor.require(
+                    &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                    "list authorizations",
+                )?;
+                let unit = match unit {
+                    Some(u) => {
+                        actor.require_tenant(u, &u.to_string())?;
+                        Some(u)
+                    }
+                    None if actor.sees_all_units() => None,
+                    None => Some(actor.require_unit("list its authorizations")?),
+                };
+                let ids: Vec<AuthorizationId> = match unit {
+                    Some(u) => tx
+                        .prepare("SELECT id FROM authorizations WHERE unit_id = ?1 ORDER BY id")?
+                        .query_map([u], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?,
+                    None => tx
+                        .prepare("SELECT id FROM authorizations ORDER BY id")?
+                        .query_map([], |r| r.get(0))?
+                        .collect::<rusqlite::Result<_>>()?,
+                };
+                ids.into_iter().map(|id| load(tx, id, now)).collect()
+            },
+        )
     }
 
     /// The session scope of one scenario: its tables cut down to the granted columns, its
     /// budget. Refused unless the authorization is usable now (active, in term, unit active).
     pub fn scope(&self, p: &Principal, id: AuthorizationId) -> Result<Scope> {
-        self.observe(p, "authorization.scope", id.to_string(), |tx, actor, now| {
-            actor.require(&[Role::UnitAnalyst, Role::BureauAdmin], "open a scenario session")?;
-            let row = load_row(tx, id)?;
-            actor.require_tenant(row.unit, &id.to_string())?;
-            require_usable(tx, &row, now)?;
-            let mut tables = Vec::new();
-            for (did, g) in granted(tx, id)? {
-                let d = catalog::load(tx, did)?;
-                let mut manifest = d.manifest.clone();
-                let unit_col = manifest.privacy_unit.as_ref().map(|u| u.column.clone());
-                manifest.columns.retain(|c| g.columns.contains(&c.name) || Some(&c.name) == unit_col.as_ref());
-                manifest.unique_keys.retain(|k| manifest.columns.iter().any(|c| &c.name == k));
-                tables.push(ScopedTable {
-                    dataset: did,
-                    manifest,
-                    granted_columns: g.columns,
-                    location: d.location.unwrap_or_default(),
-                });
-            }
-            Ok(Scope { authorization: load(tx, id, now)?, budget: ledger::budget_of(&row), tables })
-        })
+        self.observe(
+            p,
+            "authorization.scope",
+            id.to_string(),
+            |tx, actor, now| {
+                actor.require(
+                    &[Role::UnitAnalyst, Role::BureauAdmin],
+                    "open a scenario session",
+                )?;
+                let row = load_row(tx, id)?;
+                actor.require_tenant(row.unit, &id.to_string())?;
+                require_usable(tx, &row, now)?;
+                require_right(tx, id, Right::ProcessingUse, "querying the scenario's data")?;
+                let mut tables = Vec::new();
+                for (did, g) in granted(tx, id)? {
+                    let d = catalog::load(tx, did)?;
+                    let mut manifest = d.manifest.clone();
+                    manifest.columns.retain(|c| g.columns.contains(&c.name));
+                    if let Some(u) = &manifest.privacy_unit {
+                        if !g.columns.contains(&u.column) {
+                            return Err(GovernanceError::Internal(format!(
+                                "{id} grants {} without its privacy-unit column",
+                                g.dataset
+                            )));
+                        }
+                    }
+                    manifest
+                        .unique_keys
+                        .retain(|k| manifest.columns.iter().any(|c| &c.name == k));
+                    tables.push(ScopedTable {
+                        dataset: did,
+                        manifest,
+                        granted_columns: g.columns,
+                        location: d.location.unwrap_or_default(),
+                    });
+                }
+                Ok(Scope {
+                    authorization: load(tx, id, now)?,
+                    budget: ledger::budget_of(&row),
+                    tables,
+                })
+            },
+        )
     }
 }

@@ -54,7 +54,8 @@ fn classification_text(c: Classification) -> &'static str {
 }
 
 fn json_text<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
+    serde_json::to_string(v)
+        .map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
 }
 
 /// Loads a dataset by name (full record, location included).
@@ -78,18 +79,31 @@ pub(crate) fn load(conn: &Connection, id: DatasetId) -> Result<Dataset> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    row.map(decode).transpose()?.ok_or_else(|| GovernanceError::not_found(id.to_string()))
+    row.map(decode)
+        .transpose()?
+        .ok_or_else(|| GovernanceError::not_found(id.to_string()))
 }
 
 fn decode((id, manifest, location, at): (DatasetId, String, String, i64)) -> Result<Dataset> {
-    let manifest: TableManifest = serde_json::from_str(&manifest)
-        .map_err(|e| GovernanceError::Internal(format!("stored manifest of {id} does not parse: {e}")))?;
-    Ok(Dataset { id, manifest, location: Some(location), registered_at: from_micros(at)? })
+    let manifest: TableManifest = serde_json::from_str(&manifest).map_err(|e| {
+        GovernanceError::Internal(format!("stored manifest of {id} does not parse: {e}"))
+    })?;
+    Ok(Dataset {
+        id,
+        manifest,
+        location: Some(location),
+        registered_at: from_micros(at)?,
+    })
 }
 
 impl Store {
     /// Registers a dataset from its manifest (bureau). `location` is its Parquet path or URL.
-    pub fn register_dataset(&self, p: &Principal, manifest: &TableManifest, location: &str) -> Result<DatasetId> {
+    pub fn register_dataset(
+        &self,
+        p: &Principal,
+        manifest: &TableManifest,
+        location: &str,
+    ) -> Result<DatasetId> {
         self.act(p, "dataset.register", format!("dataset {}", manifest.name), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "register datasets")?;
             manifest
@@ -164,19 +178,27 @@ impl Store {
 
     /// A dataset by name. Analysts see the manifest but not the location.
     pub fn dataset(&self, p: &Principal, name: &str) -> Result<Dataset> {
-        self.observe(p, "dataset.read", format!("dataset {name}"), |tx, actor, _| {
-            let mut d = load_by_name(tx, name)?.ok_or_else(|| GovernanceError::not_found(format!("dataset {name}")))?;
-            if actor.role == Some(Role::UnitAnalyst) {
-                d.location = None;
-            }
-            Ok(d)
-        })
+        self.observe(
+            p,
+            "dataset.read",
+            format!("dataset {name}"),
+            |tx, actor, _| {
+                let mut d = load_by_name(tx, name)?
+                    .ok_or_else(|| GovernanceError::not_found(format!("dataset {name}")))?;
+                if actor.role == Some(Role::UnitAnalyst) {
+                    d.location = None;
+                }
+                Ok(d)
+            },
+        )
     }
 
     /// The whole catalog. Analysts see manifests but not locations.
     pub fn datasets(&self, p: &Principal) -> Result<Vec<Dataset>> {
         self.observe(p, "dataset.list", "datasets", |tx, actor, _| {
-            let mut stmt = tx.prepare("SELECT id, manifest_json, location, registered_at FROM datasets ORDER BY name")?;
+            let mut stmt = tx.prepare(
+                "SELECT id, manifest_json, location, registered_at FROM datasets ORDER BY name",
+            )?;
             let rows = stmt
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -70,7 +70,15 @@ pub struct CredentialInfo {
 }
 
 /// id, holder, expires_at, revoked_at, role, unit, active.
-type CredentialRow = (CredentialId, PersonId, i64, Option<i64>, Role, Option<UnitId>, i64);
+type CredentialRow = (
+    CredentialId,
+    PersonId,
+    i64,
+    Option<i64>,
+    Role,
+    Option<UnitId>,
+    i64,
+);
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
@@ -102,24 +110,44 @@ pub(crate) fn issue(
         .details(json!({ "person": person.0, "expires_at": to_micros(expires_at) }));
     entry.unit = unit;
     audit::append(tx, now, &entry)?;
-    Ok(IssuedToken { credential: id, person, token: SecretToken(token), expires_at })
+    Ok(IssuedToken {
+        credential: id,
+        person,
+        token: SecretToken(token),
+        expires_at,
+    })
 }
 
 fn person_unit(conn: &Connection, person: PersonId) -> Result<Option<UnitId>> {
     let row: Option<(Option<UnitId>, i64)> = conn
-        .query_row("SELECT unit_id, active FROM people WHERE id = ?1", [person], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(
+            "SELECT unit_id, active FROM people WHERE id = ?1",
+            [person],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .optional()?;
     match row {
         None => Err(GovernanceError::not_found(person.to_string())),
-        Some((_, 0)) => Err(GovernanceError::invalid("person", "the account is deactivated; register it again")),
+        Some((_, 0)) => Err(GovernanceError::invalid(
+            "person",
+            "the account is deactivated; register it again",
+        )),
         Some((unit, _)) => Ok(unit),
     }
 }
 
 /// The holder of a credential; refuses anyone but the holder and the bureau.
-fn credential_holder(conn: &Connection, actor: &Actor, credential: CredentialId) -> Result<PersonId> {
+fn credential_holder(
+    conn: &Connection,
+    actor: &Actor,
+    credential: CredentialId,
+) -> Result<PersonId> {
     let holder: PersonId = conn
-        .query_row("SELECT person_id FROM credentials WHERE id = ?1", [credential], |r| r.get(0))
+        .query_row(
+            "SELECT person_id FROM credentials WHERE id = ?1",
+            [credential],
+            |r| r.get(0),
+        )
         .optional()?
         .ok_or_else(|| GovernanceError::not_found(credential.to_string()))?;
     if actor.person != Some(holder) {
@@ -130,17 +158,32 @@ fn credential_holder(conn: &Connection, actor: &Actor, credential: CredentialId)
 
 impl Store {
     /// Issues a new credential for `person` (the bureau, or the person itself).
-    pub fn issue_token(&self, p: &Principal, person: PersonId, ttl: Duration) -> Result<IssuedToken> {
-        self.act(p, "credential.issue", person.to_string(), |tx, actor, now| {
-            if actor.person != Some(person) {
-                actor.require(&[Role::BureauAdmin], "issue credentials for other people")?;
-            }
-            issue(tx, actor, person, ttl, now)
-        })
+    pub fn issue_token(
+        &self,
+        p: &Principal,
+        person: PersonId,
+        ttl: Duration,
+    ) -> Result<IssuedToken> {
+        self.act(
+            p,
+            "credential.issue",
+            person.to_string(),
+            |tx, actor, now| {
+                if actor.person != Some(person) {
+                    actor.require(&[Role::BureauAdmin], "issue credentials for other people")?;
+                }
+                issue(tx, actor, person, ttl, now)
+            },
+        )
     }
 
     /// Rotates a credential: issues a new one and revokes the old one, atomically.
-    pub fn rotate_token(&self, p: &Principal, credential: CredentialId, ttl: Duration) -> Result<IssuedToken> {
+    pub fn rotate_token(
+        &self,
+        p: &Principal,
+        credential: CredentialId,
+        ttl: Duration,
+    ) -> Result<IssuedToken> {
         self.act(p, "credential.rotate", credential.to_string(), |tx, actor, now| {
             let holder = credential_holder(tx, actor, credential)?;
             let fresh = issue(tx, actor, holder, ttl, now)?;
@@ -163,17 +206,22 @@ impl Store {
 
     /// Revokes a credential (the bureau, or its holder).
     pub fn revoke_token(&self, p: &Principal, credential: CredentialId) -> Result<()> {
-        self.act(p, "credential.revoke", credential.to_string(), |tx, actor, now| {
-            let holder = credential_holder(tx, actor, credential)?;
-            tx.execute(
-                "UPDATE credentials SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-                params![to_micros(now), credential],
-            )?;
-            let mut entry = Entry::ok(actor, "credential.revoke", credential.to_string());
-            entry.unit = person_unit(tx, holder).ok().flatten();
-            audit::append(tx, now, &entry)?;
-            Ok(())
-        })
+        self.act(
+            p,
+            "credential.revoke",
+            credential.to_string(),
+            |tx, actor, now| {
+                let holder = credential_holder(tx, actor, credential)?;
+                tx.execute(
+                    "UPDATE credentials SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+                    params![to_micros(now), credential],
+                )?;
+                let mut entry = Entry::ok(actor, "credential.revoke", credential.to_string());
+                entry.unit = person_unit(tx, holder).ok().flatten();
+                audit::append(tx, now, &entry)?;
+                Ok(())
+            },
+        )
     }
 
     /// A person's credentials, without secrets (the bureau, or the person itself).
@@ -188,9 +236,16 @@ impl Store {
             )?;
             let rows = stmt
                 .query_map([person], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, Option<i64>>(4)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
                 })?
-                .collect::<rusqlite::Result<Vec<(CredentialId, PersonId, i64, i64, Option<i64>)>>>()?;
+                .collect::<rusqlite::Result<Vec<(CredentialId, PersonId, i64, i64, Option<i64>)>>>(
+                )?;
             rows.into_iter()
                 .map(|(id, person, i, e, r)| {
                     Ok(CredentialInfo {

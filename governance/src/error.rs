@@ -121,7 +121,10 @@ impl From<rusqlite::Error> for GovernanceError {
 impl GovernanceError {
     /// Builds an [`GovernanceError::Invalid`].
     pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
-        GovernanceError::Invalid { field: field.into(), reason: reason.into() }
+        GovernanceError::Invalid {
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 
     /// Builds a [`GovernanceError::NotFound`].
@@ -131,17 +134,24 @@ impl GovernanceError {
 
     /// Builds a [`GovernanceError::Denied`].
     pub(crate) fn denied(reason: impl Into<String>) -> Self {
-        GovernanceError::Denied { reason: reason.into() }
+        GovernanceError::Denied {
+            reason: reason.into(),
+        }
     }
 
     /// Builds a [`GovernanceError::Conflict`].
     pub(crate) fn conflict(reason: impl Into<String>) -> Self {
-        GovernanceError::Conflict { reason: reason.into() }
+        GovernanceError::Conflict {
+            reason: reason.into(),
+        }
     }
 
     /// Builds an [`GovernanceError::Io`].
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        GovernanceError::Io { path: path.display().to_string(), source }
+        GovernanceError::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 
     /// A short stable name of the fault (`denied`, `budget_exhausted`…), for audit and metrics.

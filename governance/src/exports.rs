@@ -1,8 +1,11 @@
 //! Data products and their export (出域审核, Art. 25).
 //!
 //! A finished job's result is held in the domain as a product, with lineage back to its job,
-//! authorization and datasets. Export is automatic under an authorization whose policy is
-//! `automatic` (production results are DP aggregates), else it waits for the bureau. Every
+//! authorization and datasets. Exporting needs the `product_operation` right (产品经营权) on
+//! the product's authorization: without it a request is refused (and the refusal audited),
+//! whatever the policy, and the bureau cannot approve it either. Export is automatic under
+//! an authorization whose policy is `automatic` (production results are DP aggregates),
+//! else it waits for the bureau. Every
 //! exported product gets a manifest signed with the domain's Ed25519 key, verifiable offline
 //! with [`verify_manifest`] and the public key alone. Results of the dev environment never
 //! leave the domain.
@@ -16,7 +19,7 @@ use serde_json::json;
 use crate::access::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
-use crate::authorizations::{self, ExportPolicy, PrivacyKind};
+use crate::authorizations::{self, ExportPolicy, PrivacyKind, Right};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
 use crate::ids::{AuthorizationId, ExportId, JobId, PersonId, ProductId, UnitId};
@@ -185,7 +188,11 @@ impl SignedManifest {
 }
 
 /// Verifies offline that `manifest` was signed by the domain whose public key is given.
-pub fn verify_manifest(public_key: &[u8; 32], manifest: &ExportManifest, signature: &[u8]) -> Result<()> {
+pub fn verify_manifest(
+    public_key: &[u8; 32],
+    manifest: &ExportManifest,
+    signature: &[u8],
+) -> Result<()> {
     let key = VerifyingKey::from_bytes(public_key)
         .map_err(|_| GovernanceError::invalid("public_key", "is not an Ed25519 public key"))?;
     let sig = Signature::from_slice(signature)
@@ -251,7 +258,11 @@ fn product_row(r: &Row<'_>) -> rusqlite::Result<(Product, i64)> {
 
 pub(crate) fn load_product(conn: &Connection, id: ProductId) -> Result<Product> {
     let (mut p, created) = conn
-        .query_row(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"), [id], product_row)
+        .query_row(
+            &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
+            [id],
+            product_row,
+        )
         .optional()?
         .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
     p.created_at = from_micros(created)?;
@@ -259,7 +270,15 @@ pub(crate) fn load_product(conn: &Connection, id: ProductId) -> Result<Product> 
 }
 
 fn load_export(conn: &Connection, id: ExportId) -> Result<ExportRecord> {
-    type Raw = (ProductId, UnitId, ExportStatus, i64, Option<i64>, Option<String>, Option<String>);
+    type Raw = (
+        ProductId,
+        UnitId,
+        ExportStatus,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    );
     let (product, unit, status, requested, reviewed, manifest, signature): Raw = conn
         .query_row(
             "SELECT e.product_id, p.unit_id, e.status, e.requested_at, e.reviewed_at, e.manifest_json, e.signature_hex
@@ -295,7 +314,13 @@ impl Store {
     }
 
     /// Builds and signs the manifest of a product, inside the exporting transaction.
-    fn sign_manifest(&self, conn: &Connection, product: &Product, approval: ExportStatus, now: DateTime<Utc>) -> Result<SignedManifest> {
+    fn sign_manifest(
+        &self,
+        conn: &Connection,
+        product: &Product,
+        approval: ExportStatus,
+        now: DateTime<Utc>,
+    ) -> Result<SignedManifest> {
         let job = jobs::load_job(conn, product.job)?;
         let auth = authorizations::load_row(conn, product.authorization)?;
         let unit = units::load_unit(conn, product.unit)?;
@@ -316,8 +341,16 @@ impl Store {
             issued_at: now.to_rfc3339_opts(SecondsFormat::Micros, true),
             domain_key: hex::encode(self.domain_public_key()),
         };
-        let signature = hex::encode(self.inner.signing_key.sign(&manifest.signing_bytes()).to_bytes());
-        Ok(SignedManifest { manifest, signature })
+        let signature = hex::encode(
+            self.inner
+                .signing_key
+                .sign(&manifest.signing_bytes())
+                .to_bytes(),
+        );
+        Ok(SignedManifest {
+            manifest,
+            signature,
+        })
     }
 
     /// Holds a succeeded job's result as a product (server-internal, after the job finished).
@@ -369,7 +402,10 @@ impl Store {
     /// A product (its unit, the bureau, supervisors).
     pub fn product(&self, p: &Principal, id: ProductId) -> Result<Product> {
         self.observe(p, "product.read", id.to_string(), |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read products")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read products",
+            )?;
             let product = load_product(tx, id)?;
             actor.require_tenant(product.unit, &id.to_string())?;
             Ok(product)
@@ -379,7 +415,10 @@ impl Store {
     /// Products of the caller's unit (bureau and supervisors: of `unit`, or all).
     pub fn products(&self, p: &Principal, unit: Option<UnitId>) -> Result<Vec<Product>> {
         self.observe(p, "product.list", "products", |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list products")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "list products",
+            )?;
             let unit = if actor.sees_all_units() {
                 unit
             } else {
@@ -390,11 +429,15 @@ impl Store {
             };
             let rows = match unit {
                 Some(u) => tx
-                    .prepare(&format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE unit_id = ?1 ORDER BY id"))?
+                    .prepare(&format!(
+                        "SELECT {PRODUCT_COLUMNS} FROM products WHERE unit_id = ?1 ORDER BY id"
+                    ))?
                     .query_map([u], product_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
                 None => tx
-                    .prepare(&format!("SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id"))?
+                    .prepare(&format!(
+                        "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id"
+                    ))?
                     .query_map([], product_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
@@ -410,7 +453,10 @@ impl Store {
     /// The lineage of a product: job, scenario, person, datasets.
     pub fn lineage(&self, p: &Principal, id: ProductId) -> Result<Lineage> {
         self.observe(p, "product.lineage", id.to_string(), |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "trace products")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "trace products",
+            )?;
             let product = load_product(tx, id)?;
             actor.require_tenant(product.unit, &id.to_string())?;
             let job = jobs::load_job(tx, product.job)?;
@@ -430,7 +476,9 @@ impl Store {
 
     /// Requests the export of a product. Under an `automatic` policy a production product is
     /// exported at once with a signed manifest; under `review` it waits for the bureau.
-    /// Dev results never leave the domain.
+    /// Refused ([`GovernanceError::Denied`], nothing written but the audited refusal) unless
+    /// the product's authorization is usable and grants [`Right::ProductOperation`]
+    /// (产品经营权). Dev results never leave the domain.
     pub fn request_export(&self, p: &Principal, product: ProductId) -> Result<ExportRecord> {
         self.act(p, "export.request", product.to_string(), |tx, actor, now| {
             actor.require_unit("request exports")?;
@@ -445,6 +493,7 @@ impl Store {
             }
             let auth = authorizations::load_row(tx, prod.authorization)?;
             authorizations::require_usable(tx, &auth, now)?;
+            authorizations::require_right(tx, auth.id, Right::ProductOperation, "exporting a data product")?;
             tx.execute("DELETE FROM exports WHERE product_id = ?1 AND status = 'rejected'", [product])?;
             let automatic = auth.export_policy == ExportPolicy::Automatic;
             let (status, product_status, manifest) = if automatic {
@@ -482,8 +531,14 @@ impl Store {
         })
     }
 
-    /// The bureau approves (signs the manifest) or rejects a pending export.
-    pub fn review_export(&self, p: &Principal, export: ExportId, decision: &ExportDecision) -> Result<ExportRecord> {
+    /// The bureau approves (signs the manifest) or rejects a pending export. Approval is
+    /// refused if the product's authorization does not grant the `product_operation` right.
+    pub fn review_export(
+        &self,
+        p: &Principal,
+        export: ExportId,
+        decision: &ExportDecision,
+    ) -> Result<ExportRecord> {
         self.act(p, "export.review", export.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "review exports")?;
             let record = load_export(tx, export)?;
@@ -493,6 +548,7 @@ impl Store {
             let product = load_product(tx, record.product)?;
             let (status, product_status, manifest, reason) = match decision {
                 ExportDecision::Approve => {
+                    authorizations::require_right(tx, product.authorization, Right::ProductOperation, "exporting a data product")?;
                     let signed = self.sign_manifest(tx, &product, ExportStatus::Approved, now)?;
                     (ExportStatus::Approved, ProductStatus::Exported, Some(signed), None)
                 }
@@ -523,7 +579,11 @@ impl Store {
 
     /// Export requests: the bureau and supervisors see all (optionally by status), an
     /// analyst its unit's.
-    pub fn exports(&self, p: &Principal, status: Option<ExportStatus>) -> Result<Vec<ExportRecord>> {
+    pub fn exports(
+        &self,
+        p: &Principal,
+        status: Option<ExportStatus>,
+    ) -> Result<Vec<ExportRecord>> {
         self.observe(p, "export.list", "exports", |tx, actor, _| {
             actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list exports")?;
             let unit = if actor.sees_all_units() { None } else { Some(actor.require_unit("list its exports")?) };

@@ -101,15 +101,30 @@ impl Store {
             actor.require(&[Role::BureauAdmin], "review imports")?;
             let current = load(tx, import)?;
             if current.status != ImportStatus::Requested {
-                return Err(GovernanceError::conflict(format!("{import} is {}; only requested imports are reviewed", current.status)));
+                return Err(GovernanceError::conflict(format!(
+                    "{import} is {}; only requested imports are reviewed",
+                    current.status
+                )));
             }
-            let status = if approve { ImportStatus::Approved } else { ImportStatus::Rejected };
+            let status = if approve {
+                ImportStatus::Approved
+            } else {
+                ImportStatus::Rejected
+            };
             tx.execute(
                 "UPDATE imports SET status = ?1, reviewed_by = ?2, reviewed_at = ?3 WHERE id = ?4",
                 params![status, actor.person, to_micros(now), import],
             )?;
-            let action = if approve { "import.approve" } else { "import.reject" };
-            audit::append(tx, now, &Entry::ok(actor, action, import.to_string()).unit(current.unit))?;
+            let action = if approve {
+                "import.approve"
+            } else {
+                "import.reject"
+            };
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, action, import.to_string()).unit(current.unit),
+            )?;
             load(tx, import)
         })
     }
@@ -117,8 +132,15 @@ impl Store {
     /// Imports of the caller's unit (bureau and supervisors: all).
     pub fn imports(&self, p: &Principal) -> Result<Vec<Import>> {
         self.observe(p, "import.list", "imports", |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list imports")?;
-            let unit = if actor.sees_all_units() { None } else { Some(actor.require_unit("list its imports")?) };
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "list imports",
+            )?;
+            let unit = if actor.sees_all_units() {
+                None
+            } else {
+                Some(actor.require_unit("list its imports")?)
+            };
             let ids: Vec<ImportId> = tx
                 .prepare("SELECT id FROM imports WHERE (?1 IS NULL OR unit_id = ?1) ORDER BY id")?
                 .query_map(params![unit], |r| r.get(0))?
@@ -138,7 +160,9 @@ impl Store {
     pub fn usable_import(&self, p: &Principal, name: &str) -> Result<PathBuf> {
         let path = self.approved_import(p, name, "import.use")?;
         if !path.is_file() {
-            return Err(GovernanceError::not_found(format!("the file of import {name} (upload it first)")));
+            return Err(GovernanceError::not_found(format!(
+                "the file of import {name} (upload it first)"
+            )));
         }
         Ok(path)
     }

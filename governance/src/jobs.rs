@@ -174,7 +174,20 @@ pub(crate) fn load_job_row(conn: &Connection, id: JobId) -> Result<JobRow> {
 const JOB_COLUMNS: &str = "id, unit_id, authorization_id, person_id, sql_text, environment, status, created_at, finished_at,
     cost_nano, rows_scanned, bytes_scanned, cpu_ms, encrypted_ops, releases, failure";
 
-type RawJob = (JobId, UnitId, AuthorizationId, PersonId, String, Environment, JobStatus, i64, Option<i64>, Nano, [i64; 5], Option<String>);
+type RawJob = (
+    JobId,
+    UnitId,
+    AuthorizationId,
+    PersonId,
+    String,
+    Environment,
+    JobStatus,
+    i64,
+    Option<i64>,
+    Nano,
+    [i64; 5],
+    Option<String>,
+);
 
 fn raw_job(r: &Row<'_>) -> rusqlite::Result<RawJob> {
     Ok((
@@ -194,7 +207,20 @@ fn raw_job(r: &Row<'_>) -> rusqlite::Result<RawJob> {
 }
 
 fn decode_job(conn: &Connection, raw: RawJob) -> Result<Job> {
-    let (id, unit, authorization, person, sql, environment, status, created, finished, cost, m, failure) = raw;
+    let (
+        id,
+        unit,
+        authorization,
+        person,
+        sql,
+        environment,
+        status,
+        created,
+        finished,
+        cost,
+        m,
+        failure,
+    ) = raw;
     let u = |v: i64| u64::try_from(v).unwrap_or(0);
     let datasets = conn
         .prepare("SELECT d.name FROM job_datasets jd JOIN datasets d ON d.id = jd.dataset_id WHERE jd.job_id = ?1 ORDER BY d.name")?
@@ -211,7 +237,13 @@ fn decode_job(conn: &Connection, raw: RawJob) -> Result<Job> {
         created_at: from_micros(created)?,
         finished_at: finished.map(from_micros).transpose()?,
         cost,
-        metering: Metering { rows_scanned: u(m[0]), bytes_scanned: u(m[1]), cpu_ms: u(m[2]), encrypted_ops: u(m[3]), releases: u(m[4]) },
+        metering: Metering {
+            rows_scanned: u(m[0]),
+            bytes_scanned: u(m[1]),
+            cpu_ms: u(m[2]),
+            encrypted_ops: u(m[3]),
+            releases: u(m[4]),
+        },
         datasets,
         failure,
     })
@@ -219,7 +251,11 @@ fn decode_job(conn: &Connection, raw: RawJob) -> Result<Job> {
 
 pub(crate) fn load_job(conn: &Connection, id: JobId) -> Result<Job> {
     let raw = conn
-        .query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], raw_job)
+        .query_row(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
+            [id],
+            raw_job,
+        )
         .optional()?
         .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
     decode_job(conn, raw)
@@ -342,7 +378,10 @@ impl Store {
     /// A job (its unit, the bureau, supervisors).
     pub fn job(&self, p: &Principal, id: JobId) -> Result<Job> {
         self.observe(p, "job.read", id.to_string(), |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read jobs")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read jobs",
+            )?;
             let j = load_job(tx, id)?;
             actor.require_tenant(j.unit, &id.to_string())?;
             Ok(j)
@@ -352,7 +391,10 @@ impl Store {
     /// Jobs, newest first. Analysts only ever get their own unit's.
     pub fn jobs(&self, p: &Principal, filter: &JobFilter) -> Result<Vec<Job>> {
         self.observe(p, "job.list", "jobs", |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list jobs")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "list jobs",
+            )?;
             let unit = if actor.sees_all_units() {
                 filter.unit
             } else {
@@ -375,7 +417,10 @@ impl Store {
                 args.push(s.as_str().to_string().into());
                 sql.push_str(&format!(" AND status = ?{}", args.len()));
             }
-            sql.push_str(&format!(" ORDER BY id DESC LIMIT {}", filter.limit.unwrap_or(1000).min(1000)));
+            sql.push_str(&format!(
+                " ORDER BY id DESC LIMIT {}",
+                filter.limit.unwrap_or(1000).min(1000)
+            ));
             let raws = tx
                 .prepare(&sql)?
                 .query_map(rusqlite::params_from_iter(args), raw_job)?

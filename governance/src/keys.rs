@@ -33,7 +33,8 @@ fn create_secret(path: &Path) -> Result<()> {
     let secret: [u8; 32] = random_bytes();
     {
         let mut f = private_create(&tmp)?;
-        f.write_all(hex::encode(secret).as_bytes()).map_err(|e| GovernanceError::io(&tmp, e))?;
+        f.write_all(hex::encode(secret).as_bytes())
+            .map_err(|e| GovernanceError::io(&tmp, e))?;
         f.sync_all().map_err(|e| GovernanceError::io(&tmp, e))?;
     }
     let linked = fs::hard_link(&tmp, path);
@@ -58,7 +59,11 @@ fn private_create(path: &Path) -> Result<File> {
 
 #[cfg(not(unix))]
 fn private_create(path: &Path) -> Result<File> {
-    OpenOptions::new().write(true).create_new(true).open(path).map_err(|e| GovernanceError::io(path, e))
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| GovernanceError::io(path, e))
 }
 
 fn read_secret(path: &Path) -> Result<[u8; 32]> {
@@ -67,15 +72,16 @@ fn read_secret(path: &Path) -> Result<[u8; 32]> {
     File::open(path)
         .and_then(|mut f| f.read_to_string(&mut text))
         .map_err(|e| GovernanceError::io(path, e))?;
-    let bytes = hex::decode(text.trim()).ok().filter(|b| b.len() == 32).ok_or_else(|| {
-        GovernanceError::Io {
+    let bytes = hex::decode(text.trim())
+        .ok()
+        .filter(|b| b.len() == 32)
+        .ok_or_else(|| GovernanceError::Io {
             path: path.display().to_string(),
             source: std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 "the key file is not 64 hex digits; restore it from a backup",
             ),
-        }
-    })?;
+        })?;
     let mut out = [0u8; 32];
     out.copy_from_slice(&bytes);
     Ok(out)
@@ -84,7 +90,10 @@ fn read_secret(path: &Path) -> Result<[u8; 32]> {
 #[cfg(unix)]
 fn check_private(path: &Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = fs::metadata(path).map_err(|e| GovernanceError::io(path, e))?.permissions().mode();
+    let mode = fs::metadata(path)
+        .map_err(|e| GovernanceError::io(path, e))?
+        .permissions()
+        .mode();
     if mode & 0o077 != 0 {
         return Err(GovernanceError::Io {
             path: path.display().to_string(),

@@ -32,7 +32,12 @@ text_enum!(
 
 impl UnitArea {
     /// Every area, in deletion order.
-    pub const ALL: [UnitArea; 4] = [UnitArea::Imports, UnitArea::Results, UnitArea::Keys, UnitArea::Cache];
+    pub const ALL: [UnitArea; 4] = [
+        UnitArea::Imports,
+        UnitArea::Results,
+        UnitArea::Keys,
+        UnitArea::Cache,
+    ];
 }
 
 /// Paths inside the data directory.
@@ -43,7 +48,9 @@ pub(crate) struct Layout {
 
 impl Layout {
     pub(crate) fn new(root: &Path) -> Self {
-        Layout { root: root.to_path_buf() }
+        Layout {
+            root: root.to_path_buf(),
+        }
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -105,7 +112,9 @@ pub(crate) fn check_file_name(name: &str, field: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 128
         && !name.starts_with('.')
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
     if ok {
         Ok(())
     } else {
@@ -119,7 +128,10 @@ pub(crate) fn check_file_name(name: &str, field: &str) -> Result<()> {
 /// Checks a relative path inside a unit area: components as in [`check_file_name`].
 pub(crate) fn check_relative_path(path: &str, field: &str) -> Result<()> {
     if path.is_empty() || path.len() > 512 {
-        return Err(GovernanceError::invalid(field, "must be a relative path of 1 to 512 characters"));
+        return Err(GovernanceError::invalid(
+            field,
+            "must be a relative path of 1 to 512 characters",
+        ));
     }
     for part in path.split('/') {
         check_file_name(part, field)?;

@@ -111,7 +111,10 @@ pub(crate) fn budget_of(row: &AuthRow) -> Budget {
         total: row.total,
         spent: row.spent,
         reserved: row.reserved,
-        remaining: row.total.saturating_sub(row.spent).saturating_sub(row.reserved),
+        remaining: row
+            .total
+            .saturating_sub(row.spent)
+            .saturating_sub(row.reserved),
     }
 }
 
@@ -145,7 +148,10 @@ fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationR
 fn open_reservation(conn: &Connection, r: &Reservation) -> Result<ReservationRow> {
     let row = load_reservation(conn, r.id)?;
     if row.authorization != r.authorization || row.job != r.job || row.amount != r.amount {
-        return Err(GovernanceError::invalid("reservation", "does not match the stored reservation; pass the one reserve returned"));
+        return Err(GovernanceError::invalid(
+            "reservation",
+            "does not match the stored reservation; pass the one reserve returned",
+        ));
     }
     match row.state {
         ReservationState::Open => Ok(row),
@@ -153,7 +159,10 @@ fn open_reservation(conn: &Connection, r: &Reservation) -> Result<ReservationRow
             "{} was settled as fully spent by crash recovery; its whole amount is already counted",
             r.id
         ))),
-        s => Err(GovernanceError::conflict(format!("{} is already {s}; nothing left to settle", r.id))),
+        s => Err(GovernanceError::conflict(format!(
+            "{} is already {s}; nothing left to settle",
+            r.id
+        ))),
     }
 }
 
@@ -162,7 +171,12 @@ fn job_actor(job: &jobs::JobRow) -> Actor {
 }
 
 /// Moves an authorization's counters by signed deltas, refusing to break the invariant.
-fn move_counters(conn: &Connection, auth: AuthorizationId, spent_delta: i64, reserved_delta: i64) -> Result<()> {
+fn move_counters(
+    conn: &Connection,
+    auth: AuthorizationId,
+    spent_delta: i64,
+    reserved_delta: i64,
+) -> Result<()> {
     let changed = conn.execute(
         "UPDATE authorizations SET spent_nano = spent_nano + ?1, reserved_nano = reserved_nano + ?2
          WHERE id = ?3 AND spent_nano + ?1 >= 0 AND reserved_nano + ?2 >= 0
@@ -170,7 +184,9 @@ fn move_counters(conn: &Connection, auth: AuthorizationId, spent_delta: i64, res
         params![spent_delta, reserved_delta, auth],
     )?;
     if changed != 1 {
-        return Err(GovernanceError::Internal(format!("the counters of {auth} would leave their bounds")));
+        return Err(GovernanceError::Internal(format!(
+            "the counters of {auth} would leave their bounds"
+        )));
     }
     Ok(())
 }
@@ -181,7 +197,12 @@ impl Store {
     /// Atomic: refused if `spent + reserved + amount > total`, if `amount` exceeds the
     /// per-query cap, if the authorization is not active and in term, or if its unit is not
     /// active. Refusals are audited.
-    pub fn reserve(&self, authorization: AuthorizationId, job: JobId, amount: Nano) -> Result<Reservation> {
+    pub fn reserve(
+        &self,
+        authorization: AuthorizationId,
+        job: JobId,
+        amount: Nano,
+    ) -> Result<Reservation> {
         let mut claimed = Actor::system();
         let out = self.write(|tx| {
             let now = self.now();
@@ -291,12 +312,20 @@ impl Store {
 
     /// The budget of an authorization (bureau, supervisors, or the holding unit).
     pub fn budget(&self, p: &Principal, authorization: AuthorizationId) -> Result<Budget> {
-        self.observe(p, "ledger.budget", authorization.to_string(), |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read budgets")?;
-            let row = authorizations::load_row(tx, authorization)?;
-            actor.require_tenant(row.unit, &authorization.to_string())?;
-            Ok(budget_of(&row))
-        })
+        self.observe(
+            p,
+            "ledger.budget",
+            authorization.to_string(),
+            |tx, actor, _| {
+                actor.require(
+                    &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                    "read budgets",
+                )?;
+                let row = authorizations::load_row(tx, authorization)?;
+                actor.require_tenant(row.unit, &authorization.to_string())?;
+                Ok(budget_of(&row))
+            },
+        )
     }
 
     /// A reservation as stored (server-internal: units never reach this directly).
@@ -304,7 +333,12 @@ impl Store {
         self.read(|tx| {
             let r = load_reservation(tx, id)?;
             Ok(ReservationInfo {
-                reservation: Reservation { id, authorization: r.authorization, job: r.job, amount: r.amount },
+                reservation: Reservation {
+                    id,
+                    authorization: r.authorization,
+                    job: r.job,
+                    amount: r.amount,
+                },
                 state: r.state,
                 actual: r.actual,
             })
@@ -369,8 +403,11 @@ impl Store {
     /// call at any time, from any process.
     pub fn recover_abandoned(&self) -> Result<RecoveryReport> {
         let holders: Vec<String> = self.read(|tx| {
-            let mut stmt = tx.prepare("SELECT DISTINCT holder FROM reservations WHERE state = 'open'")?;
-            let rows = stmt.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<Vec<String>>>()?;
+            let mut stmt =
+                tx.prepare("SELECT DISTINCT holder FROM reservations WHERE state = 'open'")?;
+            let rows = stmt
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok(rows)
         })?;
         let mut report = RecoveryReport::default();
@@ -440,7 +477,9 @@ impl Store {
     /// process holds them). Best effort: a leftover file only costs a little disk.
     fn sweep_stale_locks(&self) {
         let dir = self.inner.layout.run_dir();
-        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
         let own = format!("{}.lock", self.inner.holder);
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();

@@ -18,9 +18,11 @@
 //! - [`authorizations`]: one scenario per authorization, the grant checks, session scopes.
 //! - [`ledger`]: reserve / commit / release in exact nano-units ([`amount`]), crash recovery.
 //! - [`audit`]: the hash chain, verification, retention and purge, queries.
-//! - [`jobs`]: one job per query, metering; [`exports`]: products, lineage, export review,
-//!   signed manifests and [`verify_manifest`]; [`imports`]: social-data imports.
-//! - [`lifecycle`]: suspend, reinstate, revoke (with deletion of the unit's files).
+//! - [`jobs`]: one job per query, metering; [`exports`]: products, lineage, export review
+//!   (exports need the `product_operation` right), signed manifests and [`verify_manifest`];
+//!   [`imports`]: social-data imports.
+//! - [`lifecycle`]: suspend, reinstate, revoke (with deletion of the unit's or the
+//!   authorization's files, finished by the next [`Store::open`] if a crash interrupts it).
 //! - [`quality`]: data-quality issues; [`reports`]: per-unit operation reports.
 //! - [`clock`]: injectable time; [`error`]: the one error type, [`GovernanceError`].
 //!
@@ -68,7 +70,7 @@
 //! let now = store.now();
 //! let auth = store.grant(&admin, &NewAuthorization {
 //!     unit, scenario: "ageing".into(), purpose: "elderly care planning".into(), partners: vec![],
-//!     datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["age".into()] }],
+//!     datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["person_id".into(), "age".into()] }],
 //!     term_start: now, term_end: now + Duration::days(365),
 //!     rights: vec![Right::ProcessingUse], mode: Mode::Free,
 //!     privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
@@ -122,25 +124,27 @@ pub use access::{Principal, Role};
 pub use amount::{Nano, NANOS_PER_UNIT};
 pub use audit::{AuditFilter, AuditRecord, Outcome, PurgeReport, VerifyReport, RETENTION_DAYS};
 pub use authorizations::{
-    Authorization, AuthorizationStatus, BudgetTerms, ExportPolicy, GrantedDataset, Mode, NewAuthorization,
-    PrivacyDefinition, PrivacyKind, Right, Scope, ScopedTable,
+    Authorization, AuthorizationStatus, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
+    NewAuthorization, PrivacyDefinition, PrivacyKind, Right, Scope, ScopedTable,
 };
 pub use catalog::Dataset;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{CredentialInfo, IssuedToken, SecretToken};
 pub use error::{GovernanceError, Result};
 pub use exports::{
-    verify_manifest, ExportDecision, ExportManifest, ExportRecord, ExportStatus, Lineage, NewProduct, Product,
-    ProductStatus, SignedManifest,
+    verify_manifest, ExportDecision, ExportManifest, ExportRecord, ExportStatus, Lineage,
+    NewProduct, Product, ProductStatus, SignedManifest,
 };
 pub use ids::{
-    AuthorizationId, CredentialId, DatasetId, ExportId, ImportId, IssueId, JobId, PersonId, ProductId, ReservationId,
-    UnitId,
+    AuthorizationId, CredentialId, DatasetId, ExportId, ImportId, IssueId, JobId, PersonId,
+    ProductId, ReservationId, UnitId,
 };
 pub use imports::{Import, ImportStatus};
 pub use jobs::{Environment, Job, JobFilter, JobOutcome, JobStatus, Metering, NewJob};
 pub use layout::UnitArea;
-pub use ledger::{Budget, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState};
+pub use ledger::{
+    Budget, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState,
+};
 pub use lifecycle::RevocationReport;
 pub use quality::{IssueStatus, QualityIssue};
 pub use reports::UnitReport;

@@ -20,7 +20,18 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration { version: 1, name: "initial schema", sql: V1 }];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial schema",
+        sql: V1,
+    },
+    Migration {
+        version: 2,
+        name: "resumable authorization revocation",
+        sql: V2,
+    },
+];
 
 const V1: &str = r#"
 CREATE TABLE datasets (
@@ -239,6 +250,16 @@ BEGIN
 END;
 "#;
 
+/// An authorization's revocation deletes files after its transaction commits; these flags,
+/// set in that transaction and cleared once the files are gone, let [`crate::Store::open`]
+/// finish a deletion interrupted by a crash. `files_pending`: the revoked authorization's
+/// product files are still to be deleted; `unit_files_pending`: the unit's areas too (the
+/// revocation left the unit no authorization in force).
+const V2: &str = r#"
+ALTER TABLE authorizations ADD COLUMN files_pending INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE authorizations ADD COLUMN unit_files_pending INTEGER NOT NULL DEFAULT 0;
+"#;
+
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
@@ -256,7 +277,11 @@ pub(crate) fn migrate(conn: &mut Connection, now: DateTime<Utc>) -> Result<()> {
             )",
         )?;
         let done: Option<i64> = tx
-            .query_row("SELECT version FROM migrations WHERE version = ?1", [m.version], |r| r.get(0))
+            .query_row(
+                "SELECT version FROM migrations WHERE version = ?1",
+                [m.version],
+                |r| r.get(0),
+            )
             .optional()?;
         if done.is_none() {
             tx.execute_batch(m.sql)?;
@@ -287,6 +312,38 @@ mod tests {
             .unwrap()
             .collect::<rusqlite::Result<_>>()
             .unwrap();
-        assert_eq!(versions, vec![latest_version()]);
+        assert_eq!(versions, (1..=latest_version()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_version_1_store_gains_the_revocation_flags_with_nothing_pending() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+             INSERT INTO migrations VALUES (1, 'initial schema', 0);
+             INSERT INTO datasets VALUES (1, 'd', 'x', 'sensitive', 'p', '/d', '', '{}', 0);
+             INSERT INTO units VALUES (1, 'u', '91350100M000100Y43', 'active', 0, 0, 0);
+             INSERT INTO people VALUES (1, 'a', 's', 'h', 'bureau_admin', NULL, NULL, 1, 0);
+             INSERT INTO authorizations (id, unit_id, scenario, purpose, partners_json, term_start, term_end,
+                 rights_json, mode, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
+                 granted_by, granted_at, status_changed_at)
+             VALUES (1, 1, 's', 'p', '[]', 0, 10, '[]', 'free', 'pure_dp', 0, 10, 5, 1, 'automatic', 'revoked', 1, 0, 0);",
+        )
+        .unwrap();
+        migrate(&mut conn, Utc::now()).unwrap();
+        let flags: (i64, i64) = conn
+            .query_row(
+                "SELECT files_pending, unit_files_pending FROM authorizations WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            flags,
+            (0, 0),
+            "revocations before version 2 are not resumed"
+        );
     }
 }

@@ -99,7 +99,13 @@ fn load(conn: &Connection, id: IssueId) -> Result<QualityIssue> {
 
 impl Store {
     /// A unit's analyst files an issue against a dataset granted to the unit.
-    pub fn file_issue(&self, p: &Principal, dataset: &str, title: &str, description: &str) -> Result<IssueId> {
+    pub fn file_issue(
+        &self,
+        p: &Principal,
+        dataset: &str,
+        title: &str,
+        description: &str,
+    ) -> Result<IssueId> {
         self.act(p, "issue.file", format!("dataset {dataset}"), |tx, actor, now| {
             let unit = actor.require_unit("file data-quality issues")?;
             check_text(title, "title", 200)?;
@@ -134,7 +140,13 @@ impl Store {
     }
 
     /// The provider (of the issue's dataset) or the bureau moves an issue along.
-    pub fn update_issue(&self, p: &Principal, id: IssueId, status: IssueStatus, resolution: Option<&str>) -> Result<QualityIssue> {
+    pub fn update_issue(
+        &self,
+        p: &Principal,
+        id: IssueId,
+        status: IssueStatus,
+        resolution: Option<&str>,
+    ) -> Result<QualityIssue> {
         self.act(p, "issue.update", id.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin, Role::Provider], "update data-quality issues")?;
             let issue = load(tx, id)?;

@@ -144,14 +144,26 @@ fn day(t: DateTime<Utc>) -> String {
 impl UnitReport {
     /// The report as pretty JSON.
     pub fn to_json(&self) -> Result<String> {
-        serde_json::to_string_pretty(self).map_err(|e| GovernanceError::Internal(format!("report does not serialise: {e}")))
+        serde_json::to_string_pretty(self)
+            .map_err(|e| GovernanceError::Internal(format!("report does not serialise: {e}")))
     }
 
     /// The report as Markdown.
     pub fn to_markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "# Operation report: {} ({})\n", self.unit.name, self.unit.credit_code);
-        let _ = writeln!(s, "Period: {} to {} · unit status: {} · generated {}\n", day(self.from), day(self.to), self.unit.status, day(self.generated_at));
+        let _ = writeln!(
+            s,
+            "# Operation report: {} ({})\n",
+            self.unit.name, self.unit.credit_code
+        );
+        let _ = writeln!(
+            s,
+            "Period: {} to {} · unit status: {} · generated {}\n",
+            day(self.from),
+            day(self.to),
+            self.unit.status,
+            day(self.generated_at)
+        );
         let _ = writeln!(s, "## Data used\n");
         if self.datasets_used.is_empty() {
             let _ = writeln!(s, "No dataset was read.\n");
@@ -177,13 +189,37 @@ impl UnitReport {
             m.rows_scanned, m.bytes_scanned, m.cpu_ms, m.encrypted_ops, m.releases);
         let _ = writeln!(s, "\n## Privacy budget\n\n| authorization | scenario | status | unit | spent in period | spent to date | total |\n|---|---|---|---|---:|---:|---:|");
         for b in &self.budgets {
-            let _ = writeln!(s, "| {} | {} | {} | {} | {} | {} | {} |", b.authorization.0, b.scenario, b.status, b.privacy.unit_name(), b.spent_in_period, b.spent_to_date, b.total);
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} | {} | {} | {} |",
+                b.authorization.0,
+                b.scenario,
+                b.status,
+                b.privacy.unit_name(),
+                b.spent_in_period,
+                b.spent_to_date,
+                b.total
+            );
         }
-        let _ = writeln!(s, "\n## Products exported\n\n{} products.\n", self.exports.len());
+        let _ = writeln!(
+            s,
+            "\n## Products exported\n\n{} products.\n",
+            self.exports.len()
+        );
         if !self.exports.is_empty() {
-            let _ = writeln!(s, "| product | export | approval | at |\n|---:|---:|---|---|");
+            let _ = writeln!(
+                s,
+                "| product | export | approval | at |\n|---:|---:|---|---|"
+            );
             for e in &self.exports {
-                let _ = writeln!(s, "| {} | {} | {} | {} |", e.product.0, e.export.0, e.approval, day(e.at));
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    e.product.0,
+                    e.export.0,
+                    e.approval,
+                    day(e.at)
+                );
             }
             s.push('\n');
         }
@@ -199,9 +235,19 @@ impl UnitReport {
             }
         }
         if !i.quality_issues.is_empty() {
-            let _ = writeln!(s, "\n| issue | dataset | title | status |\n|---:|---|---|---|");
+            let _ = writeln!(
+                s,
+                "\n| issue | dataset | title | status |\n|---:|---|---|---|"
+            );
             for q in &i.quality_issues {
-                let _ = writeln!(s, "| {} | {} | {} | {} |", q.id.0, q.dataset, q.title.replace('|', "\\|"), q.status);
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    q.id.0,
+                    q.dataset,
+                    q.title.replace('|', "\\|"),
+                    q.status
+                );
             }
         }
         s
@@ -211,7 +257,13 @@ impl UnitReport {
 impl Store {
     /// The operation report of a unit over `[from, to)` (bureau, supervisors, or the unit's
     /// own analysts).
-    pub fn unit_report(&self, p: &Principal, unit: UnitId, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<UnitReport> {
+    pub fn unit_report(
+        &self,
+        p: &Principal,
+        unit: UnitId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<UnitReport> {
         self.observe(p, "report.unit", unit.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read reports")?;
             actor.require_tenant(unit, &unit.to_string())?;

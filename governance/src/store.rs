@@ -117,7 +117,11 @@ impl std::ops::DerefMut for PooledConnection<'_> {
 impl Drop for PooledConnection<'_> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            let mut pool = self.inner.pool.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut pool = self
+                .inner
+                .pool
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if pool.len() < self.inner.options.max_idle_connections {
                 pool.push(conn);
             }
@@ -204,18 +208,33 @@ impl Store {
 
     /// Takes a connection from the pool, opening one if none is idle.
     pub(crate) fn connection(&self) -> Result<PooledConnection<'_>> {
-        let idle = self.inner.pool.lock().unwrap_or_else(PoisonError::into_inner).pop();
+        let idle = self
+            .inner
+            .pool
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
         let conn = match idle {
             Some(c) => c,
-            None => open_connection(&self.inner.layout.database(), self.inner.options.busy_timeout)?,
+            None => open_connection(
+                &self.inner.layout.database(),
+                self.inner.options.busy_timeout,
+            )?,
         };
-        Ok(PooledConnection { inner: &self.inner, conn: Some(conn) })
+        Ok(PooledConnection {
+            inner: &self.inner,
+            conn: Some(conn),
+        })
     }
 
     /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits if it returns `Ok`, else rolls
     /// back (nothing written).
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let _gate = self.inner.write_gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let _gate = self
+            .inner
+            .write_gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let mut conn = self.connection()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
@@ -234,7 +253,9 @@ impl Store {
 }
 
 fn open_connection(path: &Path, busy: Duration) -> Result<Connection> {
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -261,7 +282,9 @@ fn set_wal(conn: &Connection) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     }
-    Err(last.map(GovernanceError::Store).unwrap_or_else(|| GovernanceError::Internal("WAL switch failed".into())))
+    Err(last
+        .map(GovernanceError::Store)
+        .unwrap_or_else(|| GovernanceError::Internal("WAL switch failed".into())))
 }
 
 pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {

@@ -81,11 +81,17 @@ pub struct Person {
 impl Person {
     /// The principal this person acts as.
     pub fn principal(&self) -> Principal {
-        Principal { person_id: self.id, unit_id: self.unit, role: self.role }
+        Principal {
+            person_id: self.id,
+            unit_id: self.unit,
+            role: self.role,
+        }
     }
 }
 
-pub(crate) fn unit_from_row(r: &Row<'_>) -> rusqlite::Result<(UnitId, String, String, UnitStatus, i64)> {
+pub(crate) fn unit_from_row(
+    r: &Row<'_>,
+) -> rusqlite::Result<(UnitId, String, String, UnitStatus, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
@@ -98,7 +104,13 @@ pub(crate) fn load_unit(conn: &Connection, id: UnitId) -> Result<Unit> {
         )
         .optional()?
         .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
-    Ok(Unit { id, name, credit_code, status, created_at: from_micros(created)? })
+    Ok(Unit {
+        id,
+        name,
+        credit_code,
+        status,
+        created_at: from_micros(created)?,
+    })
 }
 
 fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
@@ -131,12 +143,18 @@ impl Store {
     }
 
     /// Inserts a person after checking the request; the caller audits.
-    fn insert_person(&self, tx: &Connection, new: &NewPerson, now: DateTime<Utc>) -> Result<PersonId> {
+    fn insert_person(
+        &self,
+        tx: &Connection,
+        new: &NewPerson,
+        now: DateTime<Utc>,
+    ) -> Result<PersonId> {
         check_text(&new.name, "name", 100)?;
         check_id_number(&new.id_number, "id_number")?;
         match (new.role, new.unit, &new.provider) {
             (Role::UnitAnalyst, Some(u), None) => {
-                let unit = load_unit(tx, u).map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
+                let unit = load_unit(tx, u)
+                    .map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
                 if unit.status != UnitStatus::Active {
                     return Err(GovernanceError::invalid(
                         "unit",
@@ -145,15 +163,24 @@ impl Store {
                 }
             }
             (Role::UnitAnalyst, _, _) => {
-                return Err(GovernanceError::invalid("unit", "an analyst must belong to exactly one unit and no provider"))
+                return Err(GovernanceError::invalid(
+                    "unit",
+                    "an analyst must belong to exactly one unit and no provider",
+                ))
             }
             (Role::Provider, None, Some(p)) => check_text(p, "provider", 200)?,
             (Role::Provider, _, _) => {
-                return Err(GovernanceError::invalid("provider", "a provider's staff names its department and no unit"))
+                return Err(GovernanceError::invalid(
+                    "provider",
+                    "a provider's staff names its department and no unit",
+                ))
             }
             (_, None, None) => {}
             (_, _, _) => {
-                return Err(GovernanceError::invalid("unit", "bureau and supervisory staff belong to no unit or provider"))
+                return Err(GovernanceError::invalid(
+                    "unit",
+                    "bureau and supervisory staff belong to no unit or provider",
+                ))
             }
         }
         let salt: [u8; 16] = keys::random_bytes();
@@ -175,11 +202,19 @@ impl Store {
 
     /// Registers the first bureau administrator and issues its first credential. Refused once
     /// any administrator exists (then administrators add people with [`Store::create_person`]).
-    pub fn bootstrap_admin(&self, name: &str, id_number: &str, ttl: Duration) -> Result<(Person, IssuedToken)> {
+    pub fn bootstrap_admin(
+        &self,
+        name: &str,
+        id_number: &str,
+        ttl: Duration,
+    ) -> Result<(Person, IssuedToken)> {
         self.write(|tx| {
             let now = self.now();
-            let admins: i64 =
-                tx.query_row("SELECT COUNT(*) FROM people WHERE role = 'bureau_admin'", [], |r| r.get(0))?;
+            let admins: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM people WHERE role = 'bureau_admin'",
+                [],
+                |r| r.get(0),
+            )?;
             if admins > 0 {
                 return Err(GovernanceError::conflict(
                     "a bureau administrator already exists; ask one to add people",
@@ -193,8 +228,18 @@ impl Store {
                 provider: None,
             };
             let id = self.insert_person(tx, &new, now)?;
-            let actor = Actor { person: Some(id), unit: None, role: Some(Role::BureauAdmin), provider: None, anonymous: false };
-            audit::append(tx, now, &Entry::ok(&actor, "person.bootstrap_admin", id.to_string()))?;
+            let actor = Actor {
+                person: Some(id),
+                unit: None,
+                role: Some(Role::BureauAdmin),
+                provider: None,
+                anonymous: false,
+            };
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(&actor, "person.bootstrap_admin", id.to_string()),
+            )?;
             let token = credentials::issue(tx, &actor, id, ttl, now)?;
             Ok((load_person(tx, id)?, token))
         })
@@ -207,8 +252,13 @@ impl Store {
             check_text(name, "name", 200)?;
             let code = credit_code.trim().to_ascii_uppercase();
             check_credit_code(&code, "credit_code")?;
-            let taken: Option<i64> =
-                tx.query_row("SELECT id FROM units WHERE credit_code = ?1", [&code], |r| r.get(0)).optional()?;
+            let taken: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM units WHERE credit_code = ?1",
+                    [&code],
+                    |r| r.get(0),
+                )
+                .optional()?;
             if let Some(existing) = taken {
                 return Err(GovernanceError::conflict(format!(
                     "this credit code is already registered as unit {existing}; use that unit"
@@ -220,7 +270,11 @@ impl Store {
                 params![name, code, to_micros(now)],
             )?;
             let id = UnitId(tx.last_insert_rowid());
-            audit::append(tx, now, &Entry::ok(actor, "unit.create", id.to_string()).unit(id))?;
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "unit.create", id.to_string()).unit(id),
+            )?;
             Ok(id)
         })
     }
@@ -228,7 +282,10 @@ impl Store {
     /// A unit: any unit for bureau and supervisors, only its own for an analyst.
     pub fn unit(&self, p: &Principal, id: UnitId) -> Result<Unit> {
         self.observe(p, "unit.read", id.to_string(), |tx, actor, _| {
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read units")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read units",
+            )?;
             actor.require_tenant(id, &id.to_string())?;
             load_unit(tx, id)
         })
@@ -238,11 +295,21 @@ impl Store {
     pub fn units(&self, p: &Principal) -> Result<Vec<Unit>> {
         self.observe(p, "unit.list", "units", |tx, actor, _| {
             actor.require(&[Role::BureauAdmin, Role::Supervisor], "list units")?;
-            let mut stmt = tx.prepare("SELECT id, name, credit_code, status, created_at FROM units ORDER BY id")?;
-            let rows = stmt.query_map([], unit_from_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut stmt = tx.prepare(
+                "SELECT id, name, credit_code, status, created_at FROM units ORDER BY id",
+            )?;
+            let rows = stmt
+                .query_map([], unit_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
                 .map(|(id, name, credit_code, status, c)| {
-                    Ok(Unit { id, name, credit_code, status, created_at: from_micros(c)? })
+                    Ok(Unit {
+                        id,
+                        name,
+                        credit_code,
+                        status,
+                        created_at: from_micros(c)?,
+                    })
                 })
                 .collect()
         })
@@ -268,11 +335,16 @@ impl Store {
             if actor.person == Some(id) {
                 return Ok(person);
             }
-            actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "read other people")?;
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst],
+                "read other people",
+            )?;
             match person.unit {
                 Some(u) => actor.require_tenant(u, &id.to_string())?,
                 None if !actor.sees_all_units() => {
-                    return Err(GovernanceError::denied("analysts can only read people of their own unit"))
+                    return Err(GovernanceError::denied(
+                        "analysts can only read people of their own unit",
+                    ))
                 }
                 None => {}
             }
@@ -281,16 +353,24 @@ impl Store {
     }
 
     /// Whether `id_number` is the one registered for the person (bureau; identity checks).
-    pub fn id_number_matches(&self, p: &Principal, person: PersonId, id_number: &str) -> Result<bool> {
+    pub fn id_number_matches(
+        &self,
+        p: &Principal,
+        person: PersonId,
+        id_number: &str,
+    ) -> Result<bool> {
         self.observe(p, "person.check_id", person.to_string(), |tx, actor, _| {
             actor.require(&[Role::BureauAdmin], "check identities")?;
             let (salt, hash): (String, String) = tx
-                .query_row("SELECT id_salt, id_hash FROM people WHERE id = ?1", [person], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+                .query_row(
+                    "SELECT id_salt, id_hash FROM people WHERE id = ?1",
+                    [person],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
                 .optional()?
                 .ok_or_else(|| GovernanceError::not_found(person.to_string()))?;
-            let salt = hex::decode(salt).map_err(|_| GovernanceError::Internal("stored salt is not hex".into()))?;
+            let salt = hex::decode(salt)
+                .map_err(|_| GovernanceError::Internal("stored salt is not hex".into()))?;
             Ok(self.id_hash(&salt, id_number) == hash)
         })
     }

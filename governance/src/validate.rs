@@ -6,7 +6,9 @@ use crate::error::{GovernanceError, Result};
 
 /// Alphabet of the unified social credit code (GB 32100-2015): digits and 21 letters.
 const USCC_ALPHABET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
-const USCC_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const USCC_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 
 /// The check character of the first 17 characters of a unified social credit code.
 pub fn credit_code_check_char(first17: &str) -> Option<char> {
@@ -27,7 +29,9 @@ pub fn credit_code_check_char(first17: &str) -> Option<char> {
 pub(crate) fn check_credit_code(code: &str, field: &str) -> Result<()> {
     let ok = code.len() == 18
         && code.is_ascii()
-        && credit_code_check_char(&code[..17]).map(|c| code.as_bytes()[17] == c as u8).unwrap_or(false);
+        && credit_code_check_char(&code[..17])
+            .map(|c| code.as_bytes()[17] == c as u8)
+            .unwrap_or(false);
     if ok {
         Ok(())
     } else {
@@ -46,7 +50,11 @@ pub fn id_number_check_char(first17: &str) -> Option<char> {
     if first17.len() != 17 || !first17.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let sum: u32 = first17.bytes().zip(ID_WEIGHTS).map(|(b, w)| u32::from(b - b'0') * w).sum();
+    let sum: u32 = first17
+        .bytes()
+        .zip(ID_WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
     Some(ID_CHECK[(sum % 11) as usize] as char)
 }
 
@@ -75,10 +83,16 @@ pub(crate) fn check_text(value: &str, field: &str, max: usize) -> Result<()> {
         return Err(GovernanceError::invalid(field, "must not be empty"));
     }
     if len > max {
-        return Err(GovernanceError::invalid(field, format!("must be at most {max} characters")));
+        return Err(GovernanceError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     if value.chars().any(char::is_control) {
-        return Err(GovernanceError::invalid(field, "must be one line without control characters"));
+        return Err(GovernanceError::invalid(
+            field,
+            "must be one line without control characters",
+        ));
     }
     Ok(())
 }
@@ -86,10 +100,19 @@ pub(crate) fn check_text(value: &str, field: &str, max: usize) -> Result<()> {
 /// Checks a free text (descriptions): at most `max` characters, may be multi-line.
 pub(crate) fn check_long_text(value: &str, field: &str, max: usize) -> Result<()> {
     if value.chars().count() > max {
-        return Err(GovernanceError::invalid(field, format!("must be at most {max} characters")));
+        return Err(GovernanceError::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
-    if value.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(GovernanceError::invalid(field, "must not contain control characters"));
+    if value
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(GovernanceError::invalid(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }
@@ -111,7 +134,9 @@ mod tests {
     fn known_id_number_verifies_and_errors_hide_it() {
         assert!(check_id_number("11010519491231002X", "id").is_ok());
         assert!(check_id_number("11010519491231002x", "id").is_ok());
-        let err = check_id_number("110105194912310021", "id").unwrap_err().to_string();
+        let err = check_id_number("110105194912310021", "id")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("110105"), "{err}");
     }
 

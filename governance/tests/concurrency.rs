@@ -37,22 +37,47 @@ fn child_context() -> (Store, Principal, AuthorizationId) {
     let var = |k: &str| std::env::var(k).unwrap();
     let num = |k: &str| var(k).parse::<i64>().unwrap();
     let store = Store::open(var("SHUYU_GOV_DIR")).unwrap();
-    let analyst = Principal { person_id: PersonId(num("SHUYU_GOV_PERSON")), unit_id: Some(UnitId(num("SHUYU_GOV_UNIT"))), role: Role::UnitAnalyst };
+    let analyst = Principal {
+        person_id: PersonId(num("SHUYU_GOV_PERSON")),
+        unit_id: Some(UnitId(num("SHUYU_GOV_UNIT"))),
+        role: Role::UnitAnalyst,
+    };
     (store, analyst, AuthorizationId(num("SHUYU_GOV_AUTH")))
 }
 
 fn prod_job(store: &Store, analyst: &Principal, auth: AuthorizationId) -> JobId {
-    store.create_job(analyst, &NewJob { authorization: auth, sql: "SELECT COUNT(*) FROM households".into(), environment: Environment::Prod }).unwrap()
+    store
+        .create_job(
+            analyst,
+            &NewJob {
+                authorization: auth,
+                sql: "SELECT COUNT(*) FROM households".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap()
 }
 
 fn finished(status: JobStatus, releases: u64) -> JobOutcome {
-    JobOutcome { status, metering: Metering { releases, ..Metering::default() }, datasets: vec!["households".into()], failure: None }
+    JobOutcome {
+        status,
+        metering: Metering {
+            releases,
+            ..Metering::default()
+        },
+        datasets: vec!["households".into()],
+        failure: None,
+    }
 }
 
 #[test]
 fn threads_never_overspend() {
     // total 1.0, cap 0.05: at least 20 accepted charges.
-    let f = Fixture::with_budget(BudgetTerms { total: 1.0, per_query_cap: 0.05, per_query_default: 0.01 });
+    let f = Fixture::with_budget(BudgetTerms {
+        total: 1.0,
+        per_query_cap: 0.05,
+        per_query_default: 0.01,
+    });
     // 8 handles on the one file, 8 threads each: writes contend both on each handle's gate
     // and on SQLite's file lock between handles.
     let handles: Vec<Store> = (0..8).map(|_| Store::open(f.dir.path()).unwrap()).collect();
@@ -75,22 +100,40 @@ fn threads_never_overspend() {
             })
         })
         .collect();
-    let accepted: Vec<Nano> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
+    let accepted: Vec<Nano> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
     let sum: u64 = accepted.iter().map(|n| n.0).sum();
     let budget = f.store.budget(&f.analyst_a, f.auth_a).unwrap();
-    assert!(accepted.len() >= 40, "only {} charges accepted", accepted.len());
-    assert_eq!(budget.spent.0, sum, "committed total equals the sum of accepted charges");
+    assert!(
+        accepted.len() >= 40,
+        "only {} charges accepted",
+        accepted.len()
+    );
+    assert_eq!(
+        budget.spent.0, sum,
+        "committed total equals the sum of accepted charges"
+    );
     assert!(budget.spent <= budget.total);
     assert_eq!(budget.reserved, Nano::ZERO);
     assert_eq!(budget.spent.0 + budget.remaining.0, budget.total.0);
     // When the last thread was refused no other reservation was open, so what remains is
     // less than that thread's charge, at most 0.021.
-    assert!(budget.remaining < Nano(21_000_000), "remaining {}", budget.remaining);
+    assert!(
+        budget.remaining < Nano(21_000_000),
+        "remaining {}",
+        budget.remaining
+    );
     let report = f.store.verify_ledger().unwrap();
     assert_eq!(report.open, 0);
     f.store.verify_audit().unwrap();
     assert_eq!(f.audit_count("ledger.commit") as usize, accepted.len());
-    assert_eq!(f.audit_count("ledger.reserve") as usize, accepted.len() + 64, "one refused reservation per thread");
+    assert_eq!(
+        f.audit_count("ledger.reserve") as usize,
+        accepted.len() + 64,
+        "one refused reservation per thread"
+    );
 }
 
 #[test]
@@ -104,10 +147,14 @@ fn processes_never_overspend() {
                 Ok(r) => {
                     store.commit(&r, Nano(CHARGE)).unwrap();
                     println!("COMMIT {} {}", r.id.0, CHARGE);
-                    store.finish_job(job, &finished(JobStatus::Succeeded, 1)).unwrap();
+                    store
+                        .finish_job(job, &finished(JobStatus::Succeeded, 1))
+                        .unwrap();
                 }
                 Err(GovernanceError::BudgetExhausted { .. }) => {
-                    store.finish_job(job, &finished(JobStatus::Refused, 0)).unwrap();
+                    store
+                        .finish_job(job, &finished(JobStatus::Refused, 0))
+                        .unwrap();
                     println!("REFUSED");
                     return;
                 }
@@ -115,20 +162,35 @@ fn processes_never_overspend() {
             }
         }
     }
-    let f = Fixture::with_budget(BudgetTerms { total: 2.0, per_query_cap: 0.1, per_query_default: 0.02 });
-    let children: Vec<_> =
-        (0..4).map(|_| child_command("processes_never_overspend", "spender", &f).spawn().unwrap()).collect();
+    let f = Fixture::with_budget(BudgetTerms {
+        total: 2.0,
+        per_query_cap: 0.1,
+        per_query_default: 0.02,
+    });
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            child_command("processes_never_overspend", "spender", &f)
+                .spawn()
+                .unwrap()
+        })
+        .collect();
     let mut committed: HashMap<i64, u64> = HashMap::new();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "a child failed: {:?}", out.status);
         let text = String::from_utf8(out.stdout).unwrap();
-        assert!(text.lines().any(|l| l == "REFUSED"), "every child ends refused");
+        assert!(
+            text.lines().any(|l| l == "REFUSED"),
+            "every child ends refused"
+        );
         for line in text.lines().filter(|l| l.starts_with("COMMIT ")) {
             let mut parts = line.split(' ').skip(1);
             let id: i64 = parts.next().unwrap().parse().unwrap();
             let amount: u64 = parts.next().unwrap().parse().unwrap();
-            assert!(committed.insert(id, amount).is_none(), "reservation {id} committed twice");
+            assert!(
+                committed.insert(id, amount).is_none(),
+                "reservation {id} committed twice"
+            );
         }
     }
     let budget = f.store.budget(&f.admin, f.auth_a).unwrap();
@@ -155,7 +217,9 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
                 let actual = Nano(r.amount.0 - i % 2);
                 store.commit(&r, actual).unwrap();
                 println!("COMMITTED {} {}", r.id.0, actual.0);
-                store.finish_job(job, &finished(JobStatus::Succeeded, 1)).unwrap();
+                store
+                    .finish_job(job, &finished(JobStatus::Succeeded, 1))
+                    .unwrap();
             }
         }
         Ok("crash-hold") => {
@@ -169,7 +233,11 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
         }
         _ => {}
     }
-    let f = Fixture::with_budget(BudgetTerms { total: 1000.0, per_query_cap: 1.0, per_query_default: 0.1 });
+    let f = Fixture::with_budget(BudgetTerms {
+        total: 1000.0,
+        per_query_cap: 1.0,
+        per_query_default: 0.1,
+    });
     let test = "a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent";
 
     // 1. Kill a child in the middle of its reserve/commit loop.
@@ -212,7 +280,11 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
     store.verify_audit().unwrap();
     for (id, amount) in &committed {
         let info = store.reservation(ReservationId(*id)).unwrap();
-        assert_eq!(info.state, ReservationState::Committed, "acknowledged commit {id} is present");
+        assert_eq!(
+            info.state,
+            ReservationState::Committed,
+            "acknowledged commit {id} is present"
+        );
         assert_eq!(info.actual, Some(Nano(*amount)));
     }
     let held_info = store.reservation(ReservationId(held)).unwrap();
@@ -231,9 +303,18 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
     assert!(budget.spent.0 >= expected_spent);
     assert_eq!(budget.reserved, Nano::ZERO);
     let recovered = store
-        .audit_records(&f.supervisor, &AuditFilter { action: Some("ledger.recover".into()), ..AuditFilter::default() })
+        .audit_records(
+            &f.supervisor,
+            &AuditFilter {
+                action: Some("ledger.recover".into()),
+                ..AuditFilter::default()
+            },
+        )
         .unwrap();
-    assert!(recovered.iter().any(|r| r.details["reservation"] == held), "the recovery is audited");
+    assert!(
+        recovered.iter().any(|r| r.details["reservation"] == held),
+        "the recovery is audited"
+    );
     // Every reservation the killed children made is settled and accounted for.
     let conn = rusqlite::Connection::open(store.database_path()).unwrap();
     let settled: i64 = conn
@@ -249,26 +330,55 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
 #[test]
 fn a_live_holders_reservation_survives_another_handle_opening() {
     let f = Fixture::new();
-    let job = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
+    let job = f
+        .store
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap();
     let r = f.store.reserve(f.auth_a, job, Nano(100_000_000)).unwrap();
     let other = Store::open(f.dir.path()).unwrap();
     assert!(other.recover_abandoned().unwrap().recovered.is_empty());
-    assert_eq!(other.reservation(r.id).unwrap().state, ReservationState::Open);
+    assert_eq!(
+        other.reservation(r.id).unwrap().state,
+        ReservationState::Open
+    );
     let budget = f.store.commit(&r, Nano(60_000_000)).unwrap();
     assert_eq!(budget.spent, Nano(60_000_000));
 
     // A handle dropped with an open reservation is a dead holder.
     let dropped = Store::open(f.dir.path()).unwrap();
-    let job2 = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
+    let job2 = f
+        .store
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap();
     let r2 = dropped.reserve(f.auth_a, job2, Nano(50_000_000)).unwrap();
     drop(dropped);
     let report = f.store.recover_abandoned().unwrap();
     assert_eq!(report.recovered, vec![r2.id]);
     assert_eq!(report.amount, Nano(50_000_000));
-    assert!(matches!(f.store.commit(&r2, Nano(1)), Err(GovernanceError::Conflict { .. })));
+    assert!(matches!(
+        f.store.commit(&r2, Nano(1)),
+        Err(GovernanceError::Conflict { .. })
+    ));
     let budget = f.store.budget(&f.analyst_a, f.auth_a).unwrap();
     assert_eq!(budget.spent, Nano(110_000_000));
-    assert_eq!(f.store.job(&f.analyst_a, job2).unwrap().status, JobStatus::Failed);
+    assert_eq!(
+        f.store.job(&f.analyst_a, job2).unwrap().status,
+        JobStatus::Failed
+    );
 }
 
 #[test]
@@ -286,6 +396,8 @@ fn concurrent_first_opens_agree_on_schema_and_key() {
         .collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "one domain key");
     let conn = rusqlite::Connection::open(dir.path().join("governance.db")).unwrap();
-    let migrations: i64 = conn.query_row("SELECT COUNT(*) FROM migrations", [], |r| r.get(0)).unwrap();
+    let migrations: i64 = conn
+        .query_row("SELECT COUNT(*) FROM migrations", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(migrations, shuyu_governance::migrations::latest_version());
 }

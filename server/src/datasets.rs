@@ -5,10 +5,10 @@ use std::path::Path;
 
 use shuyu_datasets::generate::{generate as gen, GenerateOptions};
 
-use crate::CliError;
+use crate::Error;
 
 /// Generates the demo datasets into `out`.
-pub fn generate(out: &Path, rows: u64, seed: u64) -> Result<(), CliError> {
+pub fn generate(out: &Path, rows: u64, seed: u64) -> Result<(), Error> {
     let mut opts = GenerateOptions::new(rows, out, seed);
     opts.progress = std::io::stderr().is_terminal();
     let report = gen(&opts)?;

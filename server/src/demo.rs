@@ -9,84 +9,106 @@
 //! 3. Each analyst asks real questions; every answer is planned privately, reserved,
 //!    noised, committed to the budget ledger and audited. Refusals are shown with reasons.
 //! 4. Verifies the audit chain and the ledger, and writes `DIR/credentials.json`.
+//! 5. Unless `--no-serve`: serves Arrow Flight SQL on `--listen` until Ctrl-C, with the
+//!    bound address in `credentials.json` (`flight_sql_uri`).
 
 use std::io::IsTerminal;
-use std::path::Path;
-use chrono::{Duration as ChronoDuration, Utc};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use chrono::Duration as ChronoDuration;
 use serde_json::json;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
-    AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, NewAuthorization, Principal, PrivacyDefinition, PrivacyKind, Right,
-    Role, Store,
+    AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
+    Right, Role, Store, UnitId,
 };
-use shuyu_governance::units::NewPerson;
 
+use crate::config::{Config, Limits};
 use crate::output::{render, Format};
-use crate::{runner, CliError, DEFAULT_SEED};
+use crate::runner::Runner;
+use crate::{server, Error, DEFAULT_SEED};
 
 fn token_ttl() -> ChronoDuration {
     ChronoDuration::days(90)
 }
 
-fn credit_code(body17: &str) -> String {
-    format!("{body17}{}", credit_code_check_char(body17).expect("valid alphabet"))
+fn credit_code(body17: &str) -> Result<String, Error> {
+    let check = credit_code_check_char(body17).ok_or_else(|| Error::Internal(format!("demo credit code {body17} is malformed")))?;
+    Ok(format!("{body17}{check}"))
 }
 
-fn id_number(body17: &str) -> String {
-    format!("{body17}{}", id_number_check_char(body17).expect("digits"))
+fn id_number(body17: &str) -> Result<String, Error> {
+    let check = id_number_check_char(body17).ok_or_else(|| Error::Internal(format!("demo ID number {body17} is malformed")))?;
+    Ok(format!("{body17}{check}"))
 }
 
-struct Unit {
-    name: &'static str,
-    credit: String,
-    analyst: &'static str,
-    analyst_id: String,
+/// One operating unit of the demo, with its analyst and authorization.
+#[derive(Debug, Clone)]
+pub struct DemoUnit {
+    /// The unit's name (`chunhe-health`, `beilin-jobs`).
+    pub name: &'static str,
+    /// The unit.
+    pub unit: UnitId,
+    /// Its one authorization.
+    pub authorization: AuthorizationId,
+    /// Its analyst, authenticated.
+    pub analyst: Principal,
+    /// The analyst's bearer token.
+    pub token: String,
 }
 
-/// Runs the demo in `data_dir` with `rows` residents.
-pub async fn run(data_dir: &Path, rows: u64, format: Format) -> Result<(), CliError> {
-    let io = |what: &str| {
-        let what = what.to_string();
-        move |source| CliError::Io { what, source }
-    };
-    std::fs::create_dir_all(data_dir).map_err(io("creating the data directory"))?;
-    let datasets = data_dir.join("datasets");
-    let mut opts = GenerateOptions::new(rows, &datasets, DEFAULT_SEED);
-    opts.progress = std::io::stderr().is_terminal();
-    println!("== datasets: {} residents in {}", rows, datasets.display());
-    let report = ensure_generated(&opts)?;
-    for t in &report.tables {
-        println!("   {:<16} {:>10} rows", t.name, t.rows);
-    }
+/// The demo domain: the store, the bureau and the two units.
+#[derive(Debug, Clone)]
+pub struct DemoDomain {
+    /// The governance store.
+    pub store: Store,
+    /// The bureau's administrator.
+    pub bureau: Principal,
+    /// The administrator's bearer token.
+    pub bureau_token: String,
+    /// `chunhe-health` then `beilin-jobs`.
+    pub units: Vec<DemoUnit>,
+}
 
-    let store_dir = data_dir.join("domain");
-    if store_dir.exists() {
-        // A fresh domain each run keeps the demo repeatable (tokens are shown once only).
-        std::fs::remove_dir_all(&store_dir).map_err(io("clearing the previous demo domain"))?;
-    }
-    let store = Store::open(&store_dir)?;
-    let (admin, admin_token) = store.bootstrap_admin("长春市政务服务和数字化建设管理局 管理员", &id_number("22010219800101001"), token_ttl())?;
+/// How `shuyu demo` runs.
+#[derive(Debug, Clone)]
+pub struct DemoOptions {
+    /// Data directory (datasets, governance store, credentials).
+    pub data_dir: PathBuf,
+    /// Residents to generate.
+    pub rows: u64,
+    /// Output format of result tables.
+    pub format: Format,
+    /// Serve Flight SQL on this address after the script (`None`: stop after it).
+    pub listen: Option<SocketAddr>,
+    /// Job limits of the runner.
+    pub limits: Limits,
+}
+
+/// Opens a fresh store in `store_dir` and bootstraps the bureau, registers the demo
+/// datasets found in `datasets`, and admits the two units with one analyst and one
+/// authorization each.
+pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error> {
+    let store = Store::open(store_dir)?;
+    let (admin, admin_token) = store.bootstrap_admin("长春市政务服务和数字化建设管理局 管理员", &id_number("22010219800101001")?, token_ttl())?;
     let bureau = admin.principal();
-    println!("\n== bureau: administrator registered; catalog:");
     for m in shuyu_datasets::demo_manifests() {
         let path = datasets.join(format!("{}.parquet", m.name));
         store.register_dataset(&bureau, &m, &path.to_string_lossy())?;
-        println!("   {:<16} domain {:<11} level {:?}", m.name, m.domain, m.classification);
     }
-
-    let units = [
-        Unit { name: "chunhe-health", credit: credit_code("91220101MA0000001"), analyst: "王敏", analyst_id: id_number("22010419900312002") },
-        Unit { name: "beilin-jobs", credit: credit_code("91220102MA0000002"), analyst: "李强", analyst_id: id_number("22010519880725003") },
+    let specs = [
+        ("chunhe-health", credit_code("91220101MA0000001")?, "王敏", id_number("22010419900312002")?),
+        ("beilin-jobs", credit_code("91220102MA0000002")?, "李强", id_number("22010519880725003")?),
     ];
-    let now = Utc::now();
-    let mut creds = Vec::new();
-    let mut sessions: Vec<(Principal, AuthorizationId)> = Vec::new();
-    for (i, u) in units.iter().enumerate() {
-        let unit = store.create_unit(&bureau, u.name, &u.credit)?;
+    let now = store.now();
+    let mut units = Vec::new();
+    for (i, (name, credit, analyst, analyst_id)) in specs.into_iter().enumerate() {
+        let unit = store.create_unit(&bureau, name, &credit)?;
         let person = store.create_person(
             &bureau,
-            &NewPerson { name: u.analyst.into(), id_number: u.analyst_id.clone(), role: Role::UnitAnalyst, unit: Some(unit), provider: None },
+            &NewPerson { name: analyst.into(), id_number: analyst_id, role: Role::UnitAnalyst, unit: Some(unit), provider: None },
         )?;
         let token = store.issue_token(&bureau, person, token_ttl())?;
         let (scenario, purpose, datasets, privacy, budget) = if i == 0 {
@@ -114,7 +136,7 @@ pub async fn run(data_dir: &Path, rows: u64, format: Format) -> Result<(), CliEr
                 BudgetTerms { total: 10.0, per_query_cap: 2.0, per_query_default: 1.0 },
             )
         };
-        let auth = store.grant(
+        let authorization = store.grant(
             &bureau,
             &NewAuthorization {
                 unit,
@@ -132,17 +154,49 @@ pub async fn run(data_dir: &Path, rows: u64, format: Format) -> Result<(), CliEr
             },
         )?;
         let analyst = store.authenticate(token.token.expose())?;
+        units.push(DemoUnit { name, unit, authorization, analyst, token: token.token.expose().to_string() });
+    }
+    Ok(DemoDomain { store, bureau, bureau_token: admin_token.token.expose().to_string(), units })
+}
+
+/// Runs the demo: datasets, domain, scripted queries, checks, credentials; then serves
+/// Flight SQL until Ctrl-C when `listen` is set.
+pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
+    let data_dir = opts.data_dir.as_path();
+    let format = opts.format;
+    std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data directory"))?;
+    let datasets = data_dir.join("datasets");
+    let mut gen = GenerateOptions::new(opts.rows, &datasets, DEFAULT_SEED);
+    gen.progress = std::io::stderr().is_terminal();
+    println!("== datasets: {} residents in {}", opts.rows, datasets.display());
+    let report = ensure_generated(&gen)?;
+    for t in &report.tables {
+        println!("   {:<16} {:>10} rows", t.name, t.rows);
+    }
+
+    let store_dir = data_dir.join("domain");
+    if store_dir.exists() {
+        // A fresh domain each run keeps the demo repeatable (tokens are shown once only).
+        std::fs::remove_dir_all(&store_dir).map_err(Error::io("clearing the previous demo domain"))?;
+    }
+    let domain = bootstrap(&store_dir, &datasets)?;
+    let store = domain.store.clone();
+    println!("\n== bureau: administrator registered; catalog:");
+    for m in shuyu_datasets::demo_manifests() {
+        println!("   {:<16} domain {:<11} level {:?}", m.name, m.domain, m.classification);
+    }
+    for u in &domain.units {
+        let a = store.authorization(&domain.bureau, u.authorization)?;
         println!(
             "\n== unit {} admitted; scenario {} granted: {} {} total, {} per query by default",
             u.name,
-            scenario,
-            budget.total,
-            privacy.kind.unit_name(),
-            budget.per_query_default
+            a.scenario,
+            a.total_budget,
+            a.privacy.kind.unit_name(),
+            a.per_query_default
         );
-        creds.push(json!({ "unit": u.name, "authorization": auth.to_string(), "analyst_token": token.token.expose() }));
-        sessions.push((analyst, auth));
     }
+    let runner = Runner::new(store.clone(), opts.limits);
 
     let health: &[(&str, Option<f64>)] = &[
         ("EXPLAIN PRIVACY SELECT department, COUNT(*) AS visits, AVG(cost) AS avg_cost FROM medical_visits GROUP BY department", None),
@@ -160,11 +214,12 @@ pub async fn run(data_dir: &Path, rows: u64, format: Format) -> Result<(), CliEr
         ("SELECT district, MAX(age) FROM residents GROUP BY district", None),
         ("SELECT COUNT(*) FROM medical_visits", None),
     ];
-    for ((principal, auth), (unit, queries)) in sessions.iter().zip([("chunhe-health", health), ("beilin-jobs", jobs)]) {
+    for (u, queries) in domain.units.iter().zip([health, jobs]) {
+        let (unit, principal, auth) = (u.name, &u.analyst, u.authorization);
         println!("\n=============== {unit} ===============");
         for (sql, amount) in queries.iter() {
             println!("\n> {sql}");
-            match runner::run(&store, principal, *auth, sql, *amount).await {
+            match runner.run(principal, auth, sql, *amount).await {
                 Ok(o) => {
                     println!("{}", render(&o.result.batches, format));
                     if !o.result.explain {
@@ -186,15 +241,38 @@ pub async fn run(data_dir: &Path, rows: u64, format: Format) -> Result<(), CliEr
     let audit = store.verify_audit()?;
     let ledger = store.verify_ledger()?;
     println!("\n== audit chain: {audit:?}\n== ledger: {ledger:?}");
-    let cred = json!({
-        "flight_sql_uri": serde_json::Value::Null,
-        "note": "the Flight SQL service is not part of this build yet; tokens work with the governance store",
-        "bureau_token": admin_token.token.expose(),
-        "units": creds,
-    });
+    match opts.listen {
+        None => {
+            write_credentials(data_dir, &domain, None)?;
+            Ok(())
+        }
+        Some(addr) => {
+            let listener = server::bind(addr).await?;
+            let bound = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
+            let uri = server::flight_sql_uri(bound);
+            write_credentials(data_dir, &domain, Some(&uri))?;
+            println!("\n== Arrow Flight SQL on {uri} (Ctrl-C stops); connect with an analyst token from credentials.json");
+            let config = Config { listen: bound, data_dir: data_dir.to_path_buf(), limits: opts.limits, ..Config::default() };
+            server::run(listener, store, &config, server::shutdown_signal()).await
+        }
+    }
+}
+
+/// Writes `DIR/credentials.json` (mode 0600, replaced atomically so a reader never sees it
+/// half written).
+fn write_credentials(data_dir: &Path, domain: &DemoDomain, uri: Option<&str>) -> Result<(), Error> {
+    let units: Vec<_> = domain
+        .units
+        .iter()
+        .map(|u| json!({ "unit": u.name, "authorization": u.authorization.0.to_string(), "analyst_token": u.token }))
+        .collect();
+    let cred = json!({ "flight_sql_uri": uri, "bureau_token": domain.bureau_token, "units": units });
+    let text = serde_json::to_string_pretty(&cred).map_err(|e| Error::Internal(format!("credentials: {e}")))?;
     let path = data_dir.join("credentials.json");
-    write_secret(&path, &serde_json::to_string_pretty(&cred).unwrap_or_default()).map_err(io("writing credentials.json"))?;
-    println!("== credentials (shown once, file mode 0600): {}", path.display());
+    let tmp = data_dir.join("credentials.json.tmp");
+    write_secret(&tmp, &text).map_err(Error::io("writing credentials.json"))?;
+    std::fs::rename(&tmp, &path).map_err(Error::io("writing credentials.json"))?;
+    println!("== credentials (file mode 0600): {}", path.display());
     Ok(())
 }
 

@@ -1,26 +1,40 @@
 //! # shuyu (the binary's library)
 //!
-//! The command line and the pieces that wire the crates together for one job.
+//! The command line, the Arrow Flight SQL service, and the pieces that wire the crates
+//! together for one job.
 //!
 //! ## Layout
-//! - [`demo`]: `shuyu demo`, the main job on embedded defaults.
+//! - [`server`]: the gRPC server — `run(listener, store, config, shutdown)` and `shuyu serve`.
+//! - [`flight`]: the Arrow Flight SQL service (authentication, statements, prepared
+//!   statements, metadata calls), one small module per concern.
 //! - [`runner`]: one query of an authorization, end to end: governance checks, private
-//!   planning, budget reservation, execution, commit, audit.
+//!   planning, budget reservation, execution under the job limits, commit, audit.
+//! - [`scope_cache`]: opened planner scopes per authorization, re-checked on every call.
+//! - [`limits`]: per-unit concurrent-job slots and per-job memory pools.
+//! - [`offload`]: governance store calls on the blocking pool.
+//! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
+//! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
 //! - [`query`]: `shuyu query`, a local private query over a folder of datasets.
 //! - [`datasets`]: `shuyu datasets generate`.
 //! - [`output`]: printing results as tables or JSON.
 //! - [`logging`]: tracing set-up.
-//! - [`error`]: the binary's error enum.
+//! - [`error`]: the one error enum, [`Error`], and its mapping to gRPC status codes.
 
+pub mod config;
 pub mod datasets;
 pub mod demo;
 pub mod error;
+pub mod flight;
+pub mod limits;
 pub mod logging;
+pub mod offload;
 pub mod output;
 pub mod query;
 pub mod runner;
+pub mod scope_cache;
+pub mod server;
 
-pub use error::CliError;
+pub use error::Error;
 
 /// Seed of the demo city.
 pub const DEFAULT_SEED: u64 = 20_230_101;

@@ -1,5 +1,6 @@
 //! The `shuyu` command line. It only parses flags, sets up logging and calls the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,6 +29,19 @@ enum Command {
         /// Output format of result tables.
         #[arg(long, value_enum, default_value_t = shuyu::output::Format::Table)]
         output: shuyu::output::Format,
+        /// Address to serve Arrow Flight SQL on after the script (port 0: any free port;
+        /// the bound address is written to credentials.json).
+        #[arg(long, default_value = shuyu::config::DEFAULT_LISTEN)]
+        listen: SocketAddr,
+        /// Stop after the script instead of serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serves Arrow Flight SQL over an existing data directory until Ctrl-C.
+    Serve {
+        /// Configuration file (TOML); every key can be overridden by SHUYU_* variables.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Dataset tools.
     Datasets {
@@ -85,7 +99,12 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Demo { data_dir, rows, output } => shuyu::demo::run(&data_dir, rows, output).await,
+            Command::Demo { data_dir, rows, output, listen, no_serve } => {
+                let limits = shuyu::config::Config::load(None)?.limits;
+                let opts = shuyu::demo::DemoOptions { data_dir, rows, format: output, listen: (!no_serve).then_some(listen), limits };
+                shuyu::demo::run(&opts).await
+            }
+            Command::Serve { config } => shuyu::server::serve(shuyu::config::Config::load(config.as_deref())?).await,
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
             Command::Query { data_dir, epsilon, rho, delta, output, sql } => {
                 shuyu::query::run_local(&data_dir, &sql, epsilon, rho, delta, output).await

@@ -7,10 +7,10 @@ use shuyu_datasets::demo_manifests;
 use shuyu_planner::{GrantedTable, QueryBudget, Scope};
 
 use crate::output::{render, Format};
-use crate::CliError;
+use crate::Error;
 
 /// Opens a scope over every demo table found in `dir`.
-pub async fn local_scope(dir: &Path) -> Result<Scope, CliError> {
+pub async fn local_scope(dir: &Path) -> Result<Scope, Error> {
     let mut grants = Vec::new();
     for m in demo_manifests() {
         let path = dir.join(format!("{}.parquet", m.name));
@@ -19,7 +19,7 @@ pub async fn local_scope(dir: &Path) -> Result<Scope, CliError> {
         }
     }
     if grants.is_empty() {
-        return Err(CliError::Usage(format!(
+        return Err(Error::Usage(format!(
             "no datasets in {}; run `shuyu datasets generate --out {}` first",
             dir.display(),
             dir.display()
@@ -29,7 +29,7 @@ pub async fn local_scope(dir: &Path) -> Result<Scope, CliError> {
 }
 
 /// Runs `sql` privately and prints the result and its cost.
-pub async fn run_local(dir: &Path, sql: &str, epsilon: f64, rho: Option<f64>, delta: f64, format: Format) -> Result<(), CliError> {
+pub async fn run_local(dir: &Path, sql: &str, epsilon: f64, rho: Option<f64>, delta: f64, format: Format) -> Result<(), Error> {
     let budget = match rho {
         Some(r) => QueryBudget::zcdp(r, delta),
         None => QueryBudget::pure(epsilon),

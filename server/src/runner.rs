@@ -1,17 +1,26 @@
 //! One query of an authorization, end to end, in the production environment:
 //! governance checks → private planning → budget reservation → execution → commit → job
 //! record. A refusal or a failure before any noise exists releases the reservation; once
-//! noise has been drawn, the charge is committed whatever happens next.
+//! noise has been drawn, the charge is committed whatever happens next (a timeout included).
+//!
+//! Each job runs under the service's [`Limits`]: a slot among its unit's concurrent jobs, a
+//! private DataFusion memory pool, and a wall-clock limit.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
 use shuyu_governance::{
-    AuthorizationId, Budget, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, PrivacyKind, Store,
+    AuthorizationId, Budget, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Store,
 };
-use shuyu_planner::{strip_explain_privacy, GrantedTable, QueryBudget, Scope};
+use shuyu_planner::strip_explain_privacy;
+use tokio::time::timeout_at;
 
-use crate::CliError;
+use crate::config::Limits;
+use crate::limits::{with_memory_limit, UnitSlots};
+use crate::offload::store_call;
+use crate::scope_cache::{CachedScope, ScopeCache};
+use crate::Error;
 
 /// What a governed query returned.
 #[derive(Debug)]
@@ -20,93 +29,155 @@ pub struct Outcome {
     pub result: QueryResult,
     /// The job that recorded it.
     pub job: JobId,
+    /// What the ledger charged (0 for EXPLAIN PRIVACY): the cost rounded up to the nano-unit.
+    pub charged: Nano,
     /// The authorization's budget after the charge.
     pub budget: Budget,
 }
 
-/// Opens the planner scope of an authorization (its granted tables and columns only).
-pub async fn open_scope(store: &Store, p: &Principal, auth: AuthorizationId) -> Result<(Scope, QueryBudget, Vec<String>), CliError> {
-    let s = store.scope(p, auth)?;
-    let grants: Vec<GrantedTable> = s.tables.iter().map(|t| GrantedTable::new(t.manifest.clone(), None, &t.location)).collect();
-    let scope = Scope::open(&grants).await?;
-    let default = s.authorization.per_query_default.as_f64();
-    let budget = match s.authorization.privacy.kind {
-        PrivacyKind::PureDp => QueryBudget::pure(default),
-        PrivacyKind::Zcdp => QueryBudget::zcdp(default, s.authorization.privacy.delta),
-    };
-    let tables = s.tables.iter().map(|t| t.manifest.name.clone()).collect();
-    Ok((scope, budget, tables))
+/// Runs governed queries: shared by the demo and the Flight SQL service.
+#[derive(Debug)]
+pub struct Runner {
+    store: Store,
+    limits: Limits,
+    scopes: ScopeCache,
+    slots: UnitSlots,
 }
 
-/// Runs `sql` under authorization `auth` for caller `p`, spending `amount` (default: the
-/// authorization's per-query default).
-pub async fn run(store: &Store, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Result<Outcome, CliError> {
-    let (scope, mut budget, tables) = open_scope(store, p, auth).await?;
-    if let Some(a) = amount {
-        budget.amount = a;
+impl Runner {
+    /// A runner over `store` with `limits`.
+    pub fn new(store: Store, limits: Limits) -> Self {
+        Runner { store, limits, scopes: ScopeCache::new(), slots: UnitSlots::new(limits.max_jobs_per_unit) }
     }
-    let session = PrivateSession::new(scope);
-    let job = store.create_job(p, &NewJob { authorization: auth, sql: sql.to_string(), environment: Environment::Prod })?;
-    let finish = |status: JobStatus, metering: Metering, failure: Option<String>| {
-        store.finish_job(job, &JobOutcome { status, metering, datasets: tables.clone(), failure })
-    };
-    let start = Instant::now();
 
-    if let Some(inner) = strip_explain_privacy(sql) {
-        return match session.execute(&format!("EXPLAIN PRIVACY {inner}"), budget).await {
-            Ok(result) => {
-                finish(JobStatus::Succeeded, Metering::default(), None)?;
-                Ok(Outcome { result, job, budget: store.budget(p, auth)? })
-            }
+    /// The governance store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The job limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The opened scope of `auth` for `p`, after the store has checked that `p` may use it
+    /// now (active, in term, same unit); a failed check evicts the cached scope.
+    pub async fn scope(&self, p: &Principal, auth: AuthorizationId) -> Result<Arc<CachedScope>, Error> {
+        let caller = p.clone();
+        match store_call(&self.store, move |s| s.scope(&caller, auth)).await {
+            Ok(granted) => self.scopes.get(&granted).await,
             Err(e) => {
-                finish(status_of(&e), Metering::default(), Some(e.to_string()))?;
-                Err(e.into())
+                self.scopes.evict(auth);
+                Err(e)
             }
-        };
+        }
     }
 
-    let plan = match session.plan(sql, budget).await {
-        Ok(plan) => plan,
-        Err(e) => {
-            finish(status_of(&e), Metering::default(), Some(e.to_string()))?;
-            return Err(e.into());
+    /// Whether an opened scope is cached for `auth` (tests).
+    pub fn has_cached_scope(&self, auth: AuthorizationId) -> bool {
+        self.scopes.contains(auth)
+    }
+
+    /// Runs `sql` under authorization `auth` for caller `p`, spending `amount` (default: the
+    /// authorization's per-query default).
+    pub async fn run(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Result<Outcome, Error> {
+        let cached = self.scope(p, auth).await?;
+        let _slot = match p.unit_id {
+            Some(unit) => Some(self.slots.try_acquire(unit)?),
+            None => None,
+        };
+        let mut budget = cached.budget;
+        if let Some(a) = amount {
+            budget.amount = a;
         }
-    };
-    let (cost, _delta) = plan.total_cost();
-    let reservation = match Nano::charge(cost, "query cost").and_then(|n| store.reserve(auth, job, n)) {
-        Ok(r) => r,
-        Err(e) => {
-            finish(JobStatus::Refused, Metering::default(), Some(e.to_string()))?;
-            return Err(e.into());
-        }
-    };
-    match session.execute_plan(&plan).await {
-        Ok(result) => {
-            let budget_after = store.commit(&reservation, Nano::charge(result.cost, "query cost")?)?;
-            let metering = Metering {
-                cpu_ms: start.elapsed().as_millis() as u64,
-                releases: result.releases as u64,
-                ..Metering::default()
+        let session = PrivateSession::new(with_memory_limit(&cached.scope, self.limits.memory_bytes())?);
+        let (caller, text) = (p.clone(), sql.to_string());
+        let job = store_call(&self.store, move |s| s.create_job(&caller, &NewJob { authorization: auth, sql: text, environment: Environment::Prod }))
+            .await?;
+        let job = Job { store: &self.store, id: job, tables: &cached.tables, start: Instant::now() };
+        let deadline = tokio::time::Instant::now() + self.limits.timeout();
+        let timed_out = || Error::Timeout(self.limits.timeout());
+
+        if let Some(inner) = strip_explain_privacy(sql) {
+            let explained = timeout_at(deadline, session.execute(&format!("EXPLAIN PRIVACY {inner}"), budget)).await;
+            return match explained {
+                Ok(Ok(result)) => {
+                    job.finish(JobStatus::Succeeded, Metering::default(), None).await?;
+                    let caller = p.clone();
+                    let budget = store_call(&self.store, move |s| s.budget(&caller, auth)).await?;
+                    Ok(Outcome { result, job: job.id, charged: Nano::ZERO, budget })
+                }
+                Ok(Err(e)) => job.fail(status_of(&e), e.into()).await,
+                Err(_) => job.fail(JobStatus::Failed, timed_out()).await,
             };
-            finish(JobStatus::Succeeded, metering, None)?;
-            Ok(Outcome { result, job, budget: budget_after })
         }
-        Err(e) => {
-            // Noise exists once any release was placed: the charge then stands.
-            let noised = plan.releases.iter().any(|r| r.slot.batch().is_some());
-            if noised {
-                store.commit(&reservation, reservation_amount(&reservation))?;
-            } else {
-                store.release(&reservation)?;
+
+        let plan = match timeout_at(deadline, session.plan(sql, budget)).await {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => return job.fail(status_of(&e), e.into()).await,
+            Err(_) => return job.fail(JobStatus::Failed, timed_out()).await,
+        };
+        let (cost, _delta) = plan.total_cost();
+        let id = job.id;
+        let reserved = match Nano::charge(cost, "query cost") {
+            Ok(n) => store_call(&self.store, move |s| s.reserve(auth, id, n)).await,
+            Err(e) => Err(e.into()),
+        };
+        let reservation = match reserved {
+            Ok(r) => r,
+            Err(e) => return job.fail(JobStatus::Refused, e).await,
+        };
+        let failure = match timeout_at(deadline, session.execute_plan(&plan)).await {
+            Ok(Ok(result)) => {
+                let charged = match Nano::charge(result.cost, "query cost") {
+                    Ok(n) => n.min(reservation.amount),
+                    Err(_) => reservation.amount,
+                };
+                let budget = self.settle(&reservation, Some(charged)).await?;
+                let metering =
+                    Metering { cpu_ms: job.start.elapsed().as_millis() as u64, releases: result.releases as u64, ..Metering::default() };
+                job.finish(JobStatus::Succeeded, metering, None).await?;
+                return Ok(Outcome { result, job: job.id, charged, budget });
             }
-            finish(JobStatus::Failed, Metering::default(), Some(e.to_string()))?;
-            Err(e.into())
-        }
+            Ok(Err(e)) => Error::from(e),
+            Err(_) => timed_out(),
+        };
+        // Noise exists once any release was placed: the charge then stands.
+        let noised = plan.releases.iter().any(|r| r.slot.batch().is_some());
+        self.settle(&reservation, noised.then_some(reservation.amount)).await?;
+        job.fail(JobStatus::Failed, failure).await
+    }
+
+    /// Commits `actual` of a reservation, or releases it whole when `None`.
+    async fn settle(&self, reservation: &Reservation, actual: Option<Nano>) -> Result<Budget, Error> {
+        let r = reservation.clone();
+        store_call(&self.store, move |s| match actual {
+            Some(a) => s.commit(&r, a),
+            None => s.release(&r),
+        })
+        .await
     }
 }
 
-fn reservation_amount(r: &shuyu_governance::Reservation) -> Nano {
-    r.amount
+/// A job being run: records how it ended.
+struct Job<'a> {
+    store: &'a Store,
+    id: JobId,
+    tables: &'a [String],
+    start: Instant,
+}
+
+impl Job<'_> {
+    async fn finish(&self, status: JobStatus, metering: Metering, failure: Option<String>) -> Result<(), Error> {
+        let (id, datasets) = (self.id, self.tables.to_vec());
+        store_call(self.store, move |s| s.finish_job(id, &JobOutcome { status, metering, datasets, failure })).await.map(|_| ())
+    }
+
+    /// Records the failure and returns it.
+    async fn fail<T>(&self, status: JobStatus, e: Error) -> Result<T, Error> {
+        self.finish(status, Metering::default(), Some(e.to_string())).await?;
+        Err(e)
+    }
 }
 
 fn status_of(e: &ComputeError) -> JobStatus {

@@ -13,9 +13,13 @@ fn raw(f: &Fixture) -> Connection {
 #[test]
 fn a_plain_update_is_refused_by_the_store() {
     let f = Fixture::new();
-    let err = raw(&f).execute("UPDATE audit SET outcome = 'ok' WHERE seq = 1", []).unwrap_err();
+    let err = raw(&f)
+        .execute("UPDATE audit SET outcome = 'ok' WHERE seq = 1", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
-    let err = raw(&f).execute("DELETE FROM audit WHERE seq = 1", []).unwrap_err();
+    let err = raw(&f)
+        .execute("DELETE FROM audit WHERE seq = 1", [])
+        .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
     f.store.verify_audit().unwrap();
 }
@@ -30,7 +34,11 @@ fn an_altered_record_is_named_by_verify() {
     // An attacker with the file: drop the guard, then edit a record.
     let conn = raw(&f);
     conn.execute_batch("DROP TRIGGER audit_no_update").unwrap();
-    conn.execute("UPDATE audit SET cost_nano = cost_nano + 1 WHERE seq = ?1", [target]).unwrap();
+    conn.execute(
+        "UPDATE audit SET cost_nano = cost_nano + 1 WHERE seq = ?1",
+        [target],
+    )
+    .unwrap();
     match f.store.verify_audit() {
         Err(GovernanceError::AuditBroken { seq, .. }) => assert_eq!(seq, target),
         other => panic!("expected AuditBroken at {target}, got {other:?}"),
@@ -67,7 +75,8 @@ fn deleted_records_are_detected_in_the_middle_and_at_the_end() {
     let head = f.store.verify_audit().unwrap().head_seq;
     let conn = raw(&f);
     conn.execute_batch("DROP TRIGGER audit_no_delete").unwrap();
-    conn.execute("DELETE FROM audit WHERE seq = ?1", [head]).unwrap();
+    conn.execute("DELETE FROM audit WHERE seq = ?1", [head])
+        .unwrap();
     match f.store.verify_audit() {
         Err(GovernanceError::AuditBroken { seq, .. }) => assert_eq!(seq, head),
         other => panic!("{other:?}"),
@@ -81,19 +90,31 @@ fn purge_keeps_180_days_and_leaves_a_verifiable_anchor() {
     f.spend(&f.analyst_a, f.auth_a, Nano(10_000_000)).unwrap();
     let old = f.store.verify_audit().unwrap();
     f.clock.advance(Duration::days(200));
-    f.store.suspend_unit(&f.admin, f.unit_b, "audit of records").unwrap();
+    f.store
+        .suspend_unit(&f.admin, f.unit_b, "audit of records")
+        .unwrap();
 
     // Anything newer than 180 days is refused, and nothing is written.
     let records_before = f.count("audit");
-    let err = f.store.purge_audit_before(&f.admin, f.store.now() - Duration::days(179)).unwrap_err();
-    assert!(matches!(&err, GovernanceError::Invalid { field, .. } if field == "cutoff"), "{err}");
+    let err = f
+        .store
+        .purge_audit_before(&f.admin, f.store.now() - Duration::days(179))
+        .unwrap_err();
+    assert!(
+        matches!(&err, GovernanceError::Invalid { field, .. } if field == "cutoff"),
+        "{err}"
+    );
     assert_eq!(f.count("audit"), records_before);
     assert!(matches!(
-        f.store.purge_audit_before(&f.supervisor, start + Duration::days(1)),
+        f.store
+            .purge_audit_before(&f.supervisor, start + Duration::days(1)),
         Err(GovernanceError::Denied { .. })
     ));
 
-    let report = f.store.purge_audit_before(&f.admin, start + Duration::days(1)).unwrap();
+    let report = f
+        .store
+        .purge_audit_before(&f.admin, start + Duration::days(1))
+        .unwrap();
     assert_eq!(report.anchor_seq, old.head_seq);
     assert_eq!(report.anchor_hash, old.head_hash);
     assert_eq!(report.purged, old.records);
@@ -103,15 +124,36 @@ fn purge_keeps_180_days_and_leaves_a_verifiable_anchor() {
     // The purge itself is on record, with the anchor.
     let purge = f
         .store
-        .audit_records(&f.supervisor, &AuditFilter { action: Some("audit.purge".into()), ..AuditFilter::default() })
+        .audit_records(
+            &f.supervisor,
+            &AuditFilter {
+                action: Some("audit.purge".into()),
+                ..AuditFilter::default()
+            },
+        )
         .unwrap();
-    assert_eq!(purge.iter().filter(|r| r.outcome == Outcome::Refused).count(), 1, "the supervisor's attempt");
+    assert_eq!(
+        purge
+            .iter()
+            .filter(|r| r.outcome == Outcome::Refused)
+            .count(),
+        1,
+        "the supervisor's attempt"
+    );
     let done: Vec<_> = purge.iter().filter(|r| r.outcome == Outcome::Ok).collect();
     assert_eq!(done.len(), 1);
     assert_eq!(done[0].details["anchor_hash"], old.head_hash.as_str());
     // A second purge with the same cutoff removes nothing, and the chain still grows.
-    assert_eq!(f.store.purge_audit_before(&f.admin, start + Duration::days(1)).unwrap().purged, 0);
-    f.store.reinstate_unit(&f.admin, f.unit_b, "audit done").unwrap();
+    assert_eq!(
+        f.store
+            .purge_audit_before(&f.admin, start + Duration::days(1))
+            .unwrap()
+            .purged,
+        0
+    );
+    f.store
+        .reinstate_unit(&f.admin, f.unit_b, "audit done")
+        .unwrap();
     f.spend(&f.analyst_b, f.auth_b, Nano(1)).unwrap();
     assert!(f.store.verify_audit().unwrap().records > 2);
 }
@@ -125,21 +167,44 @@ fn supervisors_filter_by_unit_action_and_time() {
     f.spend(&f.analyst_a, f.auth_a, Nano(10_000_000)).unwrap();
     f.spend(&f.analyst_b, f.auth_b, Nano(20_000_000)).unwrap();
     let q = |filter: AuditFilter| f.store.audit_records(&f.supervisor, &filter).unwrap();
-    let commits_a = q(AuditFilter { unit: Some(f.unit_a), action: Some("ledger.commit".into()), ..AuditFilter::default() });
+    let commits_a = q(AuditFilter {
+        unit: Some(f.unit_a),
+        action: Some("ledger.commit".into()),
+        ..AuditFilter::default()
+    });
     assert_eq!(commits_a.len(), 1);
     assert_eq!(commits_a[0].cost, Nano(10_000_000));
     assert_eq!(commits_a[0].role, "unit_analyst");
-    let ledger = q(AuditFilter { action_prefix: Some("ledger.".into()), ..AuditFilter::default() });
+    let ledger = q(AuditFilter {
+        action_prefix: Some("ledger.".into()),
+        ..AuditFilter::default()
+    });
     assert_eq!(ledger.len(), 4);
-    let early = q(AuditFilter { from: Some(t1), to: Some(t2), ..AuditFilter::default() });
+    let early = q(AuditFilter {
+        from: Some(t1),
+        to: Some(t2),
+        ..AuditFilter::default()
+    });
     assert!(early.iter().all(|r| r.at < t2));
-    let late = q(AuditFilter { from: Some(t2), ..AuditFilter::default() });
+    let late = q(AuditFilter {
+        from: Some(t2),
+        ..AuditFilter::default()
+    });
     assert!(late.iter().all(|r| r.at >= t2) && !late.is_empty());
     assert_eq!(early.len() + late.len(), q(AuditFilter::default()).len());
-    let page = q(AuditFilter { after_seq: Some(3), limit: Some(2), ..AuditFilter::default() });
+    let page = q(AuditFilter {
+        after_seq: Some(3),
+        limit: Some(2),
+        ..AuditFilter::default()
+    });
     assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5]);
     // Providers do not read the audit trail.
-    assert!(matches!(f.store.audit_records(&f.provider, &AuditFilter::default()), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(
+        f.store.audit_records(&f.provider, &AuditFilter::default()),
+        Err(GovernanceError::Denied { .. })
+    ));
     // Details carry no SQL text.
-    assert!(q(AuditFilter::default()).iter().all(|r| !r.details.to_string().contains("SELECT")));
+    assert!(q(AuditFilter::default())
+        .iter()
+        .all(|r| !r.details.to_string().contains("SELECT")));
 }

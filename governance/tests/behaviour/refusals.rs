@@ -8,7 +8,11 @@ use crate::common::*;
 
 /// Row counts that an invalid grant must leave unchanged.
 fn snapshot(f: &Fixture) -> [i64; 3] {
-    [f.count("authorizations"), f.count("grants"), f.count("audit")]
+    [
+        f.count("authorizations"),
+        f.count("grants"),
+        f.count("audit"),
+    ]
 }
 
 fn assert_invalid<T: std::fmt::Debug>(result: Result<T>, expected_field: &str) {
@@ -33,12 +37,27 @@ fn ungrantable_level_is_registered_but_never_granted() {
     let secret = f.store.dataset(&f.admin, "secrets").unwrap();
     assert_eq!(secret.classification(), Classification::StateSecret);
     let mut req = grant_request(f.unit_a, "secret study", f.store.now());
-    req.datasets = vec![GrantedDataset { dataset: "secrets".into(), columns: vec!["district".into()] }];
+    req.datasets = vec![GrantedDataset {
+        dataset: "secrets".into(),
+        columns: vec!["district".into()],
+    }];
     refused_grant(&f, &req, "datasets[0].dataset");
-    f.store.register_dataset(&f.admin, &manifest("safety", Classification::PublicSafety), "/data/s.parquet").unwrap();
+    f.store
+        .register_dataset(
+            &f.admin,
+            &manifest("safety", Classification::PublicSafety),
+            "/data/s.parquet",
+        )
+        .unwrap();
     req.datasets = vec![
-        GrantedDataset { dataset: "households".into(), columns: vec!["age".into()] },
-        GrantedDataset { dataset: "safety".into(), columns: vec!["age".into()] },
+        GrantedDataset {
+            dataset: "households".into(),
+            columns: vec!["person_id".into(), "age".into()],
+        },
+        GrantedDataset {
+            dataset: "safety".into(),
+            columns: vec!["age".into()],
+        },
     ];
     refused_grant(&f, &req, "datasets[1].dataset");
 }
@@ -53,6 +72,10 @@ fn column_outside_the_dataset_is_refused() {
     refused_grant(&f, &req, "datasets[0].columns");
     req.datasets[0].columns = vec!["age".into(), "age".into()];
     refused_grant(&f, &req, "datasets[0].columns[1]");
+    // A personal table's grant names its privacy-unit column: it is needed to bound each
+    // person's contribution.
+    req.datasets[0].columns = vec!["district".into(), "age".into()];
+    refused_grant(&f, &req, "datasets[0].columns");
 }
 
 #[test]
@@ -88,9 +111,17 @@ fn negative_or_zero_budget_is_refused() {
         req.budget.total = total;
         refused_grant(&f, &req, "budget.total");
     }
-    req.budget = BudgetTerms { total: 1.0, per_query_cap: 0.0, per_query_default: 0.0 };
+    req.budget = BudgetTerms {
+        total: 1.0,
+        per_query_cap: 0.0,
+        per_query_default: 0.0,
+    };
     refused_grant(&f, &req, "budget.per_query_cap");
-    req.budget = BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: -0.1 };
+    req.budget = BudgetTerms {
+        total: 1.0,
+        per_query_cap: 0.5,
+        per_query_default: -0.1,
+    };
     refused_grant(&f, &req, "budget.per_query_default");
 }
 
@@ -98,9 +129,17 @@ fn negative_or_zero_budget_is_refused() {
 fn cap_above_total_and_default_above_cap_are_refused() {
     let f = Fixture::new();
     let mut req = grant_request(f.unit_a, "caps", f.store.now());
-    req.budget = BudgetTerms { total: 1.0, per_query_cap: 1.5, per_query_default: 0.1 };
+    req.budget = BudgetTerms {
+        total: 1.0,
+        per_query_cap: 1.5,
+        per_query_default: 0.1,
+    };
     refused_grant(&f, &req, "budget.per_query_cap");
-    req.budget = BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.6 };
+    req.budget = BudgetTerms {
+        total: 1.0,
+        per_query_cap: 0.5,
+        per_query_default: 0.6,
+    };
     refused_grant(&f, &req, "budget.per_query_default");
 }
 
@@ -115,7 +154,10 @@ fn other_grant_faults_name_their_field() {
         (Box::new(|r| r.purpose = String::new()), "purpose"),
         (Box::new(|r| r.partners = vec!["".into()]), "partners[0]"),
         (Box::new(|r| r.rights.clear()), "rights"),
-        (Box::new(|r| r.mode = Mode::Paid { price_cents: 0 }), "mode.price_cents"),
+        (
+            Box::new(|r| r.mode = Mode::Paid { price_cents: 0 }),
+            "mode.price_cents",
+        ),
         (Box::new(|r| r.privacy.delta = 1.0), "privacy.delta"),
         (Box::new(|r| r.unit = UnitId(999)), "unit"),
     ];
@@ -127,10 +169,15 @@ fn other_grant_faults_name_their_field() {
     // One scenario, one authorization: the name is unique within the unit.
     let before = snapshot(&f);
     let dup = grant_request(f.unit_a, "ageing", now);
-    assert!(matches!(f.store.grant(&f.admin, &dup), Err(GovernanceError::Conflict { .. })));
+    assert!(matches!(
+        f.store.grant(&f.admin, &dup),
+        Err(GovernanceError::Conflict { .. })
+    ));
     assert_eq!(snapshot(&f), before);
     // The same scenario name in another unit is fine, and a unit may hold several.
-    f.store.grant(&f.admin, &grant_request(f.unit_a, "transport", now)).unwrap();
+    f.store
+        .grant(&f.admin, &grant_request(f.unit_a, "transport", now))
+        .unwrap();
     assert_eq!(f.store.authorizations(&f.analyst_a, None).unwrap().len(), 2);
 }
 
@@ -143,9 +190,17 @@ fn only_the_bureau_grants() {
     assert!(err.to_string().contains("bureau_admin"));
     let refusals = f
         .store
-        .audit_records(&f.supervisor, &AuditFilter { action: Some("authorization.grant".into()), ..AuditFilter::default() })
+        .audit_records(
+            &f.supervisor,
+            &AuditFilter {
+                action: Some("authorization.grant".into()),
+                ..AuditFilter::default()
+            },
+        )
         .unwrap();
-    assert!(refusals.iter().any(|r| r.outcome == Outcome::Refused && r.actor_person == Some(f.analyst_a.person_id)));
+    assert!(refusals
+        .iter()
+        .any(|r| r.outcome == Outcome::Refused && r.actor_person == Some(f.analyst_a.person_id)));
 }
 
 #[test]
@@ -161,22 +216,74 @@ fn cross_unit_access_is_refused_and_audited() {
     denied(f.store.job(b, job_a).map(|_| ()));
     denied(f.store.unit(b, f.unit_a).map(|_| ()));
     denied(f.store.authorizations(b, Some(f.unit_a)).map(|_| ()));
-    denied(f.store.jobs(b, &JobFilter { unit: Some(f.unit_a), ..JobFilter::default() }).map(|_| ()));
-    denied(f.store.unit_report(b, f.unit_a, f.store.now() - Duration::days(1), f.store.now()).map(|_| ()));
     denied(
         f.store
-            .create_job(b, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod })
+            .jobs(
+                b,
+                &JobFilter {
+                    unit: Some(f.unit_a),
+                    ..JobFilter::default()
+                },
+            )
             .map(|_| ()),
     );
-    denied(f.store.audit_records(b, &AuditFilter { unit: Some(f.unit_a), ..AuditFilter::default() }).map(|_| ()));
+    denied(
+        f.store
+            .unit_report(
+                b,
+                f.unit_a,
+                f.store.now() - Duration::days(1),
+                f.store.now(),
+            )
+            .map(|_| ()),
+    );
+    denied(
+        f.store
+            .create_job(
+                b,
+                &NewJob {
+                    authorization: f.auth_a,
+                    sql: "SELECT 1".into(),
+                    environment: Environment::Prod,
+                },
+            )
+            .map(|_| ()),
+    );
+    denied(
+        f.store
+            .audit_records(
+                b,
+                &AuditFilter {
+                    unit: Some(f.unit_a),
+                    ..AuditFilter::default()
+                },
+            )
+            .map(|_| ()),
+    );
     // Listing without a filter only ever returns the caller's rows.
     assert!(f.store.jobs(b, &JobFilter::default()).unwrap().is_empty());
-    assert!(f.store.authorizations(b, None).unwrap().iter().all(|a| a.unit == f.unit_b));
-    assert!(f.store.audit_records(b, &AuditFilter::default()).unwrap().iter().all(|r| r.unit == Some(f.unit_b)));
+    assert!(f
+        .store
+        .authorizations(b, None)
+        .unwrap()
+        .iter()
+        .all(|a| a.unit == f.unit_b));
+    assert!(f
+        .store
+        .audit_records(b, &AuditFilter::default())
+        .unwrap()
+        .iter()
+        .all(|r| r.unit == Some(f.unit_b)));
     // Every refusal above is on record, attributed to analyst B.
     let refused = f
         .store
-        .audit_records(&f.supervisor, &AuditFilter { unit: Some(f.unit_b), ..AuditFilter::default() })
+        .audit_records(
+            &f.supervisor,
+            &AuditFilter {
+                unit: Some(f.unit_b),
+                ..AuditFilter::default()
+            },
+        )
         .unwrap()
         .into_iter()
         .filter(|r| r.outcome == Outcome::Refused)
@@ -188,21 +295,51 @@ fn cross_unit_access_is_refused_and_audited() {
 #[test]
 fn suspended_unit_is_refused_at_once() {
     let f = Fixture::new();
-    let token = f.store.issue_token(&f.admin, f.analyst_a.person_id, Duration::days(1)).unwrap();
-    assert_eq!(f.store.authenticate(token.token.expose()).unwrap(), f.analyst_a);
-    let job = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
-    f.store.suspend_unit(&f.admin, f.unit_a, "late annual report").unwrap();
-    assert!(matches!(f.store.authenticate(token.token.expose()), Err(GovernanceError::Unauthenticated { .. })));
+    let token = f
+        .store
+        .issue_token(&f.admin, f.analyst_a.person_id, Duration::days(1))
+        .unwrap();
+    assert_eq!(
+        f.store.authenticate(token.token.expose()).unwrap(),
+        f.analyst_a
+    );
+    let job = f
+        .store
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap();
+    f.store
+        .suspend_unit(&f.admin, f.unit_a, "late annual report")
+        .unwrap();
+    assert!(matches!(
+        f.store.authenticate(token.token.expose()),
+        Err(GovernanceError::Unauthenticated { .. })
+    ));
     // A session opened before the suspension is refused too.
     let err = f
         .store
-        .create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod })
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
         .unwrap_err();
     assert!(matches!(err, GovernanceError::Denied { .. }), "{err}");
     assert!(err.to_string().contains("suspended"));
     let err = f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap_err();
     assert!(matches!(err, GovernanceError::Denied { .. }), "{err}");
-    f.store.reinstate_unit(&f.admin, f.unit_a, "report filed").unwrap();
+    f.store
+        .reinstate_unit(&f.admin, f.unit_a, "report filed")
+        .unwrap();
     assert!(f.store.authenticate(token.token.expose()).is_ok());
     f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap();
 }
@@ -210,41 +347,101 @@ fn suspended_unit_is_refused_at_once() {
 #[test]
 fn suspended_authorization_is_refused_at_once() {
     let f = Fixture::new();
-    f.store.suspend_authorization(&f.admin, f.auth_a, "complaint under review").unwrap();
-    assert_eq!(f.store.authorization(&f.analyst_a, f.auth_a).unwrap().status, AuthorizationStatus::Suspended);
-    assert!(matches!(f.spend(&f.analyst_a, f.auth_a, Nano(1_000_000)), Err(GovernanceError::Denied { .. })));
+    f.store
+        .suspend_authorization(&f.admin, f.auth_a, "complaint under review")
+        .unwrap();
+    assert_eq!(
+        f.store
+            .authorization(&f.analyst_a, f.auth_a)
+            .unwrap()
+            .status,
+        AuthorizationStatus::Suspended
+    );
+    assert!(matches!(
+        f.spend(&f.analyst_a, f.auth_a, Nano(1_000_000)),
+        Err(GovernanceError::Denied { .. })
+    ));
     // The unit's other authorizations are untouched.
-    f.store.reinstate_authorization(&f.admin, f.auth_a, "complaint dismissed").unwrap();
+    f.store
+        .reinstate_authorization(&f.admin, f.auth_a, "complaint dismissed")
+        .unwrap();
     f.spend(&f.analyst_a, f.auth_a, Nano(1_000_000)).unwrap();
 }
 
 #[test]
 fn expired_term_is_refused() {
     let f = Fixture::new();
-    let job = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
+    let job = f
+        .store
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap();
     f.clock.advance(Duration::days(366));
-    assert_eq!(f.store.authorization(&f.analyst_a, f.auth_a).unwrap().status, AuthorizationStatus::Expired);
+    assert_eq!(
+        f.store
+            .authorization(&f.analyst_a, f.auth_a)
+            .unwrap()
+            .status,
+        AuthorizationStatus::Expired
+    );
     let err = f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap_err();
-    assert!(matches!(&err, GovernanceError::Denied { reason } if reason.contains("term")), "{err}");
-    assert!(matches!(f.spend(&f.analyst_a, f.auth_a, Nano(1_000_000)), Err(GovernanceError::Denied { .. })));
-    assert!(matches!(f.store.scope(&f.analyst_a, f.auth_a), Err(GovernanceError::Denied { .. })));
+    assert!(
+        matches!(&err, GovernanceError::Denied { reason } if reason.contains("term")),
+        "{err}"
+    );
+    assert!(matches!(
+        f.spend(&f.analyst_a, f.auth_a, Nano(1_000_000)),
+        Err(GovernanceError::Denied { .. })
+    ));
+    assert!(matches!(
+        f.store.scope(&f.analyst_a, f.auth_a),
+        Err(GovernanceError::Denied { .. })
+    ));
 }
 
 #[test]
 fn budget_exceeded_is_refused_with_what_is_left() {
     let f = Fixture::new(); // total 1.0, cap 0.5
-    f.spend(&f.analyst_a, f.auth_a, Nano::parse_decimal("0.5", "x").unwrap()).unwrap();
-    f.spend(&f.analyst_a, f.auth_a, Nano::parse_decimal("0.4", "x").unwrap()).unwrap();
+    f.spend(
+        &f.analyst_a,
+        f.auth_a,
+        Nano::parse_decimal("0.5", "x").unwrap(),
+    )
+    .unwrap();
+    f.spend(
+        &f.analyst_a,
+        f.auth_a,
+        Nano::parse_decimal("0.4", "x").unwrap(),
+    )
+    .unwrap();
     let before = f.store.budget(&f.analyst_a, f.auth_a).unwrap();
-    match f.spend(&f.analyst_a, f.auth_a, Nano::parse_decimal("0.2", "x").unwrap()) {
-        Err(GovernanceError::BudgetExhausted { authorization, requested, remaining }) => {
+    match f.spend(
+        &f.analyst_a,
+        f.auth_a,
+        Nano::parse_decimal("0.2", "x").unwrap(),
+    ) {
+        Err(GovernanceError::BudgetExhausted {
+            authorization,
+            requested,
+            remaining,
+        }) => {
             assert_eq!(authorization, f.auth_a.0);
             assert_eq!(requested, Nano(200_000_000));
             assert_eq!(remaining, Nano(100_000_000));
         }
         other => panic!("expected BudgetExhausted, got {other:?}"),
     }
-    assert_eq!(f.store.budget(&f.analyst_a, f.auth_a).unwrap(), before, "a refusal spends nothing");
+    assert_eq!(
+        f.store.budget(&f.analyst_a, f.auth_a).unwrap(),
+        before,
+        "a refusal spends nothing"
+    );
     // Exactly what is left still fits.
     let after = f.spend(&f.analyst_a, f.auth_a, Nano(100_000_000)).unwrap();
     assert_eq!(after.remaining, Nano::ZERO);
@@ -256,7 +453,9 @@ fn over_cap_reservation_is_refused() {
     let f = Fixture::new(); // cap 0.5
     let cap = Nano::parse_decimal("0.5", "x").unwrap();
     match f.spend(&f.analyst_a, f.auth_a, Nano(cap.0 + 1)) {
-        Err(GovernanceError::OverCap { requested, cap: c, .. }) => {
+        Err(GovernanceError::OverCap {
+            requested, cap: c, ..
+        }) => {
             assert_eq!(requested, Nano(cap.0 + 1));
             assert_eq!(c, cap);
         }
@@ -268,11 +467,40 @@ fn over_cap_reservation_is_refused() {
 #[test]
 fn dev_jobs_and_foreign_jobs_cannot_reserve() {
     let f = Fixture::new();
-    let dev = f.store.create_job(&f.analyst_a, &NewJob { authorization: f.auth_a, sql: "SELECT 1".into(), environment: Environment::Dev }).unwrap();
-    assert!(matches!(f.store.reserve(f.auth_a, dev, Nano(1)), Err(GovernanceError::Invalid { .. })));
-    let job_b = f.store.create_job(&f.analyst_b, &NewJob { authorization: f.auth_b, sql: "SELECT 1".into(), environment: Environment::Prod }).unwrap();
-    assert!(matches!(f.store.reserve(f.auth_a, job_b, Nano(1)), Err(GovernanceError::Invalid { .. })));
-    assert!(matches!(f.store.reserve(f.auth_b, job_b, Nano::ZERO), Err(GovernanceError::Invalid { .. })));
+    let dev = f
+        .store
+        .create_job(
+            &f.analyst_a,
+            &NewJob {
+                authorization: f.auth_a,
+                sql: "SELECT 1".into(),
+                environment: Environment::Dev,
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        f.store.reserve(f.auth_a, dev, Nano(1)),
+        Err(GovernanceError::Invalid { .. })
+    ));
+    let job_b = f
+        .store
+        .create_job(
+            &f.analyst_b,
+            &NewJob {
+                authorization: f.auth_b,
+                sql: "SELECT 1".into(),
+                environment: Environment::Prod,
+            },
+        )
+        .unwrap();
+    assert!(matches!(
+        f.store.reserve(f.auth_a, job_b, Nano(1)),
+        Err(GovernanceError::Invalid { .. })
+    ));
+    assert!(matches!(
+        f.store.reserve(f.auth_b, job_b, Nano::ZERO),
+        Err(GovernanceError::Invalid { .. })
+    ));
     assert_eq!(f.store.verify_ledger().unwrap().reservations, 0);
 }
 
@@ -282,7 +510,16 @@ fn errors_never_quote_secrets_or_id_numbers() {
     let bad_id = "110105199001010019";
     let err = f
         .store
-        .create_person(&f.admin, &NewPerson { name: "X".into(), id_number: bad_id.into(), role: Role::Supervisor, unit: None, provider: None })
+        .create_person(
+            &f.admin,
+            &NewPerson {
+                name: "X".into(),
+                id_number: bad_id.into(),
+                role: Role::Supervisor,
+                unit: None,
+                provider: None,
+            },
+        )
         .unwrap_err();
     assert!(!err.to_string().contains(bad_id));
     let token = "sy_0000000000000000000000000000000000000000000000000000000000000000";
@@ -290,7 +527,11 @@ fn errors_never_quote_secrets_or_id_numbers() {
     assert!(!err.to_string().contains(token));
     let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
     let leaked: i64 = conn
-        .query_row("SELECT COUNT(*) FROM audit WHERE details LIKE '%' || ?1 || '%'", [&token[3..20]], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM audit WHERE details LIKE '%' || ?1 || '%'",
+            [&token[3..20]],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(leaked, 0);
 }

@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
-use shuyu_datasets::{Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity, TableManifest};
+use shuyu_datasets::{
+    Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity,
+    TableManifest,
+};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::*;
 use tempfile::TempDir;
@@ -66,20 +69,31 @@ pub fn manifest(name: &str, classification: Classification) -> TableManifest {
     }
 }
 
-/// A valid grant request for `unit` on `households(district, age)`.
+/// A valid grant request for `unit` on `households(person_id, district, age)`, with both
+/// rights (processing use and product operation, which exports need).
 pub fn grant_request(unit: UnitId, scenario: &str, now: DateTime<Utc>) -> NewAuthorization {
     NewAuthorization {
         unit,
         scenario: scenario.into(),
         purpose: "ageing population study".into(),
         partners: vec!["city university".into()],
-        datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["district".into(), "age".into()] }],
+        datasets: vec![GrantedDataset {
+            dataset: "households".into(),
+            columns: vec!["person_id".into(), "district".into(), "age".into()],
+        }],
         term_start: now - Duration::days(1),
         term_end: now + Duration::days(365),
-        rights: vec![Right::ProcessingUse],
+        rights: vec![Right::ProcessingUse, Right::ProductOperation],
         mode: Mode::Free,
-        privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 1e-7 },
-        budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 },
+        privacy: PrivacyDefinition {
+            kind: PrivacyKind::PureDp,
+            delta: 1e-7,
+        },
+        budget: BudgetTerms {
+            total: 1.0,
+            per_query_cap: 0.5,
+            per_query_default: 0.1,
+        },
         export_policy: ExportPolicy::Automatic,
     }
 }
@@ -104,7 +118,11 @@ pub struct Fixture {
 impl Fixture {
     /// A fresh fixture whose clock starts at the current time (whole seconds).
     pub fn new() -> Fixture {
-        Self::with_budget(BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 })
+        Self::with_budget(BudgetTerms {
+            total: 1.0,
+            per_query_cap: 0.5,
+            per_query_default: 0.1,
+        })
     }
 
     /// A fixture whose unit A authorization has the given budget.
@@ -112,34 +130,113 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
         let clock = Arc::new(ManualClock::new(now));
-        let store = Store::open_with(dir.path(), StoreOptions { clock: clock.clone(), ..StoreOptions::default() }).unwrap();
-        let (admin_person, admin_token) = store.bootstrap_admin("Admin Wang", &id_number(1), Duration::days(30)).unwrap();
+        let store = Store::open_with(
+            dir.path(),
+            StoreOptions {
+                clock: clock.clone(),
+                ..StoreOptions::default()
+            },
+        )
+        .unwrap();
+        let (admin_person, admin_token) = store
+            .bootstrap_admin("Admin Wang", &id_number(1), Duration::days(30))
+            .unwrap();
         let admin = admin_person.principal();
-        let supervisor = person(&store, &admin, "Supervisor Li", 2, Role::Supervisor, None, None);
-        let provider = person(&store, &admin, "Provider Zhao", 3, Role::Provider, None, Some("civil affairs bureau"));
-        store.register_dataset(&admin, &manifest("households", Classification::Sensitive), "/data/households.parquet").unwrap();
-        store.register_dataset(&admin, &manifest("secrets", Classification::StateSecret), "/data/secrets.parquet").unwrap();
-        let unit_a = store.create_unit(&admin, "Changchun Analytics Co.", &credit_code(1)).unwrap();
-        let unit_b = store.create_unit(&admin, "Jilin Data Ltd.", &credit_code(2)).unwrap();
-        let analyst_a = person(&store, &admin, "Analyst Chen", 4, Role::UnitAnalyst, Some(unit_a), None);
-        let analyst_b = person(&store, &admin, "Analyst Liu", 5, Role::UnitAnalyst, Some(unit_b), None);
+        let supervisor = person(
+            &store,
+            &admin,
+            "Supervisor Li",
+            2,
+            Role::Supervisor,
+            None,
+            None,
+        );
+        let provider = person(
+            &store,
+            &admin,
+            "Provider Zhao",
+            3,
+            Role::Provider,
+            None,
+            Some("civil affairs bureau"),
+        );
+        store
+            .register_dataset(
+                &admin,
+                &manifest("households", Classification::Sensitive),
+                "/data/households.parquet",
+            )
+            .unwrap();
+        store
+            .register_dataset(
+                &admin,
+                &manifest("secrets", Classification::StateSecret),
+                "/data/secrets.parquet",
+            )
+            .unwrap();
+        let unit_a = store
+            .create_unit(&admin, "Changchun Analytics Co.", &credit_code(1))
+            .unwrap();
+        let unit_b = store
+            .create_unit(&admin, "Jilin Data Ltd.", &credit_code(2))
+            .unwrap();
+        let analyst_a = person(
+            &store,
+            &admin,
+            "Analyst Chen",
+            4,
+            Role::UnitAnalyst,
+            Some(unit_a),
+            None,
+        );
+        let analyst_b = person(
+            &store,
+            &admin,
+            "Analyst Liu",
+            5,
+            Role::UnitAnalyst,
+            Some(unit_b),
+            None,
+        );
         let mut req = grant_request(unit_a, "ageing", now);
         req.budget = budget;
         let auth_a = store.grant(&admin, &req).unwrap();
-        let auth_b = store.grant(&admin, &grant_request(unit_b, "ageing", now)).unwrap();
-        Fixture { dir, clock, store, admin, admin_token, supervisor, provider, unit_a, analyst_a, unit_b, analyst_b, auth_a, auth_b }
+        let auth_b = store
+            .grant(&admin, &grant_request(unit_b, "ageing", now))
+            .unwrap();
+        Fixture {
+            dir,
+            clock,
+            store,
+            admin,
+            admin_token,
+            supervisor,
+            provider,
+            unit_a,
+            analyst_a,
+            unit_b,
+            analyst_b,
+            auth_a,
+            auth_b,
+        }
     }
 
     /// Counts rows of a table through a separate connection.
     pub fn count(&self, table: &str) -> i64 {
         let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
-        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0)).unwrap()
+        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
     }
 
     /// Number of audit records with this action.
     pub fn audit_count(&self, action: &str) -> i64 {
         let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
-        conn.query_row("SELECT COUNT(*) FROM audit WHERE action = ?1", [action], |r| r.get(0)).unwrap()
+        conn.query_row(
+            "SELECT COUNT(*) FROM audit WHERE action = ?1",
+            [action],
+            |r| r.get(0),
+        )
+        .unwrap()
     }
 
     /// Runs a production query costing `cost` (reserved and committed in full).
@@ -149,22 +246,59 @@ impl Fixture {
 }
 
 /// Registers a person.
-pub fn person(store: &Store, admin: &Principal, name: &str, seed: u32, role: Role, unit: Option<UnitId>, provider: Option<&str>) -> Principal {
+pub fn person(
+    store: &Store,
+    admin: &Principal,
+    name: &str,
+    seed: u32,
+    role: Role,
+    unit: Option<UnitId>,
+    provider: Option<&str>,
+) -> Principal {
     let id = store
         .create_person(
             admin,
-            &NewPerson { name: name.into(), id_number: id_number(seed), role, unit, provider: provider.map(str::to_string) },
+            &NewPerson {
+                name: name.into(),
+                id_number: id_number(seed),
+                role,
+                unit,
+                provider: provider.map(str::to_string),
+            },
         )
         .unwrap();
-    Principal { person_id: id, unit_id: unit, role }
+    Principal {
+        person_id: id,
+        unit_id: unit,
+        role,
+    }
 }
 
 /// One production query: job, reserve, commit `actual`, finish.
-pub fn spend(store: &Store, analyst: &Principal, auth: AuthorizationId, reserve: Nano, actual: Nano) -> Result<Budget> {
-    let job = store.create_job(analyst, &NewJob { authorization: auth, sql: "SELECT COUNT(*) FROM households".into(), environment: Environment::Prod })?;
+pub fn spend(
+    store: &Store,
+    analyst: &Principal,
+    auth: AuthorizationId,
+    reserve: Nano,
+    actual: Nano,
+) -> Result<Budget> {
+    let job = store.create_job(
+        analyst,
+        &NewJob {
+            authorization: auth,
+            sql: "SELECT COUNT(*) FROM households".into(),
+            environment: Environment::Prod,
+        },
+    )?;
     let outcome = |status, releases| JobOutcome {
         status,
-        metering: Metering { rows_scanned: 100, bytes_scanned: 4096, cpu_ms: 3, encrypted_ops: 0, releases },
+        metering: Metering {
+            rows_scanned: 100,
+            bytes_scanned: 4096,
+            cpu_ms: 3,
+            encrypted_ops: 0,
+            releases,
+        },
         datasets: vec!["households".into()],
         failure: None,
     };

@@ -1,0 +1,207 @@
+//! `shuyu.toml`: the service's configuration, every key overridable by an environment
+//! variable `SHUYU_<KEY>` (nested keys joined by `_`, e.g. `SHUYU_LIMITS_QUERY_TIMEOUT_SECS`).
+//!
+//! ```toml
+//! listen = "127.0.0.1:50051"        # SHUYU_LISTEN
+//! data_dir = "data/demo"            # SHUYU_DATA_DIR (the governance store is DATA_DIR/domain)
+//! allow_insecure_remote = false     # SHUYU_ALLOW_INSECURE_REMOTE
+//!
+//! [tls]                             # optional; both or neither
+//! cert = "/etc/shuyu/server.pem"    # SHUYU_TLS_CERT
+//! key = "/etc/shuyu/server.key"     # SHUYU_TLS_KEY
+//!
+//! [limits]
+//! memory_per_job_mb = 1024          # SHUYU_LIMITS_MEMORY_PER_JOB_MB
+//! query_timeout_secs = 120          # SHUYU_LIMITS_QUERY_TIMEOUT_SECS
+//! max_jobs_per_unit = 4             # SHUYU_LIMITS_MAX_JOBS_PER_UNIT
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::Error;
+
+/// The service's configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the gRPC service listens on (port 0: any free port).
+    pub listen: SocketAddr,
+    /// Data directory: the governance store lives in `DATA_DIR/domain`.
+    pub data_dir: PathBuf,
+    /// Allow plaintext on a non-loopback address (only behind a TLS-terminating proxy).
+    pub allow_insecure_remote: bool,
+    /// Certificate and key for TLS.
+    pub tls: Option<TlsFiles>,
+    /// Resource limits of jobs.
+    pub limits: Limits,
+}
+
+/// PEM files of the server's TLS identity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// Certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Private key (PEM).
+    pub key: PathBuf,
+}
+
+/// Resource limits of one job (one query).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// DataFusion memory pool of one job, in MiB; a query that needs more is refused.
+    pub memory_per_job_mb: u64,
+    /// Wall-clock limit of one job, in seconds.
+    pub query_timeout_secs: u64,
+    /// Jobs one operating unit may run at the same time.
+    pub max_jobs_per_unit: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_per_job_mb: 1024, query_timeout_secs: 120, max_jobs_per_unit: 4 }
+    }
+}
+
+impl Limits {
+    /// The memory pool size in bytes.
+    pub fn memory_bytes(&self) -> usize {
+        usize::try_from(self.memory_per_job_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
+    }
+
+    /// The per-job time limit.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.query_timeout_secs)
+    }
+}
+
+/// The default listen address of `shuyu serve` and `shuyu demo`.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: PathBuf::from("data/demo"),
+            allow_insecure_remote: false,
+            tls: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or the defaults when `None`), then applies `SHUYU_*` variables.
+    pub fn load(path: Option<&Path>) -> Result<Config, Error> {
+        let base = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(Error::io(format!("reading the configuration {}", p.display())))?;
+                Config::parse(&text).map_err(|e| Error::Usage(format!("configuration {}: {e}", p.display())))?
+            }
+            None => Config::default(),
+        };
+        base.with_env(|k| std::env::var(k).ok())
+    }
+
+    /// Parses a TOML configuration (missing keys take their defaults).
+    pub fn parse(text: &str) -> Result<Config, String> {
+        toml::from_str(text).map_err(|e| e.message().to_string())
+    }
+
+    /// Applies overrides from `var` (the environment, or a map in tests).
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        fn parsed<T: std::str::FromStr>(name: &str, value: String) -> Result<T, Error> {
+            value.trim().parse().map_err(|_| Error::Usage(format!("environment variable {name}: cannot parse its value")))
+        }
+        if let Some(v) = var("SHUYU_LISTEN") {
+            self.listen = parsed("SHUYU_LISTEN", v)?;
+        }
+        if let Some(v) = var("SHUYU_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("SHUYU_ALLOW_INSECURE_REMOTE") {
+            self.allow_insecure_remote = parsed("SHUYU_ALLOW_INSECURE_REMOTE", v)?;
+        }
+        match (var("SHUYU_TLS_CERT"), var("SHUYU_TLS_KEY")) {
+            (Some(cert), Some(key)) => self.tls = Some(TlsFiles { cert: cert.into(), key: key.into() }),
+            (None, None) => {}
+            _ => return Err(Error::Usage("set both SHUYU_TLS_CERT and SHUYU_TLS_KEY, or neither".into())),
+        }
+        if let Some(v) = var("SHUYU_LIMITS_MEMORY_PER_JOB_MB") {
+            self.limits.memory_per_job_mb = parsed("SHUYU_LIMITS_MEMORY_PER_JOB_MB", v)?;
+        }
+        if let Some(v) = var("SHUYU_LIMITS_QUERY_TIMEOUT_SECS") {
+            self.limits.query_timeout_secs = parsed("SHUYU_LIMITS_QUERY_TIMEOUT_SECS", v)?;
+        }
+        if let Some(v) = var("SHUYU_LIMITS_MAX_JOBS_PER_UNIT") {
+            self.limits.max_jobs_per_unit = parsed("SHUYU_LIMITS_MAX_JOBS_PER_UNIT", v)?;
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    /// Checks values that parse but cannot work.
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.limits.max_jobs_per_unit == 0 {
+            return Err(Error::Usage("limits.max_jobs_per_unit must be at least 1".into()));
+        }
+        if self.limits.query_timeout_secs == 0 {
+            return Err(Error::Usage("limits.query_timeout_secs must be at least 1".into()));
+        }
+        if self.limits.memory_per_job_mb == 0 {
+            return Err(Error::Usage("limits.memory_per_job_mb must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The governance store's directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("domain")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn file_keys_then_environment_override() {
+        let c = Config::parse("listen = \"127.0.0.1:6000\"\n[limits]\nmax_jobs_per_unit = 2\n").expect("parses");
+        assert_eq!(c.listen.port(), 6000);
+        assert_eq!(c.limits.max_jobs_per_unit, 2);
+        assert_eq!(c.limits.query_timeout_secs, Limits::default().query_timeout_secs);
+        let env: HashMap<&str, &str> =
+            [("SHUYU_LISTEN", "127.0.0.1:7000"), ("SHUYU_LIMITS_QUERY_TIMEOUT_SECS", "5"), ("SHUYU_ALLOW_INSECURE_REMOTE", "true")].into();
+        let c = c.with_env(|k| env.get(k).map(|v| v.to_string())).expect("overrides apply");
+        assert_eq!(c.listen.port(), 7000);
+        assert_eq!(c.limits.timeout(), Duration::from_secs(5));
+        assert!(c.allow_insecure_remote);
+        assert_eq!(c.limits.max_jobs_per_unit, 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused() {
+        assert!(Config::parse("lissen = \"127.0.0.1:1\"").is_err());
+        let bad = Config::default().with_env(|k| (k == "SHUYU_LIMITS_MAX_JOBS_PER_UNIT").then(|| "many".to_string()));
+        assert!(matches!(bad, Err(Error::Usage(_))));
+        let zero = Config::default().with_env(|k| (k == "SHUYU_LIMITS_MAX_JOBS_PER_UNIT").then(|| "0".to_string()));
+        assert!(matches!(zero, Err(Error::Usage(_))));
+        let half_tls = Config::default().with_env(|k| (k == "SHUYU_TLS_CERT").then(|| "c.pem".to_string()));
+        assert!(matches!(half_tls, Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../shuyu.example.toml");
+        let c = Config::parse(text).expect("example parses");
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert!(c.tls.is_none());
+    }
+}

@@ -1,0 +1,99 @@
+//! Results on the wire: the service's schema metadata, FlightInfo, and DoGet streams.
+//!
+//! Besides what `shuyu-compute` puts in a result schema (`shuyu.cost`, `shuyu.delta`,
+//! `shuyu.definition`, `shuyu.releases`, and per column `shuyu.mechanism`, `shuyu.scale`,
+//! `shuyu.ci95_half_width`), the service adds:
+//! - `shuyu.job`: the job id that recorded the query;
+//! - `shuyu.authorization`: the authorization it was charged to;
+//! - `shuyu.charged`: what the ledger charged, exactly (decimal, 9 digits at most);
+//! - `shuyu.budget_remaining` and `shuyu.budget_total`: the authorization's budget after it.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
+use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
+use futures::{Stream, TryStreamExt};
+use prost::Message;
+use shuyu_governance::AuthorizationId;
+use tonic::Status;
+
+use crate::runner::Outcome;
+use crate::Error;
+
+/// A DoGet response stream.
+pub type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+
+/// Schema-level metadata keys the service adds.
+pub mod keys {
+    /// The job id.
+    pub const JOB: &str = "shuyu.job";
+    /// The authorization charged.
+    pub const AUTHORIZATION: &str = "shuyu.authorization";
+    /// What the ledger charged, exactly.
+    pub const CHARGED: &str = "shuyu.charged";
+    /// Budget left after the charge.
+    pub const BUDGET_REMAINING: &str = "shuyu.budget_remaining";
+    /// The authorization's total budget.
+    pub const BUDGET_TOTAL: &str = "shuyu.budget_total";
+    /// Cost of the query (epsilon or rho, from the planner).
+    pub const COST: &str = "shuyu.cost";
+}
+
+/// The outcome's batches under a schema that also carries the service's metadata.
+pub fn annotated(outcome: &Outcome, authorization: AuthorizationId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let schema = outcome.result.schema.as_ref();
+    let mut md = schema.metadata().clone();
+    md.insert(keys::JOB.into(), outcome.job.0.to_string());
+    md.insert(keys::AUTHORIZATION.into(), authorization.0.to_string());
+    md.insert(keys::CHARGED.into(), outcome.charged.to_string());
+    md.insert(keys::BUDGET_REMAINING.into(), outcome.budget.remaining.to_string());
+    md.insert(keys::BUDGET_TOTAL.into(), outcome.budget.total.to_string());
+    let schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), md));
+    let batches = outcome
+        .result
+        .batches
+        .iter()
+        .map(|b| b.clone().with_schema(schema.clone()).map_err(|e| Error::Internal(format!("result schema: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+/// A FlightInfo whose one endpoint's ticket names the held result `handle`.
+pub fn statement_info(schema: &Schema, handle: &str, rows: usize, bytes: usize, descriptor: FlightDescriptor) -> Result<FlightInfo, Error> {
+    let ticket = TicketStatementQuery { statement_handle: handle.as_bytes().to_vec().into() };
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Error::Internal(format!("encoding a result schema: {e}")))?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor)
+        .with_total_records(rows as i64)
+        .with_total_bytes(bytes as i64)
+        .with_ordered(true))
+}
+
+/// Rows and in-memory bytes of a result.
+pub fn sizes(batches: &[RecordBatch]) -> (usize, usize) {
+    (batches.iter().map(RecordBatch::num_rows).sum(), batches.iter().map(RecordBatch::get_array_memory_size).sum())
+}
+
+/// A FlightInfo for a metadata command: its ticket is the command itself.
+pub fn command_info(schema: &Schema, command: impl ProstMessageExt, descriptor: FlightDescriptor) -> Result<FlightInfo, Error> {
+    let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(command.as_any().encode_to_vec()));
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)
+        .map_err(|e| Error::Internal(format!("encoding a metadata schema: {e}")))?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor))
+}
+
+/// Streams `batches` under `schema` (sent first, so an empty result still has its schema).
+pub fn stream(schema: SchemaRef, batches: Vec<RecordBatch>) -> DoGetStream {
+    let input = futures::stream::iter(batches.into_iter().map(Ok::<_, FlightError>));
+    Box::pin(FlightDataEncoderBuilder::new().with_schema(schema).build(input).map_err(Status::from))
+}

@@ -1,0 +1,79 @@
+//! Resource limits of jobs: a concurrency cap per operating unit, and a job-private
+//! DataFusion memory pool over a shared (cached) scope.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::SessionContext;
+use shuyu_governance::UnitId;
+use shuyu_planner::Scope;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::Error;
+
+/// At most `per_unit` running jobs for each operating unit.
+#[derive(Debug)]
+pub struct UnitSlots {
+    per_unit: u32,
+    units: Mutex<HashMap<UnitId, Arc<Semaphore>>>,
+}
+
+/// A running job's slot; dropping it frees the slot.
+#[derive(Debug)]
+pub struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl UnitSlots {
+    /// Slots for `per_unit` concurrent jobs per unit.
+    pub fn new(per_unit: u32) -> Self {
+        UnitSlots { per_unit: per_unit.max(1), units: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes a slot for `unit` at once, or refuses if the unit already runs its maximum.
+    pub fn try_acquire(&self, unit: UnitId) -> Result<Slot, Error> {
+        let sem = {
+            let mut units = self.units.lock().map_err(|_| Error::Internal("unit slot table poisoned".into()))?;
+            units.entry(unit).or_insert_with(|| Arc::new(Semaphore::new(self.per_unit as usize))).clone()
+        };
+        sem.try_acquire_owned().map(|p| Slot { _permit: p }).map_err(|_| {
+            Error::Busy(format!(
+                "{unit} already runs {} queries, the most one unit may run at once; wait for one to finish and retry",
+                self.per_unit
+            ))
+        })
+    }
+}
+
+/// The same scope (same registered tables, caches and configuration) in a context whose
+/// memory pool holds at most `bytes`: a query that needs more fails with
+/// "resources exhausted" instead of taking the server's memory.
+pub fn with_memory_limit(scope: &Scope, bytes: usize) -> Result<Scope, Error> {
+    let base = scope.context().state();
+    let runtime = RuntimeEnvBuilder::from_runtime_env(base.runtime_env())
+        .with_memory_pool(Arc::new(GreedyMemoryPool::new(bytes)))
+        .build_arc()
+        .map_err(|e| Error::Internal(format!("job runtime: {}", e.strip_backtrace())))?;
+    let state = SessionStateBuilder::new_from_existing(base).with_runtime_env(runtime).build();
+    Ok(Scope::from_context(SessionContext::new_with_state(state), scope.catalog().clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_unit_gets_its_slots_and_no_more_while_others_are_unaffected() {
+        let slots = UnitSlots::new(2);
+        let a = UnitId(1);
+        let first = slots.try_acquire(a).expect("first slot");
+        let _second = slots.try_acquire(a).expect("second slot");
+        assert!(matches!(slots.try_acquire(a), Err(Error::Busy(_))));
+        assert!(slots.try_acquire(UnitId(2)).is_ok(), "another unit has its own slots");
+        drop(first);
+        assert!(slots.try_acquire(a).is_ok(), "a freed slot can be taken again");
+    }
+}

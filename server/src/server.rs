@@ -1,0 +1,112 @@
+//! The gRPC server: binds the services to a listener and serves until shutdown.
+//!
+//! [`run`] takes a bound listener and a shutdown future (tests pass port 0 and their own
+//! future); [`serve`] is `shuyu serve`: it opens the store, binds the configured address
+//! and serves until Ctrl-C.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use shuyu_governance::Store;
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+
+use crate::config::Config;
+use crate::flight::FlightSqlServer;
+use crate::runner::Runner;
+use crate::Error;
+
+/// Serves the Flight SQL service on `listener` over `store` until `shutdown` completes.
+///
+/// Refuses to serve plaintext on a non-loopback address unless the configuration allows
+/// it explicitly (`allow_insecure_remote`, for a TLS-terminating proxy in front).
+pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
+    check_transport(addr, config)?;
+    let runner = Arc::new(Runner::new(store, config.limits));
+    let flight = FlightSqlServer::new(runner).into_service();
+    tracing::info!(%addr, "serving Arrow Flight SQL");
+    Server::builder()
+        .add_service(flight)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .await?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// `shuyu serve`: opens the store in the configured data directory, binds, and serves until
+/// Ctrl-C.
+pub async fn serve(config: Config) -> Result<(), Error> {
+    check_transport(config.listen, &config)?;
+    let store_dir = config.store_dir();
+    let store = tokio::task::spawn_blocking(move || Store::open(store_dir))
+        .await
+        .map_err(|e| Error::Internal(format!("opening the store: {e}")))??;
+    let listener = bind(config.listen).await?;
+    let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
+    println!("shuyu: Arrow Flight SQL on {}", flight_sql_uri(addr));
+    run(listener, store, &config, shutdown_signal()).await
+}
+
+/// Binds `addr`, saying which address failed.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
+    TcpListener::bind(addr).await.map_err(Error::io(format!("binding {addr}")))
+}
+
+/// The URI clients connect to for a bound address (`grpc://HOST:PORT`; an unspecified
+/// address is shown as loopback).
+pub fn flight_sql_uri(addr: SocketAddr) -> String {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    format!("grpc://{shown}")
+}
+
+/// Completes on Ctrl-C (or at once if the signal cannot be watched, after logging why).
+pub async fn shutdown_signal() {
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot watch for Ctrl-C; stopping");
+    }
+}
+
+/// Plaintext only on loopback, unless explicitly allowed; TLS is not built in yet.
+fn check_transport(addr: SocketAddr, config: &Config) -> Result<(), Error> {
+    if config.tls.is_some() {
+        return Err(Error::NotServed(
+            "TLS is not built into this server yet: remove [tls], and terminate TLS in a proxy in front of it (with allow_insecure_remote = true)"
+                .into(),
+        ));
+    }
+    if !addr.ip().is_loopback() && !config.allow_insecure_remote {
+        return Err(Error::Usage(format!(
+            "refusing to serve plaintext gRPC on {addr}, which is not a loopback address: tokens would cross the network in clear. \
+             Listen on 127.0.0.1, or put a TLS-terminating proxy in front and set allow_insecure_remote = true (SHUYU_ALLOW_INSECURE_REMOTE=true)"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_is_served_on_loopback_only_unless_allowed() {
+        let mut c = Config::default();
+        assert!(check_transport("127.0.0.1:1".parse().expect("addr"), &c).is_ok());
+        assert!(check_transport("[::1]:1".parse().expect("addr"), &c).is_ok());
+        assert!(matches!(check_transport("0.0.0.0:1".parse().expect("addr"), &c), Err(Error::Usage(_))));
+        c.allow_insecure_remote = true;
+        assert!(check_transport("0.0.0.0:1".parse().expect("addr"), &c).is_ok());
+    }
+
+    #[test]
+    fn uris_name_a_connectable_host() {
+        assert_eq!(flight_sql_uri("127.0.0.1:5000".parse().expect("addr")), "grpc://127.0.0.1:5000");
+        assert_eq!(flight_sql_uri("0.0.0.0:5000".parse().expect("addr")), "grpc://127.0.0.1:5000");
+        assert_eq!(flight_sql_uri("[::1]:5000".parse().expect("addr")), "grpc://[::1]:5000");
+    }
+}
