@@ -4,9 +4,22 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OPENSSL_NO_VENDOR="${OPENSSL_NO_VENDOR:-1}"
 
-# 1. Everything, as shipped: unit, integration, sqllogictest and statistical tests.
+# 1. Everything, as shipped: unit, integration, sqllogictest, statistical and end-to-end
+#    Flight SQL tests.
 cargo test --workspace
 
 # 2. With noise switched off (test-only feature): oracle tests against plain DataFusion,
 #    the heavy-visitor sensitivity test, and the noise module's noiseless behaviour.
 cargo test -p shuyu-compute --features noiseless --lib --test oracle --test sensitivity
+
+# 3. A data scientist's session from Python: `shuyu demo` serving Flight SQL, queried with
+#    the ADBC driver and read into polars. The venv is kept between runs.
+venv="${SHUYU_VENV:-$HOME/.cache/shuyu/venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check adbc-driver-flightsql pyarrow polars pytest
+cargo build -p shuyu
+target_dir="${CARGO_TARGET_DIR:-target}"
+export SHUYU_BIN="$target_dir/debug/shuyu"
+"$venv/bin/python" -m pytest -q server/tests/python

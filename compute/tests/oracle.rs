@@ -99,6 +99,12 @@ const CASES: &[Case] = &[
         1,
     ),
     pure(
+        "indicator mean and variance (half-integer centre)",
+        "SELECT district, AVG(CASE WHEN employed THEN 1 ELSE 0 END) AS rate, VAR_POP(CASE WHEN employed THEN 1 ELSE 0 END) AS v FROM residents GROUP BY district",
+        "SELECT district, AVG(CASE WHEN employed THEN 1.0 ELSE 0.0 END), VAR_POP(CASE WHEN employed THEN 1.0 ELSE 0.0 END) FROM residents GROUP BY district",
+        1,
+    ),
+    pure(
         "density via public join",
         "WITH c AS (SELECT district, COUNT(*) AS n FROM residents GROUP BY district) \
          SELECT c.district, c.n / d.area_km2 AS density FROM c JOIN districts d ON c.district = d.district",

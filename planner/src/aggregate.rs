@@ -485,10 +485,18 @@ impl<'a> AggregateAnalysis<'a> {
                     let i = push(reqs, label, guard(on_grid(clamped, grid)), (lo * grid).floor(), (hi * grid).ceil());
                     return Ok(OutputKind::Sum { partial: i, grid, non_negative: lo >= 0.0 });
                 }
-                let mid = if integer { ((lo + hi) / 2.0).floor() } else { (lo + hi) / 2.0 };
-                let half = (hi - mid).max(mid - lo);
-                let grid = grid_for(half, integer);
-                let centred = clamped - if integer { lit(mid as i64) } else { lit(mid) };
+                // Centre at the exact midpoint. For whole numbers with a half-integer midpoint
+                // (a 0/1 indicator: mid 0.5), a grid of 2 keeps every centred value whole, so
+                // one row moves the sum by at most half the range.
+                let mid = (lo + hi) / 2.0;
+                let half_step = integer && mid.fract() != 0.0;
+                let half = (hi - lo) / 2.0;
+                let grid = grid_for(half, integer) * if half_step { 2.0 } else { 1.0 };
+                let centred = if integer && !half_step {
+                    clamped - lit(mid as i64)
+                } else {
+                    cast(clamped, DataType::Float64) - lit(mid)
+                };
                 let s = push(
                     reqs,
                     format!("sum({} - {mid}) x {grid}", x.schema_name()),
@@ -501,7 +509,8 @@ impl<'a> AggregateAnalysis<'a> {
                     return Ok(OutputKind::Avg { sum: s, count: c, grid, mid, bounds: (lo, hi) });
                 }
                 let sq_max = half * half;
-                let grid_sq = grid_for(sq_max, integer);
+                // (x - mid)^2 with a half-integer mid is a multiple of 1/4: a grid of 4 keeps it whole.
+                let grid_sq = grid_for(sq_max, integer) * if half_step { 4.0 } else { 1.0 };
                 let sq = cast(centred.clone(), DataType::Float64) * cast(centred, DataType::Float64);
                 let q = push(reqs, format!("sum(({} - {mid})^2) x {grid_sq}", x.schema_name()), guard(on_grid(sq, grid_sq)), 0.0, (sq_max * grid_sq).ceil());
                 let sample = !name.ends_with("pop") && !name.ends_with("population");

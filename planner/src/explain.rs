@@ -98,7 +98,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
                 .collect();
             release.push(Some(r.index as i64));
             column.push(users.join(", "));
-            measure.push(format!("quantile over {} candidates in [{}, {}]", h.buckets + 1, h.bounds.0, h.bounds.1));
+            measure.push(format!("quantile over {} candidates in [{}, {}]", h.buckets, h.bounds.0, h.bounds.1));
             let c = h.calibration;
             mechanism.push(c.map(|c| c.mechanism.as_str().to_string()).unwrap_or_else(|| "uncalibrated".into()));
             sensitivity.push(Some(h.max_rows as f64));

@@ -262,8 +262,9 @@ impl PrivatePlan {
 
     /// Total cost (basic composition): epsilon or rho, and delta.
     pub fn total_cost(&self) -> (f64, f64) {
+        // fold from +0.0: an empty f64 sum is -0.0, which would print as "-0".
         let c = self.calibrations();
-        (c.iter().map(|c| c.cost).sum(), c.iter().map(|c| c.delta).sum())
+        (c.iter().fold(0.0, |a, c| a + c.cost), c.iter().fold(0.0, |a, c| a + c.delta))
     }
 
     /// Whether the query reads no personal data (answered exactly, at no cost).

@@ -76,4 +76,17 @@ mod tests {
         drop(first);
         assert!(slots.try_acquire(a).is_ok(), "a freed slot can be taken again");
     }
+
+    #[test]
+    fn a_job_scope_has_its_own_bounded_pool_and_the_same_tables() {
+        use datafusion::execution::memory_pool::MemoryLimit;
+        let ctx = SessionContext::new();
+        ctx.register_batch("t", arrow::record_batch::RecordBatch::new_empty(std::sync::Arc::new(arrow::datatypes::Schema::empty())))
+            .expect("register");
+        let shared = Scope::from_context(ctx, shuyu_planner::ScopeCatalog::default());
+        let job = with_memory_limit(&shared, 1 << 20).expect("job scope");
+        assert!(matches!(job.context().runtime_env().memory_pool.memory_limit(), MemoryLimit::Finite(n) if n == 1 << 20));
+        assert!(matches!(shared.context().runtime_env().memory_pool.memory_limit(), MemoryLimit::Infinite));
+        assert!(job.context().table_exist("t").expect("lookup"), "the job sees the scope's tables");
+    }
 }

@@ -23,9 +23,14 @@ use crate::Error;
 /// Refuses to serve plaintext on a non-loopback address unless the configuration allows
 /// it explicitly (`allow_insecure_remote`, for a TLS-terminating proxy in front).
 pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    let runner = Arc::new(Runner::new(store, config.limits));
+    run_with(listener, runner, config, shutdown).await
+}
+
+/// [`run`] with a runner the caller keeps a handle on (tests inspect its scope cache).
+pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     check_transport(addr, config)?;
-    let runner = Arc::new(Runner::new(store, config.limits));
     let flight = FlightSqlServer::new(runner).into_service();
     tracing::info!(%addr, "serving Arrow Flight SQL");
     Server::builder()

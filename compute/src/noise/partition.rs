@@ -36,7 +36,7 @@ pub struct PartitionSelection {
     pub mechanism: Mechanism,
     /// Noise scale added to each key's unit count (Gaussian σ or Laplace b).
     pub scale: f64,
-    /// A key is released iff its noisy count is at least this (always ≥ 1).
+    /// A key is released iff its noisy count is at least this (always ≥ 2).
     pub threshold: i64,
     /// Largest number of keys one privacy unit contributes to (1 to each).
     pub max_partitions: u32,
@@ -84,9 +84,9 @@ fn laplace_selection(scale: f64, threshold: i64) -> Result<LaplaceSelection, Noi
 
 fn check_selection(sel: &PartitionSelection) -> Result<(), NoiseError> {
     check_scale(sel.scale)?;
-    if sel.threshold < 1 {
+    if sel.threshold < 2 {
         return Err(NoiseError::InvalidArgument(
-            "partition selection threshold must be at least 1".into(),
+            "partition selection threshold must be at least 2 (a unit adds 1 to a key's count)".into(),
         ));
     }
     if sel.max_partitions == 0 {
@@ -119,9 +119,14 @@ pub fn partition_selection_cost(sel: &PartitionSelection) -> Result<(f64, f64), 
     check_selection(sel)?;
     let d_in = selection_d_in(sel.max_partitions);
     let ctx = "evaluating the partition selection privacy map";
+    // OpenDP 0.16's threshold measurements keep a key when its noisy count is >= the
+    // threshold T, but their privacy map bounds P[Z > T - count] (the strict tail). For
+    // integer noise P[Z >= d] = P[Z > d - 1], so the map is evaluated at T - 1: its delta
+    // then bounds what the measurement invoked at T really spends.
+    let map_threshold = sel.threshold - 1;
     match sel.mechanism {
-        Mechanism::DiscreteGaussian => gaussian_selection(sel.scale, sel.threshold)?.map(&d_in),
-        _ => laplace_selection(sel.scale, sel.threshold)?.map(&d_in),
+        Mechanism::DiscreteGaussian => gaussian_selection(sel.scale, map_threshold)?.map(&d_in),
+        _ => laplace_selection(sel.scale, map_threshold)?.map(&d_in),
     }
     .map_err(|e| NoiseError::opendp_params(ctx, e))
 }
@@ -163,7 +168,8 @@ pub fn calibrate_partition_selection(
     let mut sel = PartitionSelection {
         mechanism: Mechanism::DiscreteGaussian,
         scale: 0.0,
-        threshold: 1,
+        // rho does not depend on the threshold: calibrate the scale at a valid large one.
+        threshold: 1 << 40,
         max_partitions,
     };
     let start = (f64::from(max_partitions) / (2.0 * budget)).sqrt();
@@ -175,8 +181,8 @@ pub fn calibrate_partition_selection(
         partition_selection_cost(&PartitionSelection { threshold, ..sel }).map(|(_, d)| d)
     };
     // Smallest threshold with delta_at(threshold) <= delta; delta_at decreases with threshold.
-    let mut lo: i64 = 0; // delta_at(lo) > delta, or lo = 0 (below the valid range)
-    let mut hi: i64 = 1;
+    let mut lo: i64 = 1; // delta_at(lo) > delta, or lo = 1 (below the valid range)
+    let mut hi: i64 = 2;
     while delta_at(hi)? > delta {
         lo = hi;
         hi = hi.checked_mul(2).filter(|h| *h <= 1 << 62).ok_or_else(|| {

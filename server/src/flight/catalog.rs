@@ -21,7 +21,7 @@ pub const SCHEMA: &str = "public";
 /// The one table type.
 pub const TABLE_TYPE: &str = "TABLE";
 
-fn arrow_error(e: arrow::error::ArrowError) -> Error {
+fn arrow_error(e: arrow_flight::error::FlightError) -> Error {
     Error::Internal(format!("building a metadata result: {e}"))
 }
 

@@ -118,7 +118,7 @@ impl FlightSqlService for FlightSqlServer {
 
     async fn get_flight_info_catalogs(&self, query: CommandGetCatalogs, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         self.authenticated(&request).await?;
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(Response::new(command_info(&schema, query, request.into_inner())?))
     }
 
@@ -129,14 +129,16 @@ impl FlightSqlService for FlightSqlServer {
     }
 
     async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
-        self.caller(&request).await?;
+        let caller = self.caller(&request).await?;
+        // Checked now, so that naming an authorization one may not use fails here already.
+        self.runner.scope(&caller.principal, caller.authorization).await?;
         let schema = catalog::tables_schema(query.clone());
         Ok(Response::new(command_info(&schema, query, request.into_inner())?))
     }
 
     async fn get_flight_info_table_types(&self, query: CommandGetTableTypes, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         self.authenticated(&request).await?;
-        let schema = query.clone().into_builder().schema();
+        let schema = query.into_builder().schema();
         Ok(Response::new(command_info(&schema, query, request.into_inner())?))
     }
 

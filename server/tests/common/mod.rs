@@ -1,0 +1,154 @@
+//! Shared fixtures of the end-to-end tests: a small generated city (once per test binary),
+//! a fresh demo domain per test, the Flight SQL server on 127.0.0.1:0, and clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use arrow::datatypes::Schema;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::FlightInfo;
+use futures::TryStreamExt;
+use shuyu::config::{Config, Limits};
+use shuyu::demo::{bootstrap, DemoDomain, DemoUnit};
+use shuyu::runner::Runner;
+use shuyu_datasets::generate::GenerateOptions;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// Residents of the fixture city.
+pub const RESIDENTS: u64 = 2_000;
+
+static CITY: OnceLock<(tempfile::TempDir, PathBuf)> = OnceLock::new();
+
+/// The fixture city's datasets folder (generated once per test binary).
+pub fn city() -> &'static Path {
+    &CITY
+        .get_or_init(|| {
+            let tmp = tempfile::tempdir().expect("temp dir");
+            let out = tmp.path().join("datasets");
+            shuyu_datasets::generate::generate(&GenerateOptions::new(RESIDENTS, &out, 11)).expect("generate the fixture city");
+            (tmp, out)
+        })
+        .1
+}
+
+/// A running server over a fresh demo domain.
+pub struct TestServer {
+    /// The domain: store, bureau, units.
+    pub domain: DemoDomain,
+    /// The runner the server uses.
+    pub runner: Arc<Runner>,
+    /// The bound address.
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), shuyu::Error>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    /// Starts a server with default limits.
+    pub async fn start() -> TestServer {
+        Self::start_with(Limits::default()).await
+    }
+
+    /// Starts a server with `limits`.
+    pub async fn start_with(limits: Limits) -> TestServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let domain = bootstrap(&dir.path().join("domain"), city()).expect("demo domain");
+        let runner = Arc::new(Runner::new(domain.store.clone(), limits));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+        let addr = listener.local_addr().expect("local addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, ..Config::default() };
+        let r = runner.clone();
+        let task = tokio::spawn(async move {
+            shuyu::server::run_with(listener, r, &config, async {
+                let _ = rx.await;
+            })
+            .await
+        });
+        TestServer { domain, runner, addr, shutdown: Some(tx), task: Some(task), _dir: dir }
+    }
+
+    /// `chunhe-health` (zCDP, total 2, cap 0.5, default 0.1).
+    pub fn health(&self) -> &DemoUnit {
+        &self.domain.units[0]
+    }
+
+    /// `beilin-jobs` (pure epsilon, total 10, cap 2, default 1).
+    pub fn jobs(&self) -> &DemoUnit {
+        &self.domain.units[1]
+    }
+
+    /// A client without credentials.
+    pub async fn anonymous(&self) -> FlightSqlServiceClient<Channel> {
+        let channel = Channel::from_shared(format!("http://{}", self.addr)).expect("uri").connect().await.expect("connect");
+        FlightSqlServiceClient::new(channel)
+    }
+
+    /// A client of `unit`'s analyst, naming its authorization.
+    pub async fn client(&self, unit: &DemoUnit) -> FlightSqlServiceClient<Channel> {
+        let mut c = self.anonymous().await;
+        c.set_token(unit.token.clone());
+        c.set_header("x-shuyu-authorization", unit.authorization.0.to_string());
+        c
+    }
+
+    /// Stops the server and checks it stopped cleanly.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server stopped cleanly");
+        }
+    }
+}
+
+/// The gRPC code of a failed client call.
+pub fn code(e: &FlightError) -> tonic::Code {
+    match e {
+        FlightError::Tonic(s) => s.code(),
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+/// The gRPC message of a failed client call.
+pub fn message(e: &FlightError) -> String {
+    match e {
+        FlightError::Tonic(s) => s.message().to_string(),
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+/// Fetches every endpoint of `info`: the schema of the stream and its batches.
+pub async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Result<(Arc<Schema>, Vec<RecordBatch>), FlightError> {
+    let mut schema = None;
+    let mut batches = Vec::new();
+    for endpoint in info.endpoint {
+        let ticket = endpoint.ticket.expect("endpoint has a ticket");
+        let mut stream = client.do_get(ticket).await?;
+        let mut got: Vec<RecordBatch> = (&mut stream).try_collect().await?;
+        if schema.is_none() {
+            schema = stream.schema().cloned().or_else(|| got.first().map(|b| b.schema()));
+        }
+        batches.append(&mut got);
+    }
+    Ok((schema.unwrap_or_else(|| Arc::new(Schema::empty())), batches))
+}
+
+/// Runs `sql` as a statement query: GetFlightInfo then DoGet.
+pub async fn query(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> Result<(Arc<Schema>, Vec<RecordBatch>), FlightError> {
+    let info = client.execute(sql.to_string(), None).await?;
+    fetch(client, info).await
+}
+
+/// Total rows of batches.
+pub fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(RecordBatch::num_rows).sum()
+}

@@ -1,0 +1,110 @@
+"""A data scientist's session: `shuyu demo` serving Flight SQL, Python ADBC, polars.
+
+Starts the built binary (path in SHUYU_BIN) as
+`shuyu demo --rows 5000 --listen 127.0.0.1:0 --data-dir <tmp>`, waits for the
+credentials.json it writes once the port is bound, and talks to it with the ADBC Flight SQL
+driver exactly as an analyst would.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import adbc_driver_flightsql.dbapi as flightsql
+import polars as pl
+import pytest
+
+STARTUP_TIMEOUT_S = 600
+GROUPED = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    binary = os.environ.get("SHUYU_BIN")
+    assert binary, "set SHUYU_BIN to the built shuyu binary (scripts/test.sh does)"
+    data_dir = tmp_path_factory.mktemp("demo")
+    log = open(data_dir / "demo.log", "w")
+    proc = subprocess.Popen(
+        [binary, "demo", "--rows", "5000", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    creds_path = data_dir / "credentials.json"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not creds_path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"shuyu demo exited with {proc.returncode}:\n{(data_dir / 'demo.log').read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("shuyu demo did not write credentials.json in time")
+        time.sleep(0.2)
+    creds = json.loads(creds_path.read_text())
+    try:
+        yield creds
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            code = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            code = None
+        log.close()
+    assert code == 0, f"shuyu demo did not stop cleanly on Ctrl-C (exit {code})"
+
+
+def unit(creds, name):
+    return next(u for u in creds["units"] if u["unit"] == name)
+
+
+def connect(creds, name):
+    u = unit(creds, name)
+    return flightsql.connect(
+        creds["flight_sql_uri"],
+        db_kwargs={
+            "adbc.flight.sql.authorization_header": f"Bearer {u['analyst_token']}",
+            "adbc.flight.sql.rpc.call_header.x-shuyu-authorization": u["authorization"],
+        },
+        # Every query is its own job; the server has no transactions.
+        autocommit=True,
+    )
+
+
+def test_credentials_name_the_bound_port(demo):
+    uri = demo["flight_sql_uri"]
+    assert uri.startswith("grpc://127.0.0.1:")
+    assert int(uri.rsplit(":", 1)[1]) > 0
+    assert {u["unit"] for u in demo["units"]} == {"chunhe-health", "beilin-jobs"}
+
+
+def test_a_grouped_count_reads_into_polars(demo):
+    with connect(demo, "beilin-jobs") as conn, conn.cursor() as cur:
+        cur.execute(GROUPED)
+        table = cur.fetch_arrow_table()
+    df = pl.from_arrow(table)
+    assert df.shape == (12, 2)
+    assert df.columns == ["district", "n"]
+    assert df["n"].min() >= 0
+    assert abs(df["n"].sum() - 5000) < 500
+    metadata = table.schema.metadata or {}
+    assert b"shuyu.cost" in metadata, metadata
+    assert float(metadata[b"shuyu.budget_remaining"]) < 10
+
+
+def test_a_refused_query_raises_with_its_code(demo):
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
+        with pytest.raises(flightsql.Error) as refused:
+            cur.execute("SELECT person_id, age FROM residents")
+            cur.fetch_arrow_table()
+    assert "ROW_LEVEL_OUTPUT" in str(refused.value)
+
+
+def test_another_units_tables_cannot_be_named(demo):
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
+        with pytest.raises(flightsql.Error) as missing:
+            cur.execute("SELECT industry, COUNT(*) FROM enterprises GROUP BY industry")
+            cur.fetch_arrow_table()
+    assert "enterprises" in str(missing.value)
