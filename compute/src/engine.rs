@@ -17,6 +17,16 @@ use crate::calibrator::OpenDpCalibrator;
 use crate::error::{ComputeError, Result};
 use crate::metadata::annotate;
 
+/// Runs a logical plan in the scope's context and collects its batches.
+async fn collect(ctx: &datafusion::prelude::SessionContext, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<RecordBatch>> {
+    ctx.execute_logical_plan(plan.clone())
+        .await
+        .map_err(ComputeError::from_execution)?
+        .collect()
+        .await
+        .map_err(ComputeError::from_execution)
+}
+
 /// What a query returned.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
@@ -108,28 +118,19 @@ impl PrivateSession {
         let ctx = self.scope.context();
         let def = plan.budget.definition;
         for release in &plan.releases {
-            let inner = ctx
-                .execute_logical_plan(release.plan.clone())
-                .await
-                .map_err(ComputeError::from_execution)?
-                .collect()
-                .await
-                .map_err(ComputeError::from_execution)?;
+            let inner = collect(ctx, &release.plan).await?;
             let mut cols: Vec<String> = release.partials.iter().map(|p| p.column.clone()).collect();
-            cols.push("__units".to_string());
+            if let shuyu_planner::KeySet::Selected { units_column, .. } = &release.keys {
+                cols.push(units_column.clone());
+            }
+            cols.sort();
             cols.dedup();
             let rows = assemble::read_inner(release, &inner, &cols)?;
             let (keys, key_rows) = assemble::choose_keys(release, &rows, def)?;
             let noisy = assemble::noisy_partials(release, &rows, &key_rows, def)?;
             let mut quantiles = Vec::with_capacity(release.histograms.len());
             for (hi, h) in release.histograms.iter().enumerate() {
-                let hb = ctx
-                    .execute_logical_plan(h.plan.clone())
-                    .await
-                    .map_err(ComputeError::from_execution)?
-                    .collect()
-                    .await
-                    .map_err(ComputeError::from_execution)?;
+                let hb = collect(ctx, &h.plan).await?;
                 quantiles.push(assemble::quantile_values(release, hi, &hb, &keys, def)?);
             }
             let outputs = release
@@ -140,8 +141,7 @@ impl PrivateSession {
             let batch = assemble::build_batch(release, &keys, outputs)?;
             release.slot.fill(batch).map_err(ComputeError::Internal)?;
         }
-        let df = ctx.execute_logical_plan(plan.outer.clone()).await.map_err(ComputeError::from_execution)?;
-        let batches = df.collect().await.map_err(ComputeError::from_execution)?;
+        let batches = collect(ctx, &plan.outer).await?;
         let base_schema: SchemaRef = batches
             .first()
             .map(|b| b.schema())

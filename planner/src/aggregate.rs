@@ -27,6 +27,7 @@ use shuyu_datasets::RowsPerUnit;
 use crate::budget::QueryBudget;
 use crate::error::{PlannerError, Result};
 use crate::facts::{expr_facts, Facts};
+use crate::on_grid::OnGrid;
 use crate::plan::{Histogram, KeySet, Output, OutputKind, Partial, Release};
 use crate::refusal::{refuse, RefusalCode};
 use crate::relation::{column_at, RelationWalker};
@@ -64,6 +65,10 @@ struct PartialReq {
     label: String,
     /// Per-row Int64 value; `None` counts distinct units.
     expr: Option<Expr>,
+    /// A count (of rows where `cond` holds, or of all rows): a native COUNT, not a sum.
+    count: bool,
+    /// Condition of a conditional count.
+    cond: Option<Expr>,
     lo: f64,
     hi: f64,
 }
@@ -97,11 +102,6 @@ fn grid_for(max_abs: f64, integer: bool) -> f64 {
         g /= 10.0;
     }
     g
-}
-
-fn on_grid(e: Expr, grid: f64) -> Expr {
-    let scaled = if grid == 1.0 { cast(e, DataType::Float64) } else { cast(e, DataType::Float64) * lit(grid) };
-    cast(datafusion::functions::math::round().call(vec![scaled]), DataType::Int64)
 }
 
 fn unalias(e: &Expr) -> (&Expr, Option<&str>) {
@@ -225,28 +225,60 @@ impl<'a> AggregateAnalysis<'a> {
         // Inner plan.
         let order = self.options.bounding_order;
         let key_names: Vec<String> = (0..key_count).map(|i| format!("__k{i}")).collect();
-        let mut proj: Vec<Expr> = vec![Expr::Column(unit_col.clone()).alias("__unit")];
+        // The unit column is read only where it is needed: grouping per unit (many rows per
+        // unit), counting units (COUNT(DISTINCT unit), partition selection).
+        let need_units = matches!(keys, KeySet::Selected { .. }) || reqs.iter().any(|r| r.expr.is_none());
+        let read_unit = !one || need_units;
+        let mut proj: Vec<Expr> = Vec::new();
+        if read_unit {
+            proj.push(Expr::Column(unit_col.clone()).alias("__unit"));
+        }
         for (k, e) in key_exprs.iter().enumerate() {
             proj.push(e.clone().alias(&key_names[k]));
         }
+        // Counts are native COUNTs (with FILTER on a projected condition); other partials sum
+        // a projected per-row value.
         let value_reqs: Vec<usize> = (0..reqs.len()).filter(|i| reqs[*i].expr.is_some()).collect();
         for i in &value_reqs {
-            proj.push(reqs[*i].expr.clone().expect("filtered").alias(format!("__v{i}")));
+            let r = &reqs[*i];
+            match (&r.count, &r.cond) {
+                (true, Some(c)) => proj.push(c.clone().alias(format!("__c{i}"))),
+                (true, None) => {}
+                (false, _) => proj.push(r.expr.clone().expect("filtered").alias(format!("__v{i}"))),
+            }
         }
+        if proj.is_empty() {
+            proj.push(lit(1i64).alias("__one"));
+        }
+        let level_agg = |i: usize, name: String| -> Result<Expr> {
+            let r = &reqs[i];
+            Ok(match (&r.count, &r.cond) {
+                (true, Some(_)) => count(lit(1i64)).filter(col(&format!("__c{i}"))).build().map_err(internal)?.alias(name),
+                (true, None) => count(lit(1i64)).alias(name),
+                (false, _) => sum(col(&format!("__v{i}"))).alias(name),
+            })
+        };
         let base = LogicalPlanBuilder::from(input.clone()).project(proj).map_err(internal)?;
         let key_cols: Vec<Expr> = key_names.iter().map(|k| col(k)).collect();
         let partial_name = |i: usize, r: &PartialReq| if r.expr.is_none() { units_column.clone() } else { format!("__p{i}") };
         let plan = if one {
-            let mut aggs = vec![count(col("__unit")).alias(units_column.clone())];
+            let mut aggs = Vec::new();
+            if need_units {
+                aggs.push(count(col("__unit")).alias(units_column.clone()));
+            }
             for i in &value_reqs {
-                aggs.push(sum(col(&format!("__v{i}"))).alias(format!("__p{i}")));
+                aggs.push(level_agg(*i, format!("__p{i}"))?);
+            }
+            if aggs.is_empty() && key_cols.is_empty() {
+                // Only quantiles: DataFusion needs at least one aggregate or key.
+                aggs.push(count(lit(1i64)).alias("__rows"));
             }
             base.aggregate(key_cols.clone(), aggs).map_err(internal)?.build().map_err(internal)?
         } else {
             // Level 1: per unit and key.
             let mut group1 = vec![col("__unit")];
             group1.extend(key_cols.iter().cloned());
-            let aggs1: Vec<Expr> = value_reqs.iter().map(|i| sum(col(&format!("__v{i}"))).alias(format!("__s{i}"))).collect();
+            let aggs1: Vec<Expr> = value_reqs.iter().map(|i| level_agg(*i, format!("__s{i}"))).collect::<Result<_>>()?;
             let mut b = base.aggregate(group1, aggs1).map_err(internal)?;
             // Clamp each unit's per-key sums to max_rows times the per-row bounds.
             let mut proj1 = vec![col("__unit")];
@@ -272,7 +304,10 @@ impl<'a> AggregateAnalysis<'a> {
                 b = b.window(vec![rn]).map_err(internal)?;
                 b = b.filter(col("__rn").lt_eq(lit(max_groups as i64))).map_err(internal)?;
             }
-            let mut aggs2 = vec![count(col("__unit")).alias(units_column.clone())];
+            let mut aggs2 = Vec::new();
+            if need_units || (value_reqs.is_empty() && key_cols.is_empty()) {
+                aggs2.push(count(col("__unit")).alias(units_column.clone()));
+            }
             for i in &value_reqs {
                 aggs2.push(sum(col(&format!("__s{i}"))).alias(format!("__p{i}")));
             }
@@ -410,7 +445,7 @@ impl<'a> AggregateAnalysis<'a> {
             if let Some(i) = reqs.iter().position(|r| r.label == label) {
                 return i;
             }
-            reqs.push(PartialReq { label, expr: Some(expr), lo, hi });
+            reqs.push(PartialReq { label, expr: Some(expr), count: false, cond: None, lo, hi });
             reqs.len() - 1
         };
         let count_of = |reqs: &mut Vec<PartialReq>, push: &mut dyn FnMut(&mut Vec<PartialReq>, String, Expr, f64, f64) -> usize, x: Option<&Expr>| -> usize {
@@ -420,11 +455,14 @@ impl<'a> AggregateAnalysis<'a> {
                 (Some(x), None) => Some(x.clone().is_not_null()),
                 (Some(x), Some(c)) => Some(c.as_ref().clone().and(x.clone().is_not_null())),
             };
-            let (label, e) = match cond {
-                None => ("count(*)".to_string(), lit(1i64)),
-                Some(c) => (format!("count where {}", c.schema_name()), when(c, lit(1i64)).otherwise(lit(0i64)).expect("CASE builds")),
+            let label = match &cond {
+                None => "count(*)".to_string(),
+                Some(c) => format!("count where {}", c.schema_name()),
             };
-            push(reqs, label, e, 0.0, 1.0)
+            let i = push(reqs, label, lit(1i64), 0.0, 1.0);
+            reqs[i].count = true;
+            reqs[i].cond = cond;
+            i
         };
         let bounded = |x: &Expr| -> Result<(Facts, (f64, f64))> {
             let fx = expr_facts(x, schema, columns);
@@ -461,7 +499,7 @@ impl<'a> AggregateAnalysis<'a> {
                     let i = if let Some(i) = reqs.iter().position(|r| r.expr.is_none() && r.label == "count(distinct unit)") {
                         i
                     } else {
-                        reqs.push(PartialReq { label: "count(distinct unit)".into(), expr: None, lo: 0.0, hi: 1.0 });
+                        reqs.push(PartialReq { label: "count(distinct unit)".into(), expr: None, count: false, cond: None, lo: 0.0, hi: 1.0 });
                         reqs.len() - 1
                     };
                     return Ok(OutputKind::Count { partial: i });
@@ -478,11 +516,10 @@ impl<'a> AggregateAnalysis<'a> {
                 let Some(x) = arg else { return refuse(RefusalCode::UnsupportedAggregate, format!("{shown} needs an argument")) };
                 let (fx, (lo, hi)) = bounded(&x)?;
                 let integer = fx.integer;
-                let clamped = clamp(x.clone(), lo, hi, integer);
                 if name == "sum" {
                     let grid = grid_for(lo.abs().max(hi.abs()), integer);
                     let label = format!("sum({}) x {grid}", x.schema_name());
-                    let i = push(reqs, label, guard(on_grid(clamped, grid)), (lo * grid).floor(), (hi * grid).ceil());
+                    let i = push(reqs, label, guard(OnGrid::new(lo, hi, 0.0, grid, false).call(x.clone())), (lo * grid).floor(), (hi * grid).ceil());
                     return Ok(OutputKind::Sum { partial: i, grid, non_negative: lo >= 0.0 });
                 }
                 // Centre at the exact midpoint. For whole numbers with a half-integer midpoint
@@ -492,15 +529,10 @@ impl<'a> AggregateAnalysis<'a> {
                 let half_step = integer && mid.fract() != 0.0;
                 let half = (hi - lo) / 2.0;
                 let grid = grid_for(half, integer) * if half_step { 2.0 } else { 1.0 };
-                let centred = if integer && !half_step {
-                    clamped - lit(mid as i64)
-                } else {
-                    cast(clamped, DataType::Float64) - lit(mid)
-                };
                 let s = push(
                     reqs,
                     format!("sum({} - {mid}) x {grid}", x.schema_name()),
-                    guard(on_grid(centred.clone(), grid)),
+                    guard(OnGrid::new(lo, hi, mid, grid, false).call(x.clone())),
                     -(half * grid).ceil(),
                     (half * grid).ceil(),
                 );
@@ -511,8 +543,8 @@ impl<'a> AggregateAnalysis<'a> {
                 let sq_max = half * half;
                 // (x - mid)^2 with a half-integer mid is a multiple of 1/4: a grid of 4 keeps it whole.
                 let grid_sq = grid_for(sq_max, integer) * if half_step { 4.0 } else { 1.0 };
-                let sq = cast(centred.clone(), DataType::Float64) * cast(centred, DataType::Float64);
-                let q = push(reqs, format!("sum(({} - {mid})^2) x {grid_sq}", x.schema_name()), guard(on_grid(sq, grid_sq)), 0.0, (sq_max * grid_sq).ceil());
+                let sq = OnGrid::new(lo, hi, mid, grid_sq, true).call(x.clone());
+                let q = push(reqs, format!("sum(({} - {mid})^2) x {grid_sq}", x.schema_name()), guard(sq), 0.0, (sq_max * grid_sq).ceil());
                 let sample = !name.ends_with("pop") && !name.ends_with("population");
                 Ok(OutputKind::Variance { sum: s, sum_sq: q, count: c, grid, grid_sq, bounds: (lo, hi), sample, stddev: name.starts_with("stddev") })
             }

@@ -11,6 +11,7 @@
 //! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
 //! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
 //! - [`facts`]: bounds, public domains and taint of columns and expressions.
+//! - [`on_grid`]: the fused per-row kernel of sum partials (clamp, centre, scale, round).
 //! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait.
 //! - [`release_table`]: the slot a release's noised batch is placed in.
 //! - [`explain`]: EXPLAIN PRIVACY.
@@ -22,6 +23,7 @@ pub mod budget;
 pub mod error;
 pub mod explain;
 pub mod facts;
+pub mod on_grid;
 pub mod plan;
 pub mod refusal;
 pub mod relation;

@@ -164,6 +164,11 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
 pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     let data_dir = opts.data_dir.as_path();
     let format = opts.format;
+    let serve_config = opts.listen.map(|listen| Config { listen, data_dir: data_dir.to_path_buf(), limits: opts.limits, ..Config::default() });
+    if let Some(c) = &serve_config {
+        // Refused before the script rather than after it.
+        server::check_transport(c.listen, c)?;
+    }
     std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data directory"))?;
     let datasets = data_dir.join("datasets");
     let mut gen = GenerateOptions::new(opts.rows, &datasets, DEFAULT_SEED);
@@ -175,6 +180,12 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     }
 
     let store_dir = data_dir.join("domain");
+    // The previous run's tokens die with its domain.
+    if let Err(e) = std::fs::remove_file(data_dir.join("credentials.json")) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            return Err(Error::io("removing the previous credentials.json")(e));
+        }
+    }
     if store_dir.exists() {
         // A fresh domain each run keeps the demo repeatable (tokens are shown once only).
         std::fs::remove_dir_all(&store_dir).map_err(Error::io("clearing the previous demo domain"))?;
@@ -241,18 +252,17 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     let audit = store.verify_audit()?;
     let ledger = store.verify_ledger()?;
     println!("\n== audit chain: {audit:?}\n== ledger: {ledger:?}");
-    match opts.listen {
+    match serve_config {
         None => {
             write_credentials(data_dir, &domain, None)?;
             Ok(())
         }
-        Some(addr) => {
-            let listener = server::bind(addr).await?;
+        Some(config) => {
+            let listener = server::bind(config.listen).await?;
             let bound = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
             let uri = server::flight_sql_uri(bound);
             write_credentials(data_dir, &domain, Some(&uri))?;
             println!("\n== Arrow Flight SQL on {uri} (Ctrl-C stops); connect with an analyst token from credentials.json");
-            let config = Config { listen: bound, data_dir: data_dir.to_path_buf(), limits: opts.limits, ..Config::default() };
             server::run(listener, store, &config, server::shutdown_signal()).await
         }
     }

@@ -2,7 +2,7 @@
 //!
 //! [`run`] takes a bound listener and a shutdown future (tests pass port 0 and their own
 //! future); [`serve`] is `shuyu serve`: it opens the store, binds the configured address
-//! and serves until Ctrl-C.
+//! and serves until Ctrl-C. TLS (rustls) is served when a certificate and key are configured.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,17 +11,18 @@ use std::sync::Arc;
 use shuyu_governance::Store;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::transport::Server;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
 
-use crate::config::Config;
+use crate::config::{Config, TlsFiles};
 use crate::flight::FlightSqlServer;
 use crate::runner::Runner;
 use crate::Error;
 
 /// Serves the Flight SQL service on `listener` over `store` until `shutdown` completes.
 ///
-/// Refuses to serve plaintext on a non-loopback address unless the configuration allows
-/// it explicitly (`allow_insecure_remote`, for a TLS-terminating proxy in front).
+/// Serves TLS when the configuration names a certificate and key; refuses to serve
+/// plaintext on a non-loopback address unless the configuration allows it explicitly
+/// (`allow_insecure_remote`, for a TLS-terminating proxy in front).
 pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     let runner = Arc::new(Runner::new(store, config.limits));
     run_with(listener, runner, config, shutdown).await
@@ -32,8 +33,12 @@ pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Confi
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     check_transport(addr, config)?;
     let flight = FlightSqlServer::new(runner).into_service();
-    tracing::info!(%addr, "serving Arrow Flight SQL");
-    Server::builder()
+    let mut builder = Server::builder();
+    if let Some(files) = &config.tls {
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity(files)?))?;
+    }
+    tracing::info!(%addr, tls = config.tls.is_some(), "serving Arrow Flight SQL");
+    builder
         .add_service(flight)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await?;
@@ -77,18 +82,20 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Plaintext only on loopback, unless explicitly allowed; TLS is not built in yet.
-fn check_transport(addr: SocketAddr, config: &Config) -> Result<(), Error> {
-    if config.tls.is_some() {
-        return Err(Error::NotServed(
-            "TLS is not built into this server yet: remove [tls], and terminate TLS in a proxy in front of it (with allow_insecure_remote = true)"
-                .into(),
-        ));
-    }
-    if !addr.ip().is_loopback() && !config.allow_insecure_remote {
+/// The server's TLS identity from its PEM files.
+fn identity(files: &TlsFiles) -> Result<Identity, Error> {
+    let cert = std::fs::read(&files.cert).map_err(Error::io(format!("reading the TLS certificate {}", files.cert.display())))?;
+    let key = std::fs::read(&files.key).map_err(Error::io(format!("reading the TLS key {}", files.key.display())))?;
+    Ok(Identity::from_pem(cert, key))
+}
+
+/// TLS anywhere; plaintext only on loopback, unless explicitly allowed.
+pub fn check_transport(addr: SocketAddr, config: &Config) -> Result<(), Error> {
+    if config.tls.is_none() && !addr.ip().is_loopback() && !config.allow_insecure_remote {
         return Err(Error::Usage(format!(
             "refusing to serve plaintext gRPC on {addr}, which is not a loopback address: tokens would cross the network in clear. \
-             Listen on 127.0.0.1, or put a TLS-terminating proxy in front and set allow_insecure_remote = true (SHUYU_ALLOW_INSECURE_REMOTE=true)"
+             Configure [tls] (cert and key), listen on 127.0.0.1, or put a TLS-terminating proxy in front and set \
+             allow_insecure_remote = true (SHUYU_ALLOW_INSECURE_REMOTE=true)"
         )));
     }
     Ok(())
@@ -104,6 +111,9 @@ mod tests {
         assert!(check_transport("127.0.0.1:1".parse().expect("addr"), &c).is_ok());
         assert!(check_transport("[::1]:1".parse().expect("addr"), &c).is_ok());
         assert!(matches!(check_transport("0.0.0.0:1".parse().expect("addr"), &c), Err(Error::Usage(_))));
+        c.tls = Some(TlsFiles { cert: "c.pem".into(), key: "k.pem".into() });
+        assert!(check_transport("0.0.0.0:1".parse().expect("addr"), &c).is_ok(), "TLS may listen anywhere");
+        c.tls = None;
         c.allow_insecure_remote = true;
         assert!(check_transport("0.0.0.0:1".parse().expect("addr"), &c).is_ok());
     }

@@ -345,3 +345,36 @@ async fn an_analyst_naming_no_authorization_gets_its_only_one() {
     assert_eq!(code(&e), Code::InvalidArgument);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_served_when_a_certificate_is_configured() {
+    use arrow_flight::sql::client::FlightSqlServiceClient;
+    use tonic::transport::{Certificate, Channel, ClientTlsConfig};
+
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let tls = shuyu::config::TlsFiles { cert: data.join("localhost.pem"), key: data.join("localhost.key") };
+    let server = TestServer::start_configured(shuyu::config::Limits::default(), Some(tls)).await;
+    let unit = server.jobs().clone();
+    let ca = std::fs::read(data.join("ca.pem")).expect("test CA");
+    let channel = Channel::from_shared(format!("https://localhost:{}", server.addr.port()))
+        .expect("uri")
+        .tls_config(ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca)).domain_name("localhost"))
+        .expect("client TLS")
+        .connect()
+        .await
+        .expect("TLS connection");
+    let mut client = FlightSqlServiceClient::new(channel);
+    client.set_token(unit.token.clone());
+    client.set_header("x-shuyu-authorization", unit.authorization.0.to_string());
+    let (_, batches) = query(&mut client, GROUPED).await.expect("query over TLS");
+    assert_eq!(rows(&batches), 12);
+
+    // A plaintext client cannot talk to it.
+    let plain = Channel::from_shared(format!("http://{}", server.addr)).expect("uri").connect().await;
+    if let Ok(channel) = plain {
+        let mut plain = FlightSqlServiceClient::new(channel);
+        plain.set_token(unit.token.clone());
+        assert!(query(&mut plain, GROUPED).await.is_err(), "plaintext is not served on a TLS port");
+    }
+    server.stop().await;
+}

@@ -12,7 +12,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
-use shuyu::config::{Config, Limits};
+use shuyu::config::{Config, Limits, TlsFiles};
 use shuyu::demo::{bootstrap, DemoDomain, DemoUnit};
 use shuyu::runner::Runner;
 use shuyu_datasets::generate::GenerateOptions;
@@ -58,13 +58,18 @@ impl TestServer {
 
     /// Starts a server with `limits`.
     pub async fn start_with(limits: Limits) -> TestServer {
+        Self::start_configured(limits, None).await
+    }
+
+    /// Starts a server with `limits`, serving TLS with `tls` if given.
+    pub async fn start_configured(limits: Limits, tls: Option<TlsFiles>) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let domain = bootstrap(&dir.path().join("domain"), city()).expect("demo domain");
         let runner = Arc::new(Runner::new(domain.store.clone(), limits));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, ..Config::default() };
+        let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, tls, ..Config::default() };
         let r = runner.clone();
         let task = tokio::spawn(async move {
             shuyu::server::run_with(listener, r, &config, async {

@@ -1,0 +1,107 @@
+//! `shuyu_on_grid(x)`: the per-row value of a sum partial in one pass — clamp into the
+//! declared bounds, centre, optionally square, scale to the fixed-point grid and round to
+//! an integer. NULL stays NULL (a NULL adds nothing to a sum). Fusing these steps into one
+//! vectorised kernel replaces five expression passes (CASE clamp, subtract, multiply,
+//! round, cast) on the hot path of every private aggregate.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, Int64Array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type};
+use datafusion::error::Result;
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
+
+/// Parameters of one grid mapping.
+#[derive(Debug, Clone, Copy)]
+pub struct OnGrid {
+    lo: f64,
+    hi: f64,
+    mid: f64,
+    grid: f64,
+    square: bool,
+}
+
+impl OnGrid {
+    /// `round((clamp(x, lo, hi) - mid)^(1 or 2) * grid)` as Int64.
+    pub fn new(lo: f64, hi: f64, mid: f64, grid: f64, square: bool) -> Self {
+        OnGrid { lo, hi, mid, grid, square }
+    }
+
+    /// The expression applying this mapping to `x`.
+    pub fn call(self, x: Expr) -> Expr {
+        ScalarUDF::new_from_impl(OnGridUdf { params: self, signature: Signature::any(1, Volatility::Immutable) }).call(vec![x])
+    }
+
+    fn map(&self, v: f64) -> i64 {
+        let c = v.clamp(self.lo, self.hi) - self.mid;
+        let c = if self.square { c * c } else { c };
+        // NaN (not a number in the data) maps to 0, like a missing value.
+        (c * self.grid).round() as i64
+    }
+}
+
+#[derive(Debug)]
+struct OnGridUdf {
+    params: OnGrid,
+    signature: Signature,
+}
+
+impl PartialEq for OnGridUdf {
+    fn eq(&self, o: &Self) -> bool {
+        let (a, b) = (&self.params, &o.params);
+        a.lo.to_bits() == b.lo.to_bits()
+            && a.hi.to_bits() == b.hi.to_bits()
+            && a.mid.to_bits() == b.mid.to_bits()
+            && a.grid.to_bits() == b.grid.to_bits()
+            && a.square == b.square
+    }
+}
+impl Eq for OnGridUdf {}
+impl Hash for OnGridUdf {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        let p = &self.params;
+        (p.lo.to_bits(), p.hi.to_bits(), p.mid.to_bits(), p.grid.to_bits(), p.square).hash(h);
+    }
+}
+
+impl ScalarUDFImpl for OnGridUdf {
+    fn name(&self) -> &str {
+        "shuyu_on_grid"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Int64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let x = args.args[0].to_array(args.number_rows)?;
+        let x = cast(&x, &DataType::Float64)?;
+        let p = self.params;
+        let out: Int64Array = x.as_primitive::<Float64Type>().unary(|v| p.map(v));
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OnGrid;
+
+    #[test]
+    fn clamps_centres_scales_and_rounds() {
+        let g = OnGrid::new(0.0, 50_000.0, 0.0, 100.0, false);
+        assert_eq!(g.map(12.345), 1235);
+        assert_eq!(g.map(80_000.0), 5_000_000, "above the bound: clamped");
+        assert_eq!(g.map(-3.0), 0, "below the bound: clamped");
+        let c = OnGrid::new(0.0, 1.0, 0.5, 2.0, false);
+        assert_eq!((c.map(0.0), c.map(1.0)), (-1, 1), "a 0/1 indicator centred on a grid of 2");
+        let s = OnGrid::new(0.0, 1.0, 0.5, 4.0, true);
+        assert_eq!((s.map(0.0), s.map(1.0)), (1, 1), "(±0.5)² on a grid of 4");
+        assert_eq!(g.map(f64::NAN), 0);
+    }
+}
