@@ -63,9 +63,10 @@ struct Args {
     /// Print EXPLAIN ANALYZE (per-operator time and rows) of plain and of shuyu's inner plans.
     #[arg(long)]
     analyze: bool,
-    /// Also time both engines with the tables' real person_id order declared (a what-if).
-    #[arg(long)]
-    whatif_sorted: bool,
+    /// Also time both engines under other DataFusion setups (what-ifs), comma-separated:
+    /// sorted (declare the person_id order), sorted_prefer, skip_partial.
+    #[arg(long, value_delimiter = ',')]
+    whatif_scope: Vec<String>,
     /// Also time hand-written alternatives to shuyu's inner plans (what planner fixes would run).
     #[arg(long)]
     whatif_sql: bool,
@@ -179,11 +180,11 @@ async fn run_size(args: &Args, queries: &[Query], n: u64, machine: &sysinfo::Mac
 
     let plain = runner::plain_context(&data).await?;
     let private = runner::private_session(&dir).await?;
-    let sorted = if args.whatif_sorted {
-        Some((whatif::sorted_context(&dir).await?.0, whatif::sorted_session(&dir).await?))
-    } else {
-        None
-    };
+    let mut scope_variants = Vec::new();
+    for v in whatif::scope_variants(&args.whatif_scope)? {
+        let (p, s) = whatif::variant_engines(&dir, &v).await?;
+        scope_variants.push((v, p, s));
+    }
     let mem_total = machine.mem_total;
     let mut results = Vec::with_capacity(queries.len());
     let mut size_peak = sysinfo::peak_rss();
@@ -191,7 +192,7 @@ async fn run_size(args: &Args, queries: &[Query], n: u64, machine: &sysinfo::Mac
         if per_query_peaks {
             sysinfo::reset_peak();
         }
-        let r = run_query(args, &plain, &private, sorted.as_ref(), q, &label, mem_total).await;
+        let r = run_query(args, &plain, &private, &scope_variants, q, &label, mem_total).await;
         let peak = sysinfo::peak_rss();
         size_peak = size_peak.max(peak);
         let mut r = match r {
@@ -222,7 +223,7 @@ async fn run_query(
     args: &Args,
     plain: &datafusion::prelude::SessionContext,
     private: &shuyu_compute::PrivateSession,
-    sorted: Option<&(datafusion::prelude::SessionContext, shuyu_compute::PrivateSession)>,
+    scope_variants: &[(whatif::ScopeVariant, datafusion::prelude::SessionContext, shuyu_compute::PrivateSession)],
     q: &Query,
     label: &str,
     mem_total: Option<u64>,
@@ -263,8 +264,11 @@ async fn run_query(
     if args.analyze {
         println!("## {} ({label}) EXPLAIN ANALYZE\n```text\n{}```\n", q.name, whatif::analyze(plain, private, q.sql).await?);
     }
-    let mut sorted_t = None;
-    if let Some((sp, ss)) = sorted {
+    let mut sorted_t = Vec::new();
+    for (v, sp, ss) in scope_variants {
+        if args.explain {
+            println!("## {} ({label}, scope variant {})\n```text\n{}```\n", q.name, v.name, runner::explain(sp, ss, q.sql).await?);
+        }
         runner::run_plain(sp, q.sql).await?;
         runner::run_private(ss, q.sql).await?;
         let (mut a, mut b) = (Vec::with_capacity(args.reps), Vec::with_capacity(args.reps));
@@ -276,7 +280,7 @@ async fn run_query(
         for _ in 0..args.breakdown_reps {
             bd.push(runner::breakdown(ss, q.sql).await?);
         }
-        sorted_t = Some((Timing::of(&a), Timing::of(&b), report::median_breakdown(&bd)));
+        sorted_t.push((*v, Timing::of(&a), Timing::of(&b), report::median_breakdown(&bd)));
     }
     let mut variants = Vec::new();
     if args.whatif_sql {

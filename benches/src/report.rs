@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::runner::Breakdown;
 use crate::sysinfo::{human_bytes, MachineInfo};
-use crate::whatif::Variant;
+use crate::whatif::{ScopeVariant, Variant};
 use crate::workload::{Query, WORKLOAD_VERSION};
 
 fn ms(d: Duration) -> f64 {
@@ -97,8 +97,8 @@ pub struct QueryResult {
     pub plan: Option<Timing>,
     /// Stage medians of shuyu.
     pub breakdown: Option<Breakdown>,
-    /// What-if (`--whatif-sorted`): plain, shuyu and shuyu's stages with person_id order declared.
-    pub sorted: Option<(Timing, Timing, Option<Breakdown>)>,
+    /// What-ifs (`--whatif-scope`): per scope variant, plain, shuyu and shuyu's stages.
+    pub sorted: Vec<(ScopeVariant, Timing, Timing, Option<Breakdown>)>,
     /// What-if (`--whatif-sql`): hand-written alternatives to the inner plans, timed.
     pub variants: Vec<(Variant, Timing)>,
     /// Rows plain DataFusion returned.
@@ -120,7 +120,7 @@ impl QueryResult {
             private: None,
             plan: None,
             breakdown: None,
-            sorted: None,
+            sorted: Vec::new(),
             variants: Vec::new(),
             plain_rows: 0,
             private_rows: 0,
@@ -227,23 +227,31 @@ pub fn markdown(r: &SizeResult) -> String {
             b.inner_rows + b.histogram_rows,
         ));
     }
-    if r.queries.iter().any(|q| q.sorted.is_some()) {
-        s.push_str("\nWhat-if: person_id order of residents and medical_visits declared to DataFusion (both engines), ms:\n\n");
-        s.push_str("| query | plain sorted | shuyu sorted | ratio sorted | shuyu inner sorted | ratio vs unsorted plain |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|\n");
+    if r.queries.iter().any(|q| !q.sorted.is_empty()) {
+        s.push_str("\nWhat-if: other DataFusion setups of the same files, applied to both engines (ms):\n\n");
+        s.push_str("| query | variant | plain | shuyu | ratio | shuyu inner | shuyu vs default plain |\n");
+        s.push_str("|---|---|---:|---:|---:|---:|---:|\n");
         for q in &r.queries {
-            let Some((p, sh, b)) = &q.sorted else { continue };
-            let unsorted_plain = q.plain.as_ref().map(|t| t.median_ms).unwrap_or(f64::NAN);
-            s.push_str(&format!(
-                "| {} | {} | {} | {:.2}x | {} | {:.2}x |\n",
-                q.query.name,
-                range(&Some(p.clone())),
-                range(&Some(sh.clone())),
-                sh.median_ms / p.median_ms,
-                b.as_ref().map(|b| format!("{:.1}", ms(b.inner) + ms(b.histograms))).unwrap_or_else(|| "–".into()),
-                sh.median_ms / unsorted_plain,
-            ));
+            let default_plain = q.plain.as_ref().map(|t| t.median_ms).unwrap_or(f64::NAN);
+            for (v, p, sh, b) in &q.sorted {
+                s.push_str(&format!(
+                    "| {} | {} | {} | {} | {:.2}x | {} | {:.2}x |\n",
+                    q.query.name,
+                    v.name,
+                    range(&Some(p.clone())),
+                    range(&Some(sh.clone())),
+                    sh.median_ms / p.median_ms,
+                    b.as_ref().map(|b| format!("{:.1}", ms(b.inner) + ms(b.histograms))).unwrap_or_else(|| "–".into()),
+                    sh.median_ms / default_plain,
+                ));
+            }
         }
+        for v in crate::whatif::SCOPE_VARIANTS {
+            if r.queries.iter().any(|q| q.sorted.iter().any(|s| s.0.name == v.name)) {
+                s.push_str(&format!("\n- `{}`: {}", v.name, v.change));
+            }
+        }
+        s.push('\n');
     }
     if r.queries.iter().any(|q| !q.variants.is_empty()) {
         s.push_str("\nWhat-if: alternatives to shuyu's inner plans (ms; 'projected' = shuyu median - current inner + variant, over plain):\n\n");
@@ -324,12 +332,14 @@ pub fn json(r: &SizeResult) -> Value {
             "ratio": q.ratio(),
             "meets_target": q.meets_target(),
             "breakdown": q.breakdown.as_ref().map(breakdown_json),
-            "whatif_sorted": q.sorted.as_ref().map(|(p, sh, b)| json!({
+            "whatif_scope": q.sorted.iter().map(|(v, p, sh, b)| json!({
+                "variant": v.name,
+                "change": v.change,
                 "plain": p.to_json(),
                 "shuyu": sh.to_json(),
                 "ratio": sh.median_ms / p.median_ms,
                 "breakdown": b.as_ref().map(breakdown_json),
-            })),
+            })).collect::<Vec<_>>(),
             "whatif_sql": q.variants.iter().map(|(v, t)| json!({
                 "name": v.name, "change": v.change, "sql": v.sql, "timing": t.to_json(),
             })).collect::<Vec<_>>(),

@@ -1,9 +1,10 @@
 //! What-if variants used to locate and size fixes (not part of the acceptance numbers).
 //!
-//! - `sorted`: the same Parquet files registered with their real physical order declared
-//!   (`residents` and `medical_visits` are generated in `person_id` order), for shuyu (a
-//!   [`Scope`] built with [`Scope::from_context`]) and for plain DataFusion alike. The
-//!   planner could do this from the manifest or the Parquet `sorting_columns`.
+//! - [`SCOPE_VARIANTS`]: the same Parquet files registered with another DataFusion setup
+//!   (e.g. their real physical order declared: `residents` and `medical_visits` are
+//!   generated in `person_id` order), for shuyu (a [`Scope`] built with
+//!   [`Scope::from_context`]) and for plain DataFusion alike.
+//! - [`VARIANTS`]: hand-written SQL alternatives to shuyu's inner plans.
 //! - [`analyze`]: `EXPLAIN ANALYZE` of plain DataFusion and of each shuyu inner and
 //!   histogram plan (per-operator time and rows).
 
@@ -25,17 +26,77 @@ use crate::runner::{budget, Result};
 /// Tables the generator writes in `person_id` order.
 const SORTED_BY: &[(&str, &str)] = &[("residents", "person_id"), ("medical_visits", "person_id")];
 
-/// A context with the scope's configuration and every demo table registered as the scope
-/// registers it, plus the declared `person_id` order of the tables that have it.
-pub async fn sorted_context(dir: &Path) -> Result<(SessionContext, ScopeCatalog)> {
-    let ctx = SessionContext::new_with_config(shuyu_planner::scope::session_config());
+/// A variant of the scope's DataFusion setup (same files, same tables).
+#[derive(Debug, Clone, Copy)]
+pub struct ScopeVariant {
+    /// Name (`--whatif-scope` selects by it).
+    pub name: &'static str,
+    /// What it changes.
+    pub change: &'static str,
+    /// Declare the `person_id` order of `residents` and `medical_visits`.
+    pub sorted: bool,
+    /// `datafusion.optimizer.prefer_existing_sort`.
+    pub prefer_existing_sort: bool,
+    /// `datafusion.execution.skip_partial_aggregation_probe_ratio_threshold` (default 0.8).
+    pub skip_partial_ratio: Option<f64>,
+}
+
+/// The scope variants.
+pub const SCOPE_VARIANTS: &[ScopeVariant] = &[
+    ScopeVariant {
+        name: "sorted",
+        change: "ListingOptions::with_file_sort_order([person_id ASC]) on residents and medical_visits",
+        sorted: true,
+        prefer_existing_sort: false,
+        skip_partial_ratio: None,
+    },
+    ScopeVariant {
+        name: "sorted_prefer",
+        change: "sorted, and prefer_existing_sort = true (keep the order instead of re-sorting)",
+        sorted: true,
+        prefer_existing_sort: true,
+        skip_partial_ratio: None,
+    },
+    ScopeVariant {
+        name: "skip_partial",
+        change: "skip_partial_aggregation_probe_ratio_threshold = 0.1 (per-unit partial aggregation reduces rows by < 3x)",
+        sorted: false,
+        prefer_existing_sort: false,
+        skip_partial_ratio: Some(0.1),
+    },
+];
+
+/// The named scope variants (unknown names are an error).
+pub fn scope_variants(names: &[String]) -> std::result::Result<Vec<ScopeVariant>, String> {
+    names
+        .iter()
+        .map(|n| {
+            SCOPE_VARIANTS.iter().find(|v| v.name == n).copied().ok_or_else(|| {
+                let known: Vec<&str> = SCOPE_VARIANTS.iter().map(|v| v.name).collect();
+                format!("unknown scope variant {n}; known: {}", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// A context with the scope's configuration (changed as `v` says) and every demo table
+/// registered as the scope registers it (declaring the `person_id` order when `v.sorted`).
+pub async fn variant_context(dir: &Path, v: &ScopeVariant) -> Result<(SessionContext, ScopeCatalog)> {
+    let mut config = shuyu_planner::scope::session_config();
+    config.options_mut().optimizer.prefer_existing_sort = v.prefer_existing_sort;
+    if let Some(r) = v.skip_partial_ratio {
+        config.options_mut().execution.skip_partial_aggregation_probe_ratio_threshold = r;
+    }
+    let ctx = SessionContext::new_with_config(config);
     let mut catalog = ScopeCatalog::default();
     for t in DEMO_TABLES {
         let m = demo_manifest(t).ok_or_else(|| format!("no demo manifest {t}"))?;
         let url = ListingTableUrl::parse(dir.join(format!("{t}.parquet")).to_string_lossy())?;
         let mut options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        if let Some((_, c)) = SORTED_BY.iter().find(|(n, _)| *n == t) {
-            options = options.with_file_sort_order(vec![vec![col(*c).sort(true, false)]]);
+        if v.sorted {
+            if let Some((_, c)) = SORTED_BY.iter().find(|(n, _)| *n == t) {
+                options = options.with_file_sort_order(vec![vec![col(*c).sort(true, false)]]);
+            }
         }
         let schema = options.infer_schema(&ctx.state(), &url).await?;
         let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
@@ -45,10 +106,11 @@ pub async fn sorted_context(dir: &Path) -> Result<(SessionContext, ScopeCatalog)
     Ok((ctx, catalog))
 }
 
-/// shuyu over [`sorted_context`] (a second context, so plain and shuyu share no caches).
-pub async fn sorted_session(dir: &Path) -> Result<PrivateSession> {
-    let (ctx, catalog) = sorted_context(dir).await?;
-    Ok(PrivateSession::new(Scope::from_context(ctx, catalog)))
+/// Plain DataFusion and shuyu over two separate [`variant_context`]s (no shared caches).
+pub async fn variant_engines(dir: &Path, v: &ScopeVariant) -> Result<(SessionContext, PrivateSession)> {
+    let plain = variant_context(dir, v).await?.0;
+    let (ctx, catalog) = variant_context(dir, v).await?;
+    Ok((plain, PrivateSession::new(Scope::from_context(ctx, catalog))))
 }
 
 async fn analyzed(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
