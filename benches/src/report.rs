@@ -76,9 +76,8 @@ pub fn median_breakdown(runs: &[Breakdown]) -> Option<Breakdown> {
         plan: med(|b| b.plan),
         inner: med(|b| b.inner),
         histograms: med(|b| b.histograms),
-        assemble: med(|b| b.assemble),
-        outer: med(|b| b.outer),
-        total: med(|b| b.total),
+        rest: med(|b| b.rest),
+        execute: med(|b| b.execute),
         inner_rows: runs[0].inner_rows,
         histogram_rows: runs[0].histogram_rows,
     })
@@ -208,21 +207,22 @@ pub fn markdown(r: &SizeResult) -> String {
             q.peak_rss.map(human_bytes).unwrap_or_else(|| "?".into()),
         ));
     }
-    s.push_str("\nWhere shuyu's time goes (medians of the stage-by-stage runs, ms; inner/plain = inner plans' time over plain DataFusion's median):\n\n");
-    s.push_str("| query | plan | inner plans | histograms | assemble+noise | outer | total | inner/plain | inner rows |\n");
-    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("\nWhere shuyu's time goes (medians of the stage-by-stage runs, ms). plan = PrivateSession::plan; inner, histograms = \
+                those DataFusion plans run alone; rest = execute_plan minus them (assembly, noise, outer plan); \
+                inner/plain = (inner + histograms) / plain median:\n\n");
+    s.push_str("| query | plan | inner plans | histograms | rest | execute_plan | inner/plain | inner rows |\n");
+    s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for q in &r.queries {
         let Some(b) = &q.breakdown else { continue };
         let plain = q.plain.as_ref().map(|t| t.median_ms).unwrap_or(f64::NAN);
         s.push_str(&format!(
-            "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {:.1} | {:.2}x | {} |\n",
+            "| {} | {:.2} | {:.1} | {:.1} | {:.2} | {:.1} | {:.2}x | {} |\n",
             q.query.name,
             ms(b.plan),
             ms(b.inner),
             ms(b.histograms),
-            ms(b.assemble),
-            ms(b.outer),
-            ms(b.total),
+            ms(b.rest),
+            ms(b.execute),
             (ms(b.inner) + ms(b.histograms)) / plain,
             b.inner_rows + b.histogram_rows,
         ));
@@ -274,11 +274,13 @@ pub fn markdown(r: &SizeResult) -> String {
         }
     }
     s.push_str(&format!(
-        "\nPeak RSS at {}: {}; load average {:.2} at start, {:.2} at end.\n",
+        "\nPeak RSS at {}: {}; load average {:.2} at start, {:.2} at end; engine sources {}; {}.\n",
         r.label,
         r.peak_rss.map(human_bytes).unwrap_or_else(|| "?".into()),
         r.machine.load_avg.unwrap_or(f64::NAN),
-        r.load_avg_end.unwrap_or(f64::NAN)
+        r.load_avg_end.unwrap_or(f64::NAN),
+        r.machine.engine_fingerprint,
+        r.machine.rustc
     ));
     s
 }
@@ -288,9 +290,8 @@ fn breakdown_json(b: &Breakdown) -> Value {
         "plan_ms": ms(b.plan),
         "inner_ms": ms(b.inner),
         "histograms_ms": ms(b.histograms),
-        "assemble_ms": ms(b.assemble),
-        "outer_ms": ms(b.outer),
-        "total_ms": ms(b.total),
+        "rest_ms": ms(b.rest),
+        "execute_plan_ms": ms(b.execute),
         "inner_rows": b.inner_rows,
         "histogram_rows": b.histogram_rows,
     })
@@ -315,6 +316,7 @@ pub fn json(r: &SizeResult) -> Value {
             "cpu_model": m.cpu_model,
             "mem_total_bytes": m.mem_total,
             "rustc": m.rustc,
+            "engine_fingerprint": m.engine_fingerprint,
             "release_build": m.release,
             "os": m.os,
             "load_avg_start": m.load_avg,

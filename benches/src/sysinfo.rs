@@ -13,6 +13,8 @@ pub struct MachineInfo {
     pub mem_total: Option<u64>,
     /// rustc that built this binary.
     pub rustc: String,
+    /// Fingerprint of the engine sources (planner, compute, datasets) this binary measures.
+    pub engine_fingerprint: String,
     /// Whether this is an optimized build.
     pub release: bool,
     /// Operating system and architecture.
@@ -35,6 +37,7 @@ impl MachineInfo {
             cpu_model,
             mem_total: meminfo_kb("MemTotal").map(|k| k * 1024),
             rustc: env!("SHUYU_BENCH_RUSTC").to_string(),
+            engine_fingerprint: env!("SHUYU_BENCH_ENGINE_FINGERPRINT").to_string(),
             release: !cfg!(debug_assertions),
             os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
             load_avg: load_avg(),

@@ -189,6 +189,16 @@ pub const VARIANTS: &[Variant] = &[
     },
     Variant {
         query: "visits_dept_count_sum",
+        name: "int_key_no_window",
+        change: "floor with the (unit, key) pair packed into one Int64 (key = index in its public domain), no window",
+        sql: "SELECT __uk % 16 AS __k0, count(*) AS __units, sum(LEAST(__s0, 8)) AS __p0, sum(LEAST(GREATEST(__s1, 0), 40000000)) AS __p1 FROM (\
+              SELECT person_id * 16 + CASE department WHEN '内科' THEN 0 WHEN '外科' THEN 1 WHEN '儿科' THEN 2 WHEN '妇产科' THEN 3 \
+              WHEN '眼科' THEN 4 WHEN '口腔科' THEN 5 WHEN '急诊科' THEN 6 WHEN '中医科' THEN 7 WHEN '皮肤科' THEN 8 ELSE 9 END AS __uk, \
+              sum(1) AS __s0, sum(CAST(round(CASE WHEN cost < 0 THEN 0 WHEN cost > 50000 THEN 50000 ELSE cost END * 100) AS BIGINT)) AS __s1 \
+              FROM medical_visits GROUP BY __uk) t GROUP BY __uk % 16",
+    },
+    Variant {
+        query: "visits_dept_count_sum",
         name: "window_by_key",
         change: "same plan with ROW_NUMBER ordered by the key instead of random(): the cost of the random sort key",
         sql: "SELECT __k0, count(__unit) AS __units, sum(__s0) AS __p0, sum(__s1) AS __p1 FROM (\

@@ -196,17 +196,7 @@ fn dev_results_and_other_units_products_never_leave() {
 #[test]
 fn a_product_needs_a_succeeded_job_and_a_safe_path() {
     let f = Fixture::new();
-    let job = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Prod,
-            },
-        )
-        .unwrap();
+    let job = f.prod_job(&f.analyst_a, f.auth_a);
     let new = NewProduct {
         job,
         name: "x".into(),

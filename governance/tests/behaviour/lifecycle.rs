@@ -287,17 +287,7 @@ fn status_changes_need_the_bureau_a_reason_and_the_right_state() {
 #[test]
 fn a_reservation_taken_before_suspension_can_still_be_settled() {
     let f = Fixture::new();
-    let job = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Prod,
-            },
-        )
-        .unwrap();
+    let job = f.prod_job(&f.analyst_a, f.auth_a);
     let r = f.store.reserve(f.auth_a, job, Nano(5_000_000)).unwrap();
     f.store
         .suspend_unit(&f.admin, f.unit_a, "inspection")

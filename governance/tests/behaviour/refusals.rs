@@ -303,17 +303,7 @@ fn suspended_unit_is_refused_at_once() {
         f.store.authenticate(token.token.expose()).unwrap(),
         f.analyst_a
     );
-    let job = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Prod,
-            },
-        )
-        .unwrap();
+    let job = f.prod_job(&f.analyst_a, f.auth_a);
     f.store
         .suspend_unit(&f.admin, f.unit_a, "late annual report")
         .unwrap();
@@ -371,17 +361,7 @@ fn suspended_authorization_is_refused_at_once() {
 #[test]
 fn expired_term_is_refused() {
     let f = Fixture::new();
-    let job = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Prod,
-            },
-        )
-        .unwrap();
+    let job = f.prod_job(&f.analyst_a, f.auth_a);
     f.clock.advance(Duration::days(366));
     assert_eq!(
         f.store
@@ -482,17 +462,7 @@ fn dev_jobs_and_foreign_jobs_cannot_reserve() {
         f.store.reserve(f.auth_a, dev, Nano(1)),
         Err(GovernanceError::Invalid { .. })
     ));
-    let job_b = f
-        .store
-        .create_job(
-            &f.analyst_b,
-            &NewJob {
-                authorization: f.auth_b,
-                sql: "SELECT 1".into(),
-                environment: Environment::Prod,
-            },
-        )
-        .unwrap();
+    let job_b = f.prod_job(&f.analyst_b, f.auth_b);
     assert!(matches!(
         f.store.reserve(f.auth_a, job_b, Nano(1)),
         Err(GovernanceError::Invalid { .. })

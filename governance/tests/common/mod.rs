@@ -240,6 +240,13 @@ impl Fixture {
     }
 
     /// Runs a production query costing `cost` (reserved and committed in full).
+    /// A production job of `analyst` under `auth` running `SELECT 1`.
+    pub fn prod_job(&self, analyst: &Principal, auth: AuthorizationId) -> JobId {
+        self.store
+            .create_job(analyst, &NewJob { authorization: auth, sql: "SELECT 1".into(), environment: Environment::Prod })
+            .unwrap()
+    }
+
     pub fn spend(&self, analyst: &Principal, auth: AuthorizationId, cost: Nano) -> Result<Budget> {
         spend(&self.store, analyst, auth, cost, cost)
     }
