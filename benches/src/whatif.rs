@@ -215,6 +215,22 @@ pub const VARIANTS: &[Variant] = &[
               FROM residents WHERE age IS NOT NULL GROUP BY district, __bucket",
     },
     Variant {
+        query: "visits_dept_count_sum",
+        name: "single_pass_floor",
+        change: "floor for a streaming per-unit bounding operator on unit-clustered files: one pass over the same columns",
+        sql: "SELECT department AS __k0, count(person_id) AS __units, count(*) AS __p0, \
+              sum(CAST(round(CASE WHEN cost < 0 THEN 0 WHEN cost > 50000 THEN 50000 ELSE cost END * 100) AS BIGINT)) AS __p1 \
+              FROM medical_visits GROUP BY department",
+    },
+    Variant {
+        query: "visits_count_avg",
+        name: "single_pass_floor",
+        change: "floor for a streaming per-unit bounding operator on unit-clustered files: one pass over the same columns",
+        sql: "SELECT count(person_id) AS __units, count(*) AS __p0, \
+              sum(CAST(round((CASE WHEN cost < 0 THEN 0 WHEN cost > 50000 THEN 50000 ELSE cost END - 25000) * 100) AS BIGINT)) AS __p1, \
+              count(cost) AS __p2 FROM medical_visits",
+    },
+    Variant {
         query: "visits_count_avg",
         name: "per_unit_only",
         change: "reference: the per-unit aggregation alone (what any correct bounding must do without declared order)",

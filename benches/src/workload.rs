@@ -94,7 +94,7 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
     };
     let v: f64 = num.parse().map_err(|_| format!("bad size {s:?} (try 20k, 1m, 10m)"))?;
     let n = (v * mult).round();
-    if !(n >= 1.0 && n <= 2e9) {
+    if !(1.0..=2e9).contains(&n) {
         return Err(format!("size {s:?} out of range (1 ..= 2 000 000 000 residents)"));
     }
     Ok(n as u64)

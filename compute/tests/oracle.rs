@@ -164,6 +164,17 @@ const CASES: &[Case] = &[
         1,
     ),
     pure(
+        "positive lower bound with many rows per person",
+        // cost + 100 lies in [100, 50100]: a person with one visit sums to at least 100, not 8 x 100.
+        "SELECT department, SUM(cost + 100) FROM medical_visits GROUP BY department",
+        "WITH per AS (SELECT person_id, department, \
+                LEAST(SUM(CAST(ROUND((LEAST(GREATEST(cost + 100, 100.0), 50100.0)) * 100) AS BIGINT)), 40080000) AS s \
+              FROM medical_visits GROUP BY person_id, department), \
+         ranked AS (SELECT *, ROW_NUMBER() OVER (PARTITION BY person_id ORDER BY department) AS rn FROM per) \
+         SELECT department, SUM(s) / 100.0 FROM ranked WHERE rn <= 4 GROUP BY department",
+        1,
+    ),
+    pure(
         "per-person subquery",
         "SELECT AVG(n), COUNT(*) FROM (SELECT person_id, LEAST(COUNT(*), 20) AS n FROM medical_visits GROUP BY person_id) t",
         "SELECT AVG(CAST(n AS DOUBLE)), COUNT(*) FROM (SELECT person_id, LEAST(COUNT(*), 20) AS n FROM medical_visits GROUP BY person_id) t",

@@ -285,8 +285,11 @@ impl<'a> AggregateAnalysis<'a> {
             proj1.extend(key_cols.iter().cloned());
             for i in &value_reqs {
                 let r = &reqs[*i];
-                let l = (r.lo * max_rows as f64).round();
-                let h = (r.hi * max_rows as f64).round();
+                // A unit's sum over 1..=max_rows rows lies in [min(lo, L·lo), max(hi, L·hi)]:
+                // with lo > 0, one row may sum to lo, which L·lo would wrongly raise.
+                let lf = max_rows as f64;
+                let l = r.lo.min(r.lo * lf).round();
+                let h = r.hi.max(r.hi * lf).round();
                 proj1.push(clamp(col(&format!("__s{i}")), l, h, true).alias(format!("__s{i}")));
             }
             b = b.project(proj1).map_err(internal)?;
