@@ -4,11 +4,13 @@
 //! inner plan exactly, draws noise, then runs the post-processing plan over noised values
 //! only. `explain` does everything but reading data and drawing noise.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use shuyu_planner::bounding::is_not_clustered;
 use shuyu_planner::plan::PrivatePlan;
 use shuyu_planner::{calibrate, plan_query, strip_explain_privacy, PlanOptions, QueryBudget, Scope};
 
@@ -58,18 +60,35 @@ impl QueryResult {
 pub struct PrivateSession {
     scope: Scope,
     options: PlanOptions,
+    /// Table sets whose rows turned out not to be clustered by unit: their releases go
+    /// straight to the hash-aggregation fallback.
+    unclustered: Arc<Mutex<HashSet<Vec<String>>>>,
+    /// Whether exact inner results are reused from the scope's cache.
+    reuse: bool,
 }
 
 impl PrivateSession {
     /// A session over `scope` with default options.
     pub fn new(scope: Scope) -> Self {
-        PrivateSession { scope, options: PlanOptions::default() }
+        PrivateSession { scope, options: PlanOptions::default(), unclustered: Arc::default(), reuse: true }
     }
 
     /// Sets the planner options (tests use deterministic bounding).
     pub fn with_options(mut self, options: PlanOptions) -> Self {
         self.options = options;
         self
+    }
+
+    /// Whether exact inner results may be reused from the scope's cache (default: yes;
+    /// benchmarks of the cold path turn it off). Noise is fresh either way.
+    pub fn with_exact_reuse(mut self, reuse: bool) -> Self {
+        self.reuse = reuse;
+        self
+    }
+
+    /// Table sets found not clustered by unit (their bounding ran as hash aggregation).
+    pub fn unclustered_tables(&self) -> Vec<Vec<String>> {
+        self.unclustered.lock().map(|s| s.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// The scope.
@@ -109,6 +128,58 @@ impl PrivateSession {
         self.execute_plan(&plan).await
     }
 
+    /// Runs a release's exact inner plan: the streaming bounding pass when the input is
+    /// clustered by unit, otherwise (detected by that pass, which then releases nothing)
+    /// the hash-aggregation fallback.
+    async fn run_inner(&self, ctx: &datafusion::prelude::SessionContext, release: &shuyu_planner::plan::Release) -> Result<Arc<Vec<RecordBatch>>> {
+        let cache = self.scope.catalog().exact_cache();
+        if !self.reuse {
+            return Ok(Arc::new(self.run_uncached(ctx, release).await?));
+        }
+        if let Some(hit) = cache.get(&release.plan) {
+            return Ok(hit);
+        }
+        let batches = Arc::new(self.run_uncached(ctx, release).await?);
+        cache.put(&release.plan, batches.clone());
+        Ok(batches)
+    }
+
+    /// Runs a plan, or reuses its exact result from this scope's cache.
+    async fn run_cached(&self, ctx: &datafusion::prelude::SessionContext, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Arc<Vec<RecordBatch>>> {
+        let cache = self.scope.catalog().exact_cache();
+        if !self.reuse {
+            return Ok(Arc::new(collect(ctx, plan).await?));
+        }
+        if let Some(hit) = cache.get(plan) {
+            return Ok(hit);
+        }
+        let batches = Arc::new(collect(ctx, plan).await?);
+        cache.put(plan, batches.clone());
+        Ok(batches)
+    }
+
+    async fn run_uncached(&self, ctx: &datafusion::prelude::SessionContext, release: &shuyu_planner::plan::Release) -> Result<Vec<RecordBatch>> {
+        let Some(fallback) = &release.fallback else { return collect(ctx, &release.plan).await };
+        let known = self.unclustered.lock().map(|s| s.contains(&release.tables)).unwrap_or(false);
+        if known {
+            return collect(ctx, fallback).await;
+        }
+        match ctx.execute_logical_plan(release.plan.clone()).await {
+            Ok(df) => match df.collect().await {
+                Ok(b) => Ok(b),
+                Err(e) if is_not_clustered(&e) => {
+                    tracing::debug!(tables = ?release.tables, "input not clustered by unit; bounding with hash aggregation");
+                    if let Ok(mut s) = self.unclustered.lock() {
+                        s.insert(release.tables.clone());
+                    }
+                    collect(ctx, fallback).await
+                }
+                Err(e) => Err(ComputeError::from_execution(e)),
+            },
+            Err(e) => Err(ComputeError::from_execution(e)),
+        }
+    }
+
     /// Runs a calibrated plan (the caller has reserved its cost).
     pub async fn execute_plan(&self, plan: &PrivatePlan) -> Result<QueryResult> {
         let start = Instant::now();
@@ -118,7 +189,7 @@ impl PrivateSession {
         let ctx = self.scope.context();
         let def = plan.budget.definition;
         for release in &plan.releases {
-            let inner = collect(ctx, &release.plan).await?;
+            let inner = self.run_inner(ctx, release).await?;
             let mut cols: Vec<String> = release.partials.iter().map(|p| p.column.clone()).collect();
             if let shuyu_planner::KeySet::Selected { units_column, .. } = &release.keys {
                 cols.push(units_column.clone());
@@ -130,7 +201,7 @@ impl PrivateSession {
             let noisy = assemble::noisy_partials(release, &rows, &key_rows, def)?;
             let mut quantiles = Vec::with_capacity(release.histograms.len());
             for (hi, h) in release.histograms.iter().enumerate() {
-                let hb = collect(ctx, &h.plan).await?;
+                let hb = self.run_cached(ctx, &h.plan).await?;
                 quantiles.push(assemble::quantile_values(release, hi, &hb, &keys, def)?);
             }
             let outputs = release

@@ -101,3 +101,24 @@ async fn nothing_outside_the_grant_exists_in_the_session() {
         assert!(matches!(e, shuyu_compute::ComputeError::Planner(shuyu_planner::PlannerError::Plan(_))), "{sql}: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_repeated_query_reuses_the_exact_aggregate_but_draws_fresh_noise_and_charges_again() {
+    let scope = common::health_scope().await;
+    let s = PrivateSession::new(scope.clone());
+    let sql = "SELECT COUNT(*) FROM medical_visits";
+    let mut values = Vec::new();
+    for _ in 0..5 {
+        let r = s.execute(sql, QueryBudget::pure(1.0)).await.unwrap();
+        assert!((r.cost - 1.0).abs() < 1e-9, "every answer is charged in full");
+        values.push(r.batches[0].column(0).as_primitive::<Int64Type>().value(0));
+    }
+    assert!(!scope.catalog().exact_cache().is_empty(), "the exact aggregate is kept for reuse");
+    // Sensitivity 8 (max_rows) at epsilon 1: discrete Laplace of scale 8. The chance that five
+    // independent draws are all equal is below 0.07^4 < 3e-5, so equal values mean reused noise.
+    values.dedup();
+    assert!(values.len() > 1, "five answers from reused noise: {values:?}");
+    // A scope built over another context starts with an empty cache.
+    let other = shuyu_planner::Scope::from_context(scope.context().clone(), scope.catalog().clone());
+    assert!(other.catalog().exact_cache().is_empty());
+}

@@ -195,6 +195,47 @@ async fn accepted_queries_match_their_bounded_equivalents() {
     for case in CASES {
         check(&session, &ctx, case).await;
     }
+    // The fixture writes visits person by person: every bounded case took the streaming pass.
+    assert!(session.unclustered_tables().is_empty(), "clustered input fell back: {:?}", session.unclustered_tables());
+}
+
+#[tokio::test]
+async fn input_not_clustered_by_unit_is_bounded_by_the_fallback_with_the_same_result() {
+    let scope = common::full_scope().await;
+    let clustered = common::deterministic(scope.clone());
+    // The same visits, in reverse order: each batch now runs backwards through the units.
+    let visits = scope.context().table("medical_visits").await.unwrap().collect().await.unwrap();
+    let reversed: Vec<arrow::record_batch::RecordBatch> = visits
+        .iter()
+        .rev()
+        .map(|b| {
+            let idx = arrow::array::UInt32Array::from_iter_values((0..b.num_rows() as u32).rev());
+            arrow::compute::take_record_batch(b, &idx).unwrap()
+        })
+        .collect();
+    let ctx = datafusion::prelude::SessionContext::new_with_config(shuyu_planner::scope::session_config());
+    for t in ["residents", "enterprises", "districts"] {
+        ctx.register_table(t, scope.context().table_provider(t).await.unwrap()).unwrap();
+    }
+    let mem = datafusion::datasource::MemTable::try_new(reversed[0].schema(), vec![reversed]).unwrap();
+    ctx.register_table("medical_visits", std::sync::Arc::new(mem)).unwrap();
+    let scrambled = common::deterministic(shuyu_planner::Scope::from_context(ctx, scope.catalog().clone()));
+    for sql in [
+        "SELECT department, COUNT(*), SUM(cost) FROM medical_visits GROUP BY department",
+        "SELECT COUNT(*), AVG(cost) FROM medical_visits",
+        "SELECT r.district, COUNT(*) FROM medical_visits v JOIN residents r ON v.person_id = r.person_id GROUP BY r.district",
+    ] {
+        let a = clustered.execute(sql, QueryBudget::pure(1.0)).await.unwrap();
+        let b = scrambled.execute(sql, QueryBudget::pure(1.0)).await.unwrap();
+        let sorted = |r: &shuyu_compute::QueryResult| {
+            let mut v: Vec<String> = rows(&r.batches).iter().map(|row| format!("{row:?}")).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(&a), sorted(&b), "{sql}");
+    }
+    assert!(clustered.unclustered_tables().is_empty());
+    assert!(!scrambled.unclustered_tables().is_empty(), "reversed visits must be detected as not clustered");
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{Column, DFSchema, ScalarValue};
 use datafusion::datasource::provider_as_source;
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::functions_aggregate::expr_fn::{count, sum};
 use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{
@@ -24,6 +25,7 @@ use datafusion::logical_expr::{
 };
 use shuyu_datasets::RowsPerUnit;
 
+use crate::bounding::{BoundParams, PartialInput};
 use crate::budget::QueryBudget;
 use crate::error::{PlannerError, Result};
 use crate::facts::{expr_facts, Facts};
@@ -258,9 +260,60 @@ impl<'a> AggregateAnalysis<'a> {
                 (false, _) => sum(col(&format!("__v{i}"))).alias(name),
             })
         };
-        let base = LogicalPlanBuilder::from(input.clone()).project(proj).map_err(internal)?;
+        let base_plan = LogicalPlanBuilder::from(input.clone()).project(proj).map_err(internal)?.build().map_err(internal)?;
+        let base = LogicalPlanBuilder::from(base_plan.clone());
         let key_cols: Vec<Expr> = key_names.iter().map(|k| col(k)).collect();
         let partial_name = |i: usize, r: &PartialReq| if r.expr.is_none() { units_column.clone() } else { format!("__p{i}") };
+        let count_units = need_units || (value_reqs.is_empty() && key_cols.is_empty());
+        // Many rows per unit, with an integer unit column: one streaming bounding pass over
+        // unit-clustered input, with the two-level hash plan as the fallback.
+        let unit_type = in_schema.field(unit.index).data_type();
+        let streaming = if !one && (unit_type.is_signed_integer() || matches!(unit_type, DataType::UInt8 | DataType::UInt16 | DataType::UInt32)) {
+            let mut args = vec![cast(col("__unit"), DataType::Int64)];
+            args.extend(key_cols.iter().cloned());
+            let mut names = Vec::new();
+            let mut inputs = Vec::new();
+            for i in &value_reqs {
+                let r = &reqs[*i];
+                let (l, h) = unit_sum_bounds(r, max_rows);
+                let input = match (&r.count, &r.cond) {
+                    (true, None) => PartialInput::Rows,
+                    (true, Some(_)) => {
+                        args.push(col(&format!("__c{i}")));
+                        PartialInput::Where
+                    }
+                    (false, _) => {
+                        args.push(col(&format!("__v{i}")));
+                        PartialInput::Value
+                    }
+                };
+                names.push(partial_name(*i, r));
+                inputs.push((input, l, h));
+            }
+            let params = BoundParams {
+                key_count,
+                names: names.clone(),
+                partials: inputs,
+                units_column: count_units.then(|| units_column.clone()),
+                max_groups: bound_groups.then_some(max_groups as usize),
+                order,
+            };
+            let mut out: Vec<Expr> = key_names.iter().map(|k| get_field(col("__bounded"), k.as_str()).alias(k)).collect();
+            if count_units {
+                out.push(get_field(col("__bounded"), units_column.as_str()).alias(&units_column));
+            }
+            out.extend(names.iter().map(|n| get_field(col("__bounded"), n.as_str()).alias(n)));
+            Some(
+                LogicalPlanBuilder::from(base_plan.clone())
+                    .aggregate(Vec::<Expr>::new(), vec![params.call(args).alias("__bounded")])
+                    .and_then(|b| b.unnest_column("__bounded"))
+                    .and_then(|b| b.project(out))
+                    .and_then(|b| b.build())
+                    .map_err(internal)?,
+            )
+        } else {
+            None
+        };
         let plan = if one {
             let mut aggs = Vec::new();
             if need_units {
@@ -287,10 +340,8 @@ impl<'a> AggregateAnalysis<'a> {
                 let r = &reqs[*i];
                 // A unit's sum over 1..=max_rows rows lies in [min(lo, L·lo), max(hi, L·hi)]:
                 // with lo > 0, one row may sum to lo, which L·lo would wrongly raise.
-                let lf = max_rows as f64;
-                let l = r.lo.min(r.lo * lf).round();
-                let h = r.hi.max(r.hi * lf).round();
-                proj1.push(clamp(col(&format!("__s{i}")), l, h, true).alias(format!("__s{i}")));
+                let (l, h) = unit_sum_bounds(r, max_rows);
+                proj1.push(clamp(col(&format!("__s{i}")), l as f64, h as f64, true).alias(format!("__s{i}")));
             }
             b = b.project(proj1).map_err(internal)?;
             if bound_groups {
@@ -308,7 +359,7 @@ impl<'a> AggregateAnalysis<'a> {
                 b = b.filter(col("__rn").lt_eq(lit(max_groups as i64))).map_err(internal)?;
             }
             let mut aggs2 = Vec::new();
-            if need_units || (value_reqs.is_empty() && key_cols.is_empty()) {
+            if count_units {
                 aggs2.push(count(col("__unit")).alias(units_column.clone()));
             }
             for i in &value_reqs {
@@ -409,7 +460,8 @@ impl<'a> AggregateAnalysis<'a> {
         Ok(Release {
             index,
             tables: rel.tables.clone(),
-            plan,
+            plan: streaming.clone().unwrap_or_else(|| plan.clone()),
+            fallback: streaming.is_some().then_some(plan),
             key_count,
             key_types,
             keys,
@@ -585,6 +637,14 @@ impl<'a> AggregateAnalysis<'a> {
             ),
         }
     }
+}
+
+/// Bounds of one unit's per-key sum of a partial over 1..=`max_rows` rows:
+/// `[min(lo, L·lo), max(hi, L·hi)]` (with lo > 0, one row may sum to lo, which L·lo would
+/// wrongly raise).
+fn unit_sum_bounds(r: &PartialReq, max_rows: u32) -> (i64, i64) {
+    let lf = max_rows as f64;
+    (r.lo.min(r.lo * lf).round() as i64, r.hi.max(r.hi * lf).round() as i64)
 }
 
 fn internal(e: datafusion::error::DataFusionError) -> PlannerError {

@@ -10,6 +10,8 @@
 //!   personal data by a release placeholder, refuses anything else that reads personal rows.
 //! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
 //! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
+//! - [`bounding`]: contribution bounding in one streaming pass over unit-clustered input.
+//! - [`exact_cache`]: exact inner results reused within a scope (fresh noise every time).
 //! - [`facts`]: bounds, public domains and taint of columns and expressions.
 //! - [`on_grid`]: the fused per-row kernel of sum partials (clamp, centre, scale, round).
 //! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait.
@@ -19,8 +21,10 @@
 
 pub mod aggregate;
 pub mod analyzer;
+pub mod bounding;
 pub mod budget;
 pub mod error;
+pub mod exact_cache;
 pub mod explain;
 pub mod facts;
 pub mod on_grid;

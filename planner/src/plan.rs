@@ -198,6 +198,10 @@ pub struct Release {
     /// Inner plan: key columns `__k0..`, then one Int64 column per partial.
     #[serde(skip)]
     pub plan: LogicalPlan,
+    /// The plan to run instead when `plan` fails with `bounding::NotClustered`: the same
+    /// bounding as a two-level hash aggregation, for input not clustered by unit.
+    #[serde(skip)]
+    pub fallback: Option<LogicalPlan>,
     /// Number of key columns.
     pub key_count: usize,
     /// Key columns' arrow types, in GROUP BY order.

@@ -13,6 +13,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use shuyu_datasets::{ColumnManifest, Sensitivity, TableManifest};
 
 use crate::error::{PlannerError, Result};
+use crate::exact_cache::ExactCache;
 
 /// One granted table: its manifest, the columns granted, and where its data lives.
 #[derive(Debug, Clone)]
@@ -53,6 +54,8 @@ impl GrantedTable {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeCatalog {
     tables: BTreeMap<String, TableManifest>,
+    /// Exact inner results of this scope, shared by its clones.
+    cache: Arc<ExactCache>,
 }
 
 impl ScopeCatalog {
@@ -69,6 +72,11 @@ impl ScopeCatalog {
     /// The names of the tables in scope.
     pub fn table_names(&self) -> impl Iterator<Item = &str> {
         self.tables.keys().map(String::as_str)
+    }
+
+    /// Exact inner results kept for reuse in this scope.
+    pub fn exact_cache(&self) -> &ExactCache {
+        &self.cache
     }
 
     /// Inserts a table (used by [`Scope::open`] and by tests).
@@ -122,9 +130,17 @@ impl Scope {
         Ok(Scope { ctx, catalog: Arc::new(catalog) })
     }
 
-    /// A scope over tables already registered in `ctx` (tests and in-memory data).
-    pub fn from_context(ctx: SessionContext, catalog: ScopeCatalog) -> Self {
+    /// A scope over tables already registered in `ctx` (tests and in-memory data), with an
+    /// empty cache of exact results.
+    pub fn from_context(ctx: SessionContext, mut catalog: ScopeCatalog) -> Self {
+        catalog.cache = Arc::default();
         Scope { ctx, catalog: Arc::new(catalog) }
+    }
+
+    /// The same scope (same tables, same data, same cache of exact results) run through
+    /// another context over the same tables, e.g. one with a job's memory limit.
+    pub fn with_context(&self, ctx: SessionContext) -> Self {
+        Scope { ctx, catalog: self.catalog.clone() }
     }
 
     async fn granted_schema(ctx: &SessionContext, g: &GrantedTable, m: &TableManifest) -> Result<SchemaRef> {

@@ -58,7 +58,7 @@ pub fn with_memory_limit(scope: &Scope, bytes: usize) -> Result<Scope, Error> {
         .build_arc()
         .map_err(|e| Error::Internal(format!("job runtime: {}", e.strip_backtrace())))?;
     let state = SessionStateBuilder::new_from_existing(base).with_runtime_env(runtime).build();
-    Ok(Scope::from_context(SessionContext::new_with_state(state), scope.catalog().clone()))
+    Ok(scope.with_context(SessionContext::new_with_state(state)))
 }
 
 #[cfg(test)]

@@ -1,0 +1,572 @@
+//! Contribution bounding in one streaming pass over data clustered by the privacy unit.
+//!
+//! `bound_by_unit(unit, keys.., values..)` is an aggregate over the whole relation that
+//! returns, per key, the sums of each partial after bounding every unit: a unit's per-key
+//! sums are clamped to `max_rows` times the per-row bounds, and, when it reaches more keys
+//! than `max_groups`, only `max_groups` of them are kept. This is the same transformation as
+//! the two-level plan `GROUP BY unit, keys` → clamp → `row_number() ≤ max_groups` →
+//! `GROUP BY keys`, without a hash table over units or a sort: when each batch is ordered by
+//! unit, a unit's rows form runs, and a run strictly inside a batch is a whole unit.
+//!
+//! Runs that touch a batch boundary may continue in another batch (possibly in another
+//! partition), so they are kept open and merged by unit at the end. Correctness rests on
+//! one property, checked on every row and never assumed: within each batch units are
+//! non-decreasing, and the unit intervals `[first, last]` of all batches overlap at most at
+//! their end points. Then a unit found strictly inside a batch occurs nowhere else. If the
+//! check fails the aggregate fails with [`NotClustered`] and the engine runs the two-level
+//! hash plan instead; nothing is released from a failed pass.
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, Int64Builder, ListArray, StructArray};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Int64Type};
+use arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::{DataFusionError, HashMap, Result, ScalarValue};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
+use rand::seq::index::sample;
+
+use crate::aggregate::BoundingOrder;
+
+/// The error a bounding pass fails with when the input is not clustered by unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotClustered;
+
+impl std::fmt::Display for NotClustered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the input is not clustered by the privacy unit")
+    }
+}
+
+impl std::error::Error for NotClustered {}
+
+/// Whether `e` (or what it wraps) is [`NotClustered`].
+pub fn is_not_clustered(e: &DataFusionError) -> bool {
+    match e.find_root() {
+        DataFusionError::External(inner) => inner.downcast_ref::<NotClustered>().is_some(),
+        _ => false,
+    }
+}
+
+fn not_clustered() -> DataFusionError {
+    DataFusionError::External(Box::new(NotClustered))
+}
+
+/// What one value argument contributes per row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PartialInput {
+    /// One per row (`COUNT(*)`); takes no argument.
+    Rows,
+    /// One per row where a Boolean argument is true (`COUNT(*) FILTER`, `COUNT(x)`).
+    Where,
+    /// An Int64 argument (nulls add nothing).
+    Value,
+}
+
+/// Parameters of one bounding pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoundParams {
+    /// Number of key arguments after the unit.
+    pub key_count: usize,
+    /// Output names of the partials, in argument order.
+    pub names: Vec<String>,
+    /// Partials, in argument order.
+    pub partials: Vec<(PartialInput, i64, i64)>,
+    /// Name of the units-per-key output, when wanted.
+    pub units_column: Option<String>,
+    /// Keys kept per unit (`None`: all).
+    pub max_groups: Option<usize>,
+    /// Which keys a unit keeps.
+    pub order: BoundingOrder,
+}
+
+impl BoundParams {
+    /// The aggregate call over `args` = unit, keys, then one argument per non-`Rows` partial.
+    pub fn call(self, args: Vec<Expr>) -> Expr {
+        AggregateUDF::new_from_impl(BoundByUnit { params: Arc::new(self), signature: Signature::variadic_any(Volatility::Volatile) }).call(args)
+    }
+
+    fn stride(&self) -> usize {
+        self.partials.len() + 1
+    }
+}
+
+/// The aggregate function.
+#[derive(Debug)]
+struct BoundByUnit {
+    params: Arc<BoundParams>,
+    signature: Signature,
+}
+
+impl PartialEq for BoundByUnit {
+    fn eq(&self, o: &Self) -> bool {
+        self.params == o.params
+    }
+}
+impl Eq for BoundByUnit {}
+impl Hash for BoundByUnit {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.params.key_count.hash(h);
+        self.params.names.hash(h);
+        self.params.max_groups.hash(h);
+    }
+}
+
+fn struct_fields(params: &BoundParams, key_types: &[DataType]) -> Fields {
+    let mut fields: Vec<Field> = key_types.iter().enumerate().map(|(i, t)| Field::new(format!("__k{i}"), t.clone(), true)).collect();
+    if let Some(u) = &params.units_column {
+        fields.push(Field::new(u, DataType::Int64, false));
+    }
+    for n in &params.names {
+        fields.push(Field::new(n, DataType::Int64, false));
+    }
+    fields.into()
+}
+
+impl AggregateUDFImpl for BoundByUnit {
+    fn name(&self) -> &str {
+        "bound_by_unit"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        let keys = arg_types.get(1..1 + self.params.key_count).ok_or_else(|| DataFusionError::Internal("bound_by_unit: arguments".into()))?;
+        let item = Field::new("item", DataType::Struct(struct_fields(&self.params, keys)), true);
+        Ok(DataType::List(Arc::new(item)))
+    }
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        Ok(vec![Arc::new(Field::new(format!("{}[state]", args.name), DataType::Binary, true))])
+    }
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let DataType::List(item) = args.return_field.data_type() else {
+            return Err(DataFusionError::Internal("bound_by_unit: return type".into()));
+        };
+        let DataType::Struct(fields) = item.data_type() else {
+            return Err(DataFusionError::Internal("bound_by_unit: return type".into()));
+        };
+        let key_types: Vec<DataType> = fields.iter().take(self.params.key_count).map(|f| f.data_type().clone()).collect();
+        Ok(Box::new(BoundAccumulator::new(self.params.clone(), key_types, item.clone())?))
+    }
+}
+
+/// Per-key sums of one unit, not yet clamped.
+#[derive(Debug, Default, Clone)]
+struct UnitSums {
+    keys: Vec<u32>,
+    /// `keys.len()` rows of `partials.len()` sums.
+    sums: Vec<i64>,
+}
+
+impl UnitSums {
+    fn slot(&mut self, key: u32, width: usize) -> usize {
+        match self.keys.iter().position(|k| *k == key) {
+            Some(i) => i * width,
+            None => {
+                self.keys.push(key);
+                self.sums.resize(self.sums.len() + width, 0);
+                (self.keys.len() - 1) * width
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        self.keys.clear();
+        self.sums.clear();
+    }
+}
+
+struct BoundAccumulator {
+    params: Arc<BoundParams>,
+    item: FieldRef,
+    key_types: Vec<DataType>,
+    converter: Option<RowConverter>,
+    key_index: HashMap<Box<[u8]>, u32>,
+    key_rows: Vec<OwnedRow>,
+    /// Per key: kept units, then each partial's bounded sum.
+    totals: Vec<i64>,
+    /// Units whose runs touch a batch boundary, merged at the end.
+    open: HashMap<i64, UnitSums>,
+    /// `[first, last]` unit of every batch seen.
+    intervals: Vec<(i64, i64)>,
+    run: UnitSums,
+    ids: Vec<u32>,
+}
+
+impl std::fmt::Debug for BoundAccumulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoundAccumulator").field("keys", &self.key_rows.len()).field("open", &self.open.len()).finish()
+    }
+}
+
+impl BoundAccumulator {
+    fn new(params: Arc<BoundParams>, key_types: Vec<DataType>, item: FieldRef) -> Result<Self> {
+        let converter = if params.key_count == 0 {
+            None
+        } else {
+            let sort = arrow::compute::SortOptions { descending: false, nulls_first: false };
+            Some(RowConverter::new(key_types.iter().map(|t| SortField::new_with_options(t.clone(), sort)).collect())?)
+        };
+        let mut acc = BoundAccumulator {
+            params,
+            item,
+            key_types,
+            converter,
+            key_index: HashMap::default(),
+            key_rows: Vec::new(),
+            totals: Vec::new(),
+            open: HashMap::default(),
+            intervals: Vec::new(),
+            run: UnitSums::default(),
+            ids: Vec::new(),
+        };
+        if acc.params.key_count == 0 {
+            acc.totals.resize(acc.params.stride(), 0);
+        }
+        Ok(acc)
+    }
+
+    fn key_id(&mut self, row: arrow::row::Row<'_>) -> u32 {
+        if let Some(id) = self.key_index.get(row.as_ref()) {
+            return *id;
+        }
+        let id = self.key_rows.len() as u32;
+        self.key_index.insert(row.as_ref().into(), id);
+        self.key_rows.push(row.owned());
+        self.totals.resize(self.totals.len() + self.params.stride(), 0);
+        id
+    }
+
+    /// Key ids of a batch's rows (all 0 without keys).
+    fn key_ids(&mut self, keys: &[ArrayRef], rows: usize) -> Result<()> {
+        self.ids.clear();
+        let Some(conv) = &self.converter else {
+            self.ids.resize(rows, 0);
+            return Ok(());
+        };
+        let converted = conv.convert_columns(keys)?;
+        let mut ids = std::mem::take(&mut self.ids);
+        ids.extend(converted.iter().map(|r| self.key_id(r)));
+        self.ids = ids;
+        Ok(())
+    }
+
+    /// Clamps, selects and adds one whole unit's sums to the totals.
+    fn close(&mut self, unit: &mut UnitSums) {
+        let width = self.params.partials.len();
+        let stride = self.params.stride();
+        for (i, _) in unit.keys.iter().enumerate() {
+            for (p, (_, lo, hi)) in self.params.partials.iter().enumerate() {
+                let s = &mut unit.sums[i * width + p];
+                *s = (*s).clamp(*lo, *hi);
+            }
+        }
+        let n = unit.keys.len();
+        let keep = self.params.max_groups.unwrap_or(n).min(n);
+        let add = |acc: &mut Vec<i64>, i: usize| {
+            let base = unit.keys[i] as usize * stride;
+            acc[base] += 1;
+            for p in 0..width {
+                acc[base + 1 + p] += unit.sums[i * width + p];
+            }
+        };
+        if keep == n {
+            for i in 0..n {
+                add(&mut self.totals, i);
+            }
+        } else {
+            match self.params.order {
+                BoundingOrder::Random => {
+                    for i in sample(&mut rand::rng(), n, keep) {
+                        add(&mut self.totals, i);
+                    }
+                }
+                BoundingOrder::ByKey => {
+                    let mut order: Vec<usize> = (0..n).collect();
+                    order.sort_by(|a, b| self.key_rows[unit.keys[*a] as usize].cmp(&self.key_rows[unit.keys[*b] as usize]));
+                    for i in order.into_iter().take(keep) {
+                        add(&mut self.totals, i);
+                    }
+                }
+            }
+        }
+        unit.clear();
+    }
+
+    fn merge_open(&mut self, unit: i64, sums: &UnitSums) {
+        let width = self.params.partials.len();
+        let entry = self.open.entry(unit).or_default();
+        for (i, k) in sums.keys.iter().enumerate() {
+            let at = entry.slot(*k, width);
+            for p in 0..width {
+                entry.sums[at + p] += sums.sums[i * width + p];
+            }
+        }
+    }
+
+    fn check_intervals(&mut self) -> Result<()> {
+        self.intervals.sort_unstable();
+        if self.intervals.windows(2).any(|w| w[0].1 > w[1].0) {
+            return Err(not_clustered());
+        }
+        Ok(())
+    }
+
+    fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        let put = |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&v.to_le_bytes());
+        put(&mut out, self.key_rows.len() as u64);
+        for r in &self.key_rows {
+            let bytes = r.row();
+            put(&mut out, bytes.as_ref().len() as u64);
+            out.extend_from_slice(bytes.as_ref());
+        }
+        for t in &self.totals {
+            put(&mut out, *t as u64);
+        }
+        put(&mut out, self.open.len() as u64);
+        for (unit, s) in &self.open {
+            put(&mut out, *unit as u64);
+            put(&mut out, s.keys.len() as u64);
+            for k in &s.keys {
+                put(&mut out, *k as u64);
+            }
+            for v in &s.sums {
+                put(&mut out, *v as u64);
+            }
+        }
+        put(&mut out, self.intervals.len() as u64);
+        for (a, b) in &self.intervals {
+            put(&mut out, *a as u64);
+            put(&mut out, *b as u64);
+        }
+        Ok(out)
+    }
+
+    fn merge_encoded(&mut self, bytes: &[u8]) -> Result<()> {
+        let mut r = Reader { bytes, at: 0 };
+        let width = self.params.partials.len();
+        let stride = self.params.stride();
+        let nkeys = r.usize()?;
+        let mut remap = Vec::with_capacity(nkeys);
+        for _ in 0..nkeys {
+            let len = r.usize()?;
+            let row = r.take(len)?;
+            let id = match self.key_index.get(row) {
+                Some(id) => *id,
+                None => {
+                    let conv = self.converter.as_ref().ok_or_else(|| DataFusionError::Internal("bound_by_unit: keys without converter".into()))?;
+                    let parser = conv.parser();
+                    let parsed = parser.parse(row);
+                    self.key_id(parsed)
+                }
+            };
+            remap.push(id as usize);
+        }
+        let own_keys = if self.params.key_count == 0 { 1 } else { nkeys };
+        for k in 0..own_keys {
+            let base = if self.params.key_count == 0 { 0 } else { remap[k] * stride };
+            for j in 0..stride {
+                self.totals[base + j] += r.i64()?;
+            }
+        }
+        let nopen = r.usize()?;
+        for _ in 0..nopen {
+            let unit = r.i64()?;
+            let n = r.usize()?;
+            let mut s = UnitSums::default();
+            for _ in 0..n {
+                let k = r.usize()?;
+                s.keys.push(if self.params.key_count == 0 { 0 } else { remap[k] as u32 });
+            }
+            for _ in 0..n * width {
+                s.sums.push(r.i64()?);
+            }
+            self.merge_open(unit, &s);
+        }
+        let nint = r.usize()?;
+        for _ in 0..nint {
+            let a = r.i64()?;
+            let b = r.i64()?;
+            self.intervals.push((a, b));
+        }
+        Ok(())
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        let s = self.bytes.get(self.at..self.at + n).ok_or_else(|| DataFusionError::Internal("bound_by_unit: truncated state".into()))?;
+        self.at += n;
+        Ok(s)
+    }
+    fn i64(&mut self) -> Result<i64> {
+        let b = self.take(8)?;
+        Ok(i64::from_le_bytes(b.try_into().expect("eight bytes")))
+    }
+    fn usize(&mut self) -> Result<usize> {
+        usize::try_from(self.i64()?).map_err(|_| DataFusionError::Internal("bound_by_unit: corrupt state".into()))
+    }
+}
+
+/// A partial's argument, resolved once per batch.
+enum Column<'a> {
+    Rows,
+    Where(&'a BooleanArray),
+    Value(&'a Int64Array),
+}
+
+impl Column<'_> {
+    #[inline]
+    fn at(&self, r: usize) -> i64 {
+        match self {
+            Column::Rows => 1,
+            Column::Where(b) => i64::from(b.is_valid(r) && b.value(r)),
+            Column::Value(v) => {
+                if v.is_valid(r) {
+                    v.value(r)
+                } else {
+                    0
+                }
+            }
+        }
+    }
+}
+
+impl Accumulator for BoundAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let n = values.first().map(|a| a.len()).unwrap_or(0);
+        if n == 0 {
+            return Ok(());
+        }
+        let units = values[0].as_primitive_opt::<Int64Type>().ok_or_else(not_clustered)?;
+        if units.null_count() > 0 {
+            return Err(not_clustered());
+        }
+        let u = units.values();
+        if u.windows(2).any(|w| w[0] > w[1]) {
+            return Err(not_clustered());
+        }
+        self.intervals.push((u[0], u[n - 1]));
+        let kc = self.params.key_count;
+        self.key_ids(&values[1..1 + kc], n)?;
+        let mut args = values[1 + kc..].iter();
+        let mut cols = Vec::with_capacity(self.params.partials.len());
+        for (input, _, _) in &self.params.partials {
+            cols.push(match input {
+                PartialInput::Rows => Column::Rows,
+                PartialInput::Where => Column::Where(
+                    args.next().and_then(|a| a.as_boolean_opt()).ok_or_else(|| DataFusionError::Internal("bound_by_unit: condition argument".into()))?,
+                ),
+                PartialInput::Value => Column::Value(
+                    args.next()
+                        .and_then(|a| a.as_primitive_opt::<Int64Type>())
+                        .ok_or_else(|| DataFusionError::Internal("bound_by_unit: value argument".into()))?,
+                ),
+            });
+        }
+        let width = cols.len();
+        let mut run = std::mem::take(&mut self.run);
+        let mut start = 0;
+        for end in 1..=n {
+            if end < n && u[end] == u[start] {
+                continue;
+            }
+            if kc == 0 {
+                let at = run.slot(0, width);
+                for (p, c) in cols.iter().enumerate() {
+                    run.sums[at + p] += match c {
+                        Column::Rows => (end - start) as i64,
+                        _ => (start..end).map(|r| c.at(r)).sum(),
+                    };
+                }
+            } else {
+                for r in start..end {
+                    let at = run.slot(self.ids[r], width);
+                    for (p, c) in cols.iter().enumerate() {
+                        run.sums[at + p] += c.at(r);
+                    }
+                }
+            }
+            if start == 0 || end == n {
+                self.merge_open(u[start], &run);
+                run.clear();
+            } else {
+                self.close(&mut run);
+            }
+            start = end;
+        }
+        self.run = run;
+        Ok(())
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let Some(arr) = states.first() else { return Ok(()) };
+        let bin: &BinaryArray = arr.as_binary_opt().ok_or_else(|| DataFusionError::Internal("bound_by_unit: state type".into()))?;
+        for i in 0..bin.len() {
+            if bin.is_valid(i) {
+                self.merge_encoded(bin.value(i))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(vec![ScalarValue::Binary(Some(self.encode()?))])
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.check_intervals()?;
+        let open: Vec<(i64, UnitSums)> = self.open.drain().collect();
+        for (_, mut s) in open {
+            self.close(&mut s);
+        }
+        let stride = self.params.stride();
+        // Keys no kept unit has are not output: their existence came from dropped rows.
+        let kept: Vec<usize> = if self.params.key_count == 0 {
+            vec![0]
+        } else {
+            (0..self.key_rows.len()).filter(|k| self.totals[k * stride] > 0).collect()
+        };
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        if let Some(conv) = &self.converter {
+            let rows: Vec<_> = kept.iter().map(|k| self.key_rows[*k].row()).collect();
+            columns.extend(conv.convert_rows(rows)?);
+        }
+        let column = |j: usize| -> ArrayRef {
+            let mut b = Int64Builder::with_capacity(kept.len());
+            for k in &kept {
+                b.append_value(self.totals[k * stride + j]);
+            }
+            Arc::new(b.finish())
+        };
+        if self.params.units_column.is_some() {
+            columns.push(column(0));
+        }
+        for p in 0..self.params.partials.len() {
+            columns.push(column(p + 1));
+        }
+        let DataType::Struct(fields) = self.item.data_type() else {
+            return Err(DataFusionError::Internal("bound_by_unit: item type".into()));
+        };
+        debug_assert_eq!(self.key_types.len(), self.params.key_count);
+        let items = StructArray::try_new(fields.clone(), columns, None)?;
+        let list = ListArray::try_new(self.item.clone(), OffsetBuffer::from_lengths([kept.len()]), Arc::new(items), None)?;
+        Ok(ScalarValue::List(Arc::new(list)))
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.totals.capacity() * 8
+            + self.key_rows.iter().map(|r| r.as_ref().len() * 2 + 48).sum::<usize>()
+            + self.open.len() * 64
+            + self.intervals.capacity() * 16
+    }
+}

@@ -1,0 +1,172 @@
+//! The streaming bounding pass against a direct computation of the same bounding, on
+//! unit-clustered input split across batches and partitions, and its refusal of input that
+//! is not clustered.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
+use datafusion::functions::core::expr_fn::get_field;
+use datafusion::logical_expr::{col, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+use shuyu_planner::aggregate::BoundingOrder;
+use shuyu_planner::bounding::{is_not_clustered, BoundParams, PartialInput};
+
+/// Rows: (unit, key, flag, value).
+type Row = (i64, &'static str, bool, Option<i64>);
+
+fn rows(units: usize) -> Vec<Row> {
+    // A deterministic spread: unit u has 1 + u % 7 rows over up to 4 keys; unit 3 has many
+    // rows with large values, so clamping matters.
+    let keys = ["a", "b", "c", "d", "e"];
+    let mut out = Vec::new();
+    for u in 0..units as i64 {
+        let n = if u == 3 { 40 } else { 1 + (u % 7) as usize };
+        for j in 0..n {
+            let key = keys[((u as usize) * 3 + j) % if u % 2 == 0 { 5 } else { 2 }];
+            let value = if j % 5 == 4 { None } else { Some(if u == 3 { 1000 } else { (u * 13 + j as i64) % 100 }) };
+            out.push((u, key, (u + j as i64) % 3 == 0, value));
+        }
+    }
+    out
+}
+
+fn batches(rows: &[Row], batch_rows: usize, partitions: usize) -> Vec<Vec<RecordBatch>> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("unit", DataType::Int64, false),
+        Field::new("key", DataType::Utf8, false),
+        Field::new("flag", DataType::Boolean, false),
+        Field::new("value", DataType::Int64, true),
+    ]));
+    let chunks: Vec<RecordBatch> = rows
+        .chunks(batch_rows)
+        .map(|c| {
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from(c.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(c.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(BooleanArray::from(c.iter().map(|r| r.2).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(c.iter().map(|r| r.3).collect::<Vec<_>>())),
+            ];
+            RecordBatch::try_new(schema.clone(), cols).unwrap()
+        })
+        .collect();
+    // Contiguous runs of batches per partition, as a file scan split by ranges gives.
+    let per = chunks.len().div_ceil(partitions);
+    chunks.chunks(per).map(|c| c.to_vec()).collect()
+}
+
+const LO: i64 = 0;
+const MAX_ROWS: i64 = 3;
+const HI: i64 = 100;
+
+/// The bounding computed directly: per unit and key, clamp the sums; keep the
+/// `max_groups` smallest keys; sum per key. Returns key -> (units, rows, flagged, value).
+fn expected(rows: &[Row], max_groups: usize) -> BTreeMap<String, [i64; 4]> {
+    let mut per: BTreeMap<i64, BTreeMap<&str, [i64; 3]>> = BTreeMap::new();
+    for (u, k, f, v) in rows {
+        let e = per.entry(*u).or_default().entry(k).or_default();
+        e[0] += 1;
+        e[1] += i64::from(*f);
+        e[2] += v.unwrap_or(0);
+    }
+    let mut out: BTreeMap<String, [i64; 4]> = BTreeMap::new();
+    for keys in per.values() {
+        for (k, s) in keys.iter().take(max_groups) {
+            let o = out.entry(k.to_string()).or_default();
+            o[0] += 1;
+            o[1] += s[0].clamp(0, MAX_ROWS);
+            o[2] += s[1].clamp(0, MAX_ROWS);
+            o[3] += s[2].clamp(LO, HI * MAX_ROWS);
+        }
+    }
+    out
+}
+
+async fn run(parts: Vec<Vec<RecordBatch>>, max_groups: usize) -> datafusion::error::Result<BTreeMap<String, [i64; 4]>> {
+    let schema = parts[0][0].schema();
+    let ctx = SessionContext::new();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts)?))?;
+    let params = BoundParams {
+        key_count: 1,
+        names: vec!["rows".into(), "flagged".into(), "value".into()],
+        partials: vec![(PartialInput::Rows, 0, MAX_ROWS), (PartialInput::Where, 0, MAX_ROWS), (PartialInput::Value, LO, HI * MAX_ROWS)],
+        units_column: Some("units".into()),
+        max_groups: Some(max_groups),
+        order: BoundingOrder::ByKey,
+    };
+    let scan = ctx.table("t").await?.into_unoptimized_plan();
+    let out = ["__k0", "units", "rows", "flagged", "value"].map(|n| get_field(col("b"), n).alias(n)).to_vec();
+    let plan = LogicalPlanBuilder::from(scan)
+        .aggregate(Vec::<datafusion::prelude::Expr>::new(), vec![params.call(vec![col("unit"), col("key"), col("flag"), col("value")]).alias("b")])?
+        .unnest_column("b")?
+        .project(out)?
+        .build()?;
+    let got = ctx.execute_logical_plan(plan).await?.collect().await?;
+    let mut map = BTreeMap::new();
+    for b in &got {
+        let k = b.column(0).as_string::<i32>();
+        let vals: Vec<&Int64Array> = (1..5).map(|i| b.column(i).as_primitive::<Int64Type>()).collect();
+        for r in 0..b.num_rows() {
+            assert!(k.is_valid(r));
+            map.insert(k.value(r).to_string(), [vals[0].value(r), vals[1].value(r), vals[2].value(r), vals[3].value(r)]);
+        }
+    }
+    Ok(map)
+}
+
+#[tokio::test]
+async fn matches_the_direct_bounding_across_batches_and_partitions() {
+    let data = rows(500);
+    for (batch_rows, partitions) in [(10_000, 1), (7, 1), (7, 2), (3, 4), (1, 3)] {
+        for max_groups in [1, 2, 5] {
+            let got = run(batches(&data, batch_rows, partitions), max_groups).await.unwrap();
+            assert_eq!(got, expected(&data, max_groups), "batch {batch_rows} rows, {partitions} partitions, max_groups {max_groups}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_unit_with_huge_values_moves_a_key_by_the_bound_only() {
+    let data = rows(50);
+    let got = run(batches(&data, 4, 2), 5).await.unwrap();
+    let mut without: Vec<Row> = data.iter().copied().filter(|r| r.0 != 3).collect();
+    without.sort_by_key(|r| r.0);
+    let other = run(batches(&without, 4, 2), 5).await.unwrap();
+    for (k, v) in &got {
+        let w = other.get(k).copied().unwrap_or_default();
+        assert!((v[3] - w[3]).abs() <= HI * MAX_ROWS, "key {k}: unit 3 moved the value sum by {}", v[3] - w[3]);
+        assert!((v[1] - w[1]).abs() <= MAX_ROWS);
+    }
+}
+
+#[tokio::test]
+async fn input_not_clustered_by_unit_fails_and_releases_nothing() {
+    let mut data = rows(100);
+    // Unit 10's rows also appear after unit 90's: inside one batch the order breaks.
+    let moved: Vec<Row> = data.iter().copied().filter(|r| r.0 == 10).collect();
+    data.retain(|r| r.0 != 10 || r.1 == "zzz");
+    data.extend(moved);
+    let err = run(batches(&data, 100_000, 1), 5).await.unwrap_err();
+    assert!(is_not_clustered(&err), "{err}");
+    // The same, where each batch is sorted but two batches overlap.
+    let mut a: Vec<Row> = rows(100).into_iter().filter(|r| r.0 % 2 == 0).collect();
+    let b: Vec<Row> = rows(100).into_iter().filter(|r| r.0 % 2 == 1).collect();
+    let split = a.len();
+    a.extend(b);
+    let err = run(batches(&a, split, 2), 5).await.unwrap_err();
+    assert!(is_not_clustered(&err), "{err}");
+}
+
+#[test]
+fn the_fixture_exercises_clamping_and_key_limits() {
+    let data = rows(500);
+    let mut keys_per_unit: HashMap<i64, std::collections::HashSet<&str>> = HashMap::new();
+    for r in &data {
+        keys_per_unit.entry(r.0).or_default().insert(r.1);
+    }
+    assert!(keys_per_unit.values().any(|k| k.len() > 2), "some unit must reach more keys than max_groups");
+    assert!(data.iter().filter(|r| r.0 == 3).count() as i64 > MAX_ROWS);
+}
