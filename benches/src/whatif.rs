@@ -110,7 +110,7 @@ pub async fn variant_context(dir: &Path, v: &ScopeVariant) -> Result<(SessionCon
 pub async fn variant_engines(dir: &Path, v: &ScopeVariant) -> Result<(SessionContext, PrivateSession)> {
     let plain = variant_context(dir, v).await?.0;
     let (ctx, catalog) = variant_context(dir, v).await?;
-    Ok((plain, PrivateSession::new(Scope::from_context(ctx, catalog))))
+    Ok((plain, PrivateSession::new(Scope::from_context(ctx, catalog)).with_exact_reuse(false)))
 }
 
 async fn analyzed(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
