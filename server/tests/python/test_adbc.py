@@ -81,7 +81,8 @@ def test_credentials_name_the_bound_port(demo):
 
 
 def test_a_grouped_count_reads_into_polars(demo):
-    with connect(demo, "beilin-jobs") as conn, conn.cursor() as cur:
+    # chunhe-health's results are released automatically (beilin-jobs' wait for review).
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
         cur.execute(GROUPED)
         table = cur.fetch_arrow_table()
     df = pl.from_arrow(table)
@@ -91,7 +92,7 @@ def test_a_grouped_count_reads_into_polars(demo):
     assert abs(df["n"].sum() - 5000) < 500
     metadata = table.schema.metadata or {}
     assert b"shuyu.cost" in metadata, metadata
-    assert float(metadata[b"shuyu.budget_remaining"]) < 10
+    assert float(metadata[b"shuyu.budget_remaining"]) < 2
 
 
 def test_a_refused_query_raises_with_its_code(demo):
