@@ -67,8 +67,13 @@ impl MaskingKey {
                 Ok(MaskingKey(bytes))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if let Some(dir) = path.parent() {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
                     std::fs::create_dir_all(dir).map_err(io)?;
+                    #[cfg(unix)]
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+                    }
                 }
                 let key: [u8; 32] = rand::random();
                 write_secret(path, hex::encode(key).as_bytes()).map_err(io)?;

@@ -23,6 +23,7 @@ use std::time::Instant;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
 use shuyu_governance::{
     AuthorizationId, Budget, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Right,
@@ -386,6 +387,10 @@ async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Ve
         .sql_with_options(sql, query_only())
         .await
         .map_err(|e| (JobStatus::Refused, Error::Planner(PlannerError::Plan(e.strip_backtrace()))))?;
+    if matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        // Physical plans name the server's files.
+        return Err((JobStatus::Refused, Error::Usage("EXPLAIN is not served; use EXPLAIN PRIVACY to see how prod would answer".into())));
+    }
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let batches = df.collect().await.map_err(|e| {
         let e = ComputeError::from_execution(e);

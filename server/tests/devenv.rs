@@ -153,6 +153,17 @@ async fn dev_runs_plain_sql_over_the_samples_but_only_queries() {
     let e = query(&mut client, &format!("COPY (SELECT * FROM residents) TO '{}'", out.display())).await.expect_err("COPY");
     assert_eq!(code(&e), Code::InvalidArgument, "{}", message(&e));
     assert!(!out.exists());
+    let e = query(&mut client, "EXPLAIN SELECT * FROM residents").await.expect_err("plain EXPLAIN shows server paths");
+    assert_eq!(code(&e), Code::InvalidArgument, "{}", message(&e));
+    // Prepared statements plan plainly in dev too (prod would refuse this at prepare time).
+    let mut stmt = client.prepare("SELECT person_id, age FROM residents".to_string(), None).await.expect("prepared in dev");
+    let names: Vec<String> = stmt.dataset_schema().expect("schema").fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(names, ["person_id", "age"]);
+    let info = stmt.execute().await.expect("executed");
+    let (schema, batches) = common::fetch(&mut client, info).await.expect("rows");
+    assert_eq!(md(&schema, "shuyu.environment"), "dev");
+    let residents = load_samples_report(&server.samples).expect("report").expect("samples").table("residents").expect("residents").rows;
+    assert_eq!(rows(&batches) as u64, residents);
     let budget = server.domain.store.budget(&server.domain.bureau, health.authorization).expect("budget");
     assert_eq!(budget.spent, Nano::ZERO);
     server.stop().await;
