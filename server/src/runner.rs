@@ -22,6 +22,7 @@ use std::time::Instant;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
@@ -374,6 +375,9 @@ fn status_of(e: &ComputeError) -> JobStatus {
     }
 }
 
+/// Most rows of one dev result.
+pub const DEV_MAX_ROWS: usize = 1_000_000;
+
 /// What plain SQL may do in dev: query only.
 pub fn query_only() -> SQLOptions {
     SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
@@ -392,10 +396,25 @@ async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Ve
         return Err((JobStatus::Refused, Error::Usage("EXPLAIN is not served; use EXPLAIN PRIVACY to see how prod would answer".into())));
     }
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let batches = df.collect().await.map_err(|e| {
+    let failed = |e: datafusion::error::DataFusionError| {
         let e = ComputeError::from_execution(e);
         (status_of(&e), Error::from(e))
-    })?;
+    };
+    // Results are held in memory until fetched: a row cap keeps a runaway join (the pool
+    // bounds operators, not the collected output) from taking the server's memory.
+    let mut stream = df.execute_stream().await.map_err(failed)?;
+    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        rows += batch.num_rows();
+        if rows > DEV_MAX_ROWS {
+            return Err((
+                JobStatus::Failed,
+                Error::Busy(format!("a dev result may have at most {DEV_MAX_ROWS} rows; add a LIMIT or filters")),
+            ));
+        }
+        batches.push(batch);
+    }
     let schema = batches.first().map(RecordBatch::schema).unwrap_or(planned);
     Ok((schema, batches))
 }

@@ -153,6 +153,10 @@ async fn dev_runs_plain_sql_over_the_samples_but_only_queries() {
     let e = query(&mut client, &format!("COPY (SELECT * FROM residents) TO '{}'", out.display())).await.expect_err("COPY");
     assert_eq!(code(&e), Code::InvalidArgument, "{}", message(&e));
     assert!(!out.exists());
+    // A runaway result is cut at the row cap, and the server stays healthy.
+    let e = query(&mut client, "SELECT a.age FROM residents a, residents b, residents c").await.expect_err("too many rows");
+    assert_eq!(code(&e), Code::ResourceExhausted, "{}", message(&e));
+    assert!(message(&e).contains("at most"), "{}", message(&e));
     let e = query(&mut client, "EXPLAIN SELECT * FROM residents").await.expect_err("plain EXPLAIN shows server paths");
     assert_eq!(code(&e), Code::InvalidArgument, "{}", message(&e));
     // Prepared statements plan plainly in dev too (prod would refuse this at prepare time).
@@ -166,6 +170,19 @@ async fn dev_runs_plain_sql_over_the_samples_but_only_queries() {
     assert_eq!(rows(&batches) as u64, residents);
     let budget = server.domain.store.budget(&server.domain.bureau, health.authorization).expect("budget");
     assert_eq!(budget.spent, Nano::ZERO);
+
+    // A sample built under weaker rules than the catalog's is not served.
+    let manifest_path = server.samples.join("residents.toml");
+    let mut m = shuyu_datasets::TableManifest::from_toml(&std::fs::read_to_string(&manifest_path).expect("read")).expect("manifest");
+    m.columns.iter_mut().find(|c| c.name == "age").expect("age").masking = Some(shuyu_datasets::MaskingRule::Keep);
+    std::fs::write(&manifest_path, m.to_toml().expect("toml")).expect("write");
+    let e = query(&mut client, "SELECT age FROM residents").await.expect_err("other rules");
+    assert_eq!(code(&e), Code::FailedPrecondition, "{}", message(&e));
+    assert!(message(&e).contains("other masking rules") && message(&e).contains("age"), "{}", message(&e));
+    std::fs::remove_file(&manifest_path).expect("remove");
+    let e = query(&mut client, "SELECT age FROM residents").await.expect_err("no sample");
+    assert_eq!(code(&e), Code::FailedPrecondition, "{}", message(&e));
+    assert!(message(&e).contains("no masked sample of table residents"), "{}", message(&e));
     server.stop().await;
 }
 
