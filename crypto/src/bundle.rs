@@ -82,6 +82,17 @@ pub struct ColumnEntry {
     pub file: FileEntry,
 }
 
+impl ColumnEntry {
+    /// Whether the domain itself verifies the column's bound at import: true for the
+    /// bootstrapped tier (zero-knowledge proof of the type width, then homomorphic clamping),
+    /// false for the linear tier (secret-key ciphertexts: the bound rests on the custodian's
+    /// word). The planner must not base a DP release on a column for which this is false
+    /// (docs/encryption.md, "Bound enforcement").
+    pub fn bound_verified_by_domain(&self) -> bool {
+        self.spec.tier == ColumnTier::Bootstrapped
+    }
+}
+
 /// The bundle's manifest (`manifest.json`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Manifest {
@@ -384,7 +395,7 @@ impl Bundle {
         if manifest.format != FORMAT {
             return Err(CryptoError::malformed("bundle manifest", format!("format is not {FORMAT}")));
         }
-        if manifest.pseudonyms.bytes != manifest.rows * 32 {
+        if manifest.rows.checked_mul(32) != Some(manifest.pseudonyms.bytes) {
             return Err(CryptoError::malformed("bundle manifest", "pseudonym file size does not match the row count"));
         }
         for column in &manifest.columns {
