@@ -6,6 +6,7 @@
 //! - bootstrapped tier: `SUM(v) WHERE v > c` over 8 rows through the library (compare,
 //!   `if_then_zero`, widening, multi-operand 64-bit sum), against its count of programmable
 //!   bootstraps times the time of one bootstrap.
+//!
 //! Ciphertext bytes per stored value are printed once.
 
 // `criterion_group!` generates an undocumented public function.

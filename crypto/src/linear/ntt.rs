@@ -128,9 +128,9 @@ impl CrtNtt {
 
     /// Inverse transform of an accumulator; returns the exact sum of its products modulo 2^128.
     pub(crate) fn finish(&self, mut acc: Transformed) -> Vec<u128> {
-        for k in 0..5 {
-            self.plans[k].normalize(&mut acc[k]);
-            self.plans[k].inv(&mut acc[k]);
+        for (plan, residues) in self.plans.iter().zip(acc.iter_mut()) {
+            plan.normalize(residues);
+            plan.inv(residues);
         }
         (0..self.n)
             .map(|i| {
@@ -146,8 +146,8 @@ impl CrtNtt {
         for j in 0..5 {
             let pj = PRIMES[j] as u64;
             let mut t = residues[j] % pj;
-            for i in 0..j {
-                t = (t + pj - v[i] % pj) % pj * self.inv[i][j] % pj;
+            for (i, &vi) in v[..j].iter().enumerate() {
+                t = (t + pj - vi % pj) % pj * self.inv[i][j] % pj;
             }
             v[j] = t;
         }
@@ -157,10 +157,7 @@ impl CrtNtt {
     /// Centred reconstruction modulo 2^128.
     fn reconstruct(&self, residues: &[u64; 5]) -> u128 {
         let v = self.digits(residues);
-        let mut x = 0u128;
-        for j in 0..5 {
-            x = x.wrapping_add((v[j] as u128).wrapping_mul(self.prefix[j]));
-        }
+        let x = v.iter().zip(&self.prefix).fold(0u128, |x, (&d, &w)| x.wrapping_add((d as u128).wrapping_mul(w)));
         // x > (P-1)/2 means the true integer is x - P (negative).
         let negative = v.iter().rev().zip(self.half.iter().rev()).find(|(a, b)| a != b).is_some_and(|(a, b)| a > b);
         if negative {
