@@ -97,5 +97,5 @@ impl QueryPlanner for MeteringPlanner {
 pub fn metered(scope: &Scope, meter: &Arc<ScanMeter>) -> Scope {
     let base: SessionState = scope.context().state();
     let state = SessionStateBuilder::new_from_existing(base).with_query_planner(Arc::new(MeteringPlanner { meter: meter.clone() })).build();
-    Scope::from_context(SessionContext::new_with_state(state), scope.catalog().clone())
+    scope.with_context(SessionContext::new_with_state(state))
 }
