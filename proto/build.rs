@@ -8,6 +8,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
     tonic_prost_build::configure()
+        // Messages print as JSON on the command line (`shuyu admin … --output json`).
+        .type_attribute(".shuyu.admin.v1", "#[derive(serde::Serialize)]")
         .build_client(true)
         .build_server(true)
         .compile_with_config(config, &[proto], &["."])?;
