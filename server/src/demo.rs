@@ -292,6 +292,10 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             let uri = server::flight_sql_uri(bound);
             write_credentials(data_dir, &domain, Some(&uri))?;
             println!("\n== Arrow Flight SQL on {uri} (Ctrl-C stops); connect with an analyst token from credentials.json");
+            println!(
+                "== the bureau administers it on the same port: shuyu admin --credentials {} unit list",
+                data_dir.join("credentials.json").display()
+            );
             server::run(listener, store, &config, server::shutdown_signal()).await
         }
     }
