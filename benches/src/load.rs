@@ -180,3 +180,33 @@ mod tests {
         assert!(percentile(&[], 0.5).is_nan());
     }
 }
+
+#[cfg(test)]
+mod service_tests {
+    use std::time::Duration;
+
+    use shuyu_datasets::generate::{generate, GenerateOptions};
+
+    use crate::service::{limits, Service};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn load_over_flight_sql_leaves_the_ledger_equal_to_what_clients_were_told() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("city");
+        generate(&GenerateOptions::new(2_000, &dir, 5)).expect("generate");
+        let svc = Service::start(&dir, limits(2)).await.expect("service");
+        // Six clients against a cap of two concurrent jobs: some are refused and retry.
+        let queries = vec!["SELECT COUNT(*) FROM residents", "SELECT district, COUNT(*) FROM residents GROUP BY district"];
+        let r = super::run(&svc, 6, Duration::from_secs(2), 0.5, queries, 2).await.expect("load");
+        assert!(r.answered > 0, "some queries are answered");
+        assert_eq!(r.errors, 0, "nothing fails but for the concurrency cap");
+        assert_eq!(r.told.0, r.answered as u64 * 500_000_000, "every answer is charged its 0.5 epsilon");
+        assert!(r.ledger_ok(), "ledger committed {} vs told {}, reserved {}", r.spent, r.told, r.reserved);
+        // A cold query on a fresh connection returns the noisy count and its charge.
+        let mut c = svc.client(1.0).await.expect("client");
+        let a = c.query("SELECT COUNT(*) FROM residents").await.expect("answer");
+        assert_eq!(a.batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+        assert_eq!(a.charged.0, 1_000_000_000);
+        svc.stop().await.expect("stops");
+    }
+}

@@ -343,7 +343,7 @@ async fn run_size(args: &Args, plan: &Plan, n: u64) -> runner::Result<SizeResult
                 r.flight_note = Some("not over Flight SQL: partition selection over non-public keys needs a delta, which pure-DP authorizations do not carry".into());
                 continue;
             }
-            if let Err(e) = flight(args, &dir, r, &label).await {
+            if let Err(e) = flight(args, &dir, r, &label, &exact[r.query.name]).await {
                 eprintln!("[{label}] {} over Flight SQL: ERROR {e}", r.query.name);
                 r.flight_note = Some(format!("failed: {e}"));
             }
@@ -425,17 +425,21 @@ async fn run_size(args: &Args, plan: &Plan, n: u64) -> runner::Result<SizeResult
 
 /// One query over Flight SQL: a fresh service, a new connection, the cold first call, then
 /// `--reps` warm calls on the same connection.
-async fn flight(args: &Args, dir: &Path, r: &mut QueryResult, label: &str) -> runner::Result<()> {
+async fn flight(args: &Args, dir: &Path, r: &mut QueryResult, label: &str, exact: &accuracy::Cells) -> runner::Result<()> {
     let svc = service::Service::start(dir, service::limits(4)).await?;
     let result = async {
         let t = Instant::now();
         let mut client = svc.client(EPSILON).await?;
         let cold = client.query(r.query.sql).await?;
         let cold_ms = t.elapsed().as_secs_f64() * 1e3;
+        let mut answers = vec![accuracy::cells(&cold.batches, r.query.keys)?];
         let mut warm = Vec::with_capacity(args.reps);
         for _ in 0..args.reps {
-            warm.push(client.query(r.query.sql).await?.elapsed);
+            let a = client.query(r.query.sql).await?;
+            warm.push(a.elapsed);
+            answers.push(accuracy::cells(&a.batches, r.query.keys)?);
         }
+        r.flight_error = Some(accuracy::Error::of(&answers, exact));
         eprintln!("[{label}] {}: Flight SQL cold {:.1} ms (rows {}), warm median {:.1} ms", r.query.name, cold_ms, cold.batches.iter().map(|b| b.num_rows()).sum::<usize>(), Timing::of(&warm).median_ms);
         r.flight_cold_ms = Some(cold_ms);
         r.flight = Some(Timing::of(&warm));
@@ -551,6 +555,7 @@ async fn run_query(
         flight_cold_ms: None,
         flight: None,
         flight_note: None,
+        flight_error: None,
         sweep: Vec::new(),
     };
     eprintln!(

@@ -179,10 +179,12 @@ pub struct Job {
 
 /// Runs `peer` on `job` with the environments under `root`.
 pub fn run(root: &Path, peer: Peer, job: &Job) -> PeerResult {
-    let py = python(root, peer.venv);
-    if !py.exists() {
-        return PeerResult::skipped(peer, "skipped", format!("no environment {} (run with --peers to create it)", root.join(peer.venv).display()));
-    }
+    // Absolute (the child runs in the scratch folder) but not resolved: the venv's python is
+    // a symlink to the base interpreter, and only the link's path selects the venv.
+    let py = match std::path::absolute(python(root, peer.venv)) {
+        Ok(p) if p.exists() => p,
+        _ => return PeerResult::skipped(peer, "skipped", format!("no environment {} (run with --peers to create it)", root.join(peer.venv).display())),
+    };
     match run_child(&py, peer, job) {
         Ok(r) => r,
         Err(e) => PeerResult::skipped(peer, "error", e.to_string()),
@@ -274,4 +276,34 @@ fn parse(peer: Peer, v: &Value) -> Result<PeerResult> {
         notes: v["notes"].as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string)).collect(),
         peak_rss: v["peak_rss_bytes"].as_u64(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_result_keeps_its_finished_runs_and_an_error_is_a_skip_with_its_reason() {
+        let v = json!({
+            "status": "partial", "load_s": 1.5, "versions": {"duckdb": "2.0.0"}, "notes": ["n"], "peak_rss_bytes": 1024,
+            "runs": [{"query": "Q2", "epsilon": 1.0, "times_s": [0.25, 0.5], "answers": [{"A|count": 3.0, "A|sum": 9.0}, {"A|count": 4.0}]}],
+        });
+        let r = parse(PEERS[1], &v).expect("parsed");
+        assert_eq!(r.load, Some(Duration::from_millis(1500)));
+        let run = r.run("Q2", 1.0).expect("the Q2 run");
+        assert_eq!(run.times, vec![Duration::from_millis(250), Duration::from_millis(500)]);
+        assert_eq!(run.answers[0].get("A|m1"), Some(&9.0));
+        assert_eq!(run.answers[1].len(), 1);
+        assert!(r.run("Q2", 0.5).is_none());
+        let e = parse(PEERS[1], &json!({"status": "skipped", "reason": "not installed: duckdb"})).expect("parsed");
+        assert_eq!((e.status.as_str(), e.reason.as_deref()), ("skipped", Some("not installed: duckdb")));
+        assert!(e.runs.is_empty());
+    }
+
+    #[test]
+    fn peers_are_selected_by_name() {
+        assert_eq!(select(&[]).expect("all").len(), PEERS.len());
+        assert_eq!(select(&["tumult".into()]).expect("one")[0].venv, ".venv-tmlt");
+        assert!(select(&["nope".into()]).is_err());
+    }
 }

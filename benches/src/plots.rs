@@ -11,8 +11,15 @@ pub type Series = (String, Vec<(f64, f64)>);
 /// is dropped; with no point at all the chart says so.
 pub fn log_log(title: &str, x_desc: &str, y_desc: &str, series: &[Series]) -> Result<String, String> {
     let keep = |p: &(f64, f64)| p.0.is_finite() && p.1.is_finite() && p.0 > 0.0 && p.1 > 0.0;
-    let series: Vec<(&String, Vec<(f64, f64)>)> =
-        series.iter().map(|(n, pts)| (n, pts.iter().copied().filter(keep).collect::<Vec<_>>())).filter(|(_, p)| !p.is_empty()).collect();
+    let series: Vec<(&String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(n, pts)| {
+            let mut p: Vec<(f64, f64)> = pts.iter().copied().filter(keep).collect();
+            p.sort_by(|a, b| a.0.total_cmp(&b.0));
+            (n, p)
+        })
+        .filter(|(_, p)| !p.is_empty())
+        .collect();
     let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, p)| p.iter().copied()).collect();
     let mut svg = String::new();
     {

@@ -120,6 +120,8 @@ pub struct QueryResult {
     pub flight: Option<Timing>,
     /// Why it was not measured over Flight SQL.
     pub flight_note: Option<String>,
+    /// Relative error of the Flight SQL answers (cold and warm calls).
+    pub flight_error: Option<accuracy::Error>,
     /// Error of shuyu's releases at each epsilon of the sweep.
     pub sweep: Vec<(f64, accuracy::Error)>,
 }
@@ -143,6 +145,7 @@ impl QueryResult {
             flight_cold_ms: None,
             flight: None,
             flight_note: None,
+            flight_error: None,
             sweep: Vec::new(),
         }
     }
@@ -380,6 +383,7 @@ pub fn json(r: &SizeResult) -> Value {
             "flight_cold_ms": q.flight_cold_ms,
             "flight_warm": q.flight.as_ref().map(Timing::to_json),
             "flight_note": q.flight_note,
+            "flight_error": q.flight_error.as_ref().map(accuracy::Error::to_json),
             "error_vs_epsilon": q.sweep.iter().map(|(e, err)| json!({"epsilon": e, "error": err.to_json()})).collect::<Vec<_>>(),
             "exact_answer": r.exact.get(q.query.name),
         })).collect::<Vec<_>>(),

@@ -69,6 +69,10 @@ fn rows_read(r: &SizeResult, sql: &str) -> u64 {
 /// Writes the report folder for `sizes` (every size run so far).
 pub fn write(dir: &Path, sizes: &[SizeResult], venv_failures: &[(&str, String)], command: &str) -> crate::runner::Result<()> {
     std::fs::create_dir_all(dir)?;
+    // Smallest size first, whatever order they ran in.
+    let mut sizes = sizes.to_vec();
+    sizes.sort_by_key(|r| r.residents);
+    let sizes = sizes.as_slice();
     let results = json!({
         "benchmark": "shuyu-bench",
         "workload_version": WORKLOAD_VERSION,
@@ -199,18 +203,19 @@ fn headline(s: &mut String, sizes: &[SizeResult]) {
         let _ = writeln!(s, "### {} residents\n", r.label);
         let _ = writeln!(s, "| system | Q1 time | Q1 error | Q2 time | Q2 error | Q3 time | Q3 error | load |");
         let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|");
-        let rows: [(&str, fn(&QueryResult) -> Option<f64>, bool); 4] = [
-            ("plain DataFusion (exact, same process)", |w| w.plain.as_ref().map(|t| t.median_ms), false),
-            ("shuyu in process", |w| w.private.as_ref().map(|t| t.median_ms), true),
-            ("shuyu Flight SQL, cold", |w| w.flight_cold_ms, true),
-            ("shuyu Flight SQL, warm", |w| w.flight.as_ref().map(|t| t.median_ms), true),
+        type Pick = fn(&QueryResult) -> Option<f64>;
+        let rows: [(&str, Pick, Pick); 4] = [
+            ("plain DataFusion (exact, same process)", |w| w.plain.as_ref().map(|t| t.median_ms), |_| Some(0.0)),
+            ("shuyu in process", |w| w.private.as_ref().map(|t| t.median_ms), |w| w.error.as_ref()?.mean_rel),
+            ("shuyu Flight SQL, cold (error over cold + warm answers)", |w| w.flight_cold_ms, |w| w.flight_error.as_ref()?.mean_rel),
+            ("shuyu Flight SQL, warm", |w| w.flight.as_ref().map(|t| t.median_ms), |w| w.flight_error.as_ref()?.mean_rel),
         ];
-        for (name, time, private) in rows {
+        for (name, time, error) in rows {
             let _ = write!(s, "| {name} |");
             for q in PEER_QUERIES {
                 match of_peer(r, q) {
                     Some(w) => {
-                        let e = if private { w.error.as_ref().and_then(|e| e.mean_rel) } else { Some(0.0) };
+                        let e = error(w);
                         let _ = write!(s, " {} | {} |", opt_ms(time(w)), err(e));
                     }
                     None => {
