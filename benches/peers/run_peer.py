@@ -366,12 +366,22 @@ def main():
     write(args.out, result)
 
 
+def peak_rss_bytes():
+    """VmHWM of this process (getrusage's maxrss would carry over the RSS of the process
+    that forked it); None off Linux."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
 def write(path, result):
-    """Writes the result atomically, with the peak RSS of this process and its children."""
-    import resource
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    result = dict(result, peak_rss_bytes=max(own, children) * 1024)  # Linux reports KiB
+    """Writes the result atomically, with this process's peak RSS."""
+    result = dict(result, peak_rss_bytes=peak_rss_bytes())
     with open(path + ".tmp", "w") as f:
         json.dump(result, f)
     os.replace(path + ".tmp", path)

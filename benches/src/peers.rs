@@ -144,7 +144,7 @@ pub struct PeerResult {
     pub versions: Value,
     /// The runner's notes (how the peer was configured).
     pub notes: Vec<String>,
-    /// Peak RSS of the peer's Python process (or of a finished child, if larger), bytes;
+    /// Peak RSS (VmHWM) of the peer's Python process, bytes;
     /// Spark's JVM, still running when it is read, is not included.
     pub peak_rss: Option<u64>,
 }
