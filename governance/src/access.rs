@@ -138,6 +138,17 @@ impl Actor {
         matches!(self.role, Some(Role::BureauAdmin) | Some(Role::Supervisor))
     }
 
+    /// Refuses access to another unit's object named by its id, as if it did not exist
+    /// (`what` is what a missing object is called, `authorization 7`), so a unit cannot
+    /// probe the identifiers of others.
+    pub(crate) fn require_owner(&self, owner: UnitId, what: &str) -> Result<()> {
+        if self.sees_all_units() || self.unit == Some(owner) {
+            Ok(())
+        } else {
+            Err(GovernanceError::foreign(what))
+        }
+    }
+
     /// Refuses access to another unit's object (tenant isolation).
     pub(crate) fn require_tenant(&self, owner: UnitId, what: &str) -> Result<()> {
         if self.sees_all_units() || self.unit == Some(owner) {
@@ -244,7 +255,9 @@ impl Store {
     }
 
     /// Appends a `refused` audit record when `out` is a refusal. The refusal stands even if
-    /// recording it fails (nothing was done), so that failure is not surfaced.
+    /// recording it fails (nothing was done), so that failure is not surfaced. A reach for
+    /// another unit's object is recorded without a unit, so only the bureau and supervisors
+    /// see it: the caller's own unit must not learn that the object exists.
     pub(crate) fn record_refusal<T>(
         &self,
         out: &Result<T>,
@@ -260,7 +273,10 @@ impl Store {
                         self.now(),
                         &Entry {
                             actor,
-                            unit: actor.unit,
+                            unit: match e {
+                                GovernanceError::NotFound { foreign: true, .. } => None,
+                                _ => actor.unit,
+                            },
                             action,
                             object: object.to_string(),
                             outcome: Outcome::Refused,

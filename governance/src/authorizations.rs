@@ -715,7 +715,7 @@ impl Store {
                 "read authorizations",
             )?;
             let row = load_row(tx, id)?;
-            actor.require_tenant(row.unit, &id.to_string())?;
+            actor.require_owner(row.unit, &id.to_string())?;
             load(tx, id, now)
         })
     }
@@ -772,7 +772,7 @@ impl Store {
                     "open a scenario session",
                 )?;
                 let row = load_row(tx, id)?;
-                actor.require_tenant(row.unit, &id.to_string())?;
+                actor.require_owner(row.unit, &id.to_string())?;
                 require_usable(tx, &row, now)?;
                 require_right(tx, id, Right::ProcessingUse, "querying the scenario's data")?;
                 let mut tables = Vec::new();

@@ -291,8 +291,9 @@ impl Store {
                 return Err(GovernanceError::Unauthenticated { reason: "the account is deactivated" });
             }
             if let Some(u) = unit {
-                access::check_unit_active(tx, u).map_err(|_| GovernanceError::Unauthenticated {
-                    reason: "the person's unit is suspended or revoked",
+                access::check_unit_active(tx, u).map_err(|e| match e {
+                    GovernanceError::Denied { reason } => GovernanceError::UnitInactive { reason },
+                    other => other,
                 })?;
             }
             Ok(Principal { person_id: person, unit_id: unit, role })

@@ -19,11 +19,15 @@ pub enum GovernanceError {
         /// What is wrong and what to change.
         reason: String,
     },
-    /// The object does not exist.
+    /// The object does not exist, or belongs to another operating unit: both read the same,
+    /// so that a unit cannot probe which identifiers exist elsewhere.
     #[error("{what} was not found; check the identifier or list the existing ones")]
     NotFound {
         /// What was looked up (`unit 7`, `dataset trips`).
         what: String,
+        /// The object exists but belongs to another unit. Never shown to the caller; the
+        /// attempt is recorded as a refusal visible to the bureau and supervisors only.
+        foreign: bool,
     },
     /// The caller may not do this (role, tenant, status, term).
     #[error("refused: {reason}")]
@@ -57,6 +61,12 @@ pub enum GovernanceError {
         requested: Nano,
         /// The per-query cap.
         cap: Nano,
+    },
+    /// The credential is valid, but its holder's operating unit is suspended or revoked.
+    #[error("refused: {reason}")]
+    UnitInactive {
+        /// Which unit and what the holder can do (never the token).
+        reason: String,
     },
     /// The credential is unknown, expired or revoked, or its holder may no longer act.
     #[error("authentication failed: {reason}; ask the bureau for a new credential")]
@@ -129,7 +139,13 @@ impl GovernanceError {
 
     /// Builds a [`GovernanceError::NotFound`].
     pub(crate) fn not_found(what: impl Into<String>) -> Self {
-        GovernanceError::NotFound { what: what.into() }
+        GovernanceError::NotFound { what: what.into(), foreign: false }
+    }
+
+    /// A [`GovernanceError::NotFound`] for an object of another unit (see
+    /// [`Actor::require_owner`](crate::access)).
+    pub(crate) fn foreign(what: impl Into<String>) -> Self {
+        GovernanceError::NotFound { what: what.into(), foreign: true }
     }
 
     /// Builds a [`GovernanceError::Denied`].
@@ -158,11 +174,13 @@ impl GovernanceError {
     pub fn kind(&self) -> &'static str {
         match self {
             GovernanceError::Invalid { .. } => "invalid",
-            GovernanceError::NotFound { .. } => "not_found",
+            GovernanceError::NotFound { foreign: false, .. } => "not_found",
+            GovernanceError::NotFound { foreign: true, .. } => "another_unit",
             GovernanceError::Denied { .. } => "denied",
             GovernanceError::BudgetExhausted { .. } => "budget_exhausted",
             GovernanceError::OverCap { .. } => "over_cap",
             GovernanceError::Unauthenticated { .. } => "unauthenticated",
+            GovernanceError::UnitInactive { .. } => "unit_inactive",
             GovernanceError::Conflict { .. } => "conflict",
             GovernanceError::AuditBroken { .. } => "audit_broken",
             GovernanceError::LedgerBroken { .. } => "ledger_broken",
@@ -180,6 +198,8 @@ impl GovernanceError {
                 | GovernanceError::BudgetExhausted { .. }
                 | GovernanceError::OverCap { .. }
                 | GovernanceError::Unauthenticated { .. }
+                | GovernanceError::UnitInactive { .. }
+                | GovernanceError::NotFound { foreign: true, .. }
         )
     }
 }

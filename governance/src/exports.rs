@@ -407,7 +407,7 @@ impl Store {
                 "read products",
             )?;
             let product = load_product(tx, id)?;
-            actor.require_tenant(product.unit, &id.to_string())?;
+            actor.require_owner(product.unit, &id.to_string())?;
             Ok(product)
         })
     }
@@ -458,7 +458,7 @@ impl Store {
                 "trace products",
             )?;
             let product = load_product(tx, id)?;
-            actor.require_tenant(product.unit, &id.to_string())?;
+            actor.require_owner(product.unit, &id.to_string())?;
             let job = jobs::load_job(tx, product.job)?;
             let auth = authorizations::load_row(tx, product.authorization)?;
             Ok(Lineage {
@@ -483,7 +483,7 @@ impl Store {
         self.act(p, "export.request", product.to_string(), |tx, actor, now| {
             actor.require_unit("request exports")?;
             let prod = load_product(tx, product)?;
-            actor.require_tenant(prod.unit, &product.to_string())?;
+            actor.require_owner(prod.unit, &product.to_string())?;
             let job = jobs::load_job_row(tx, prod.job)?;
             if job.environment != Environment::Prod {
                 return Err(GovernanceError::denied("results of the dev environment never leave the domain; run the query in prod"));

@@ -272,7 +272,7 @@ impl Store {
         self.act(p, "job.create", new.authorization.to_string(), |tx, actor, now| {
             let unit = actor.require_unit("run queries")?;
             let row = authorizations::load_row(tx, new.authorization)?;
-            actor.require_tenant(row.unit, &new.authorization.to_string())?;
+            actor.require_owner(row.unit, &new.authorization.to_string())?;
             authorizations::require_usable(tx, &row, now)?;
             if new.sql.trim().is_empty() {
                 return Err(GovernanceError::invalid("sql", "must not be empty"));
@@ -383,7 +383,7 @@ impl Store {
                 "read jobs",
             )?;
             let j = load_job(tx, id)?;
-            actor.require_tenant(j.unit, &id.to_string())?;
+            actor.require_owner(j.unit, &id.to_string())?;
             Ok(j)
         })
     }

@@ -322,7 +322,7 @@ impl Store {
                     "read budgets",
                 )?;
                 let row = authorizations::load_row(tx, authorization)?;
-                actor.require_tenant(row.unit, &authorization.to_string())?;
+                actor.require_owner(row.unit, &authorization.to_string())?;
                 Ok(budget_of(&row))
             },
         )

@@ -113,20 +113,24 @@ pub(crate) fn load_unit(conn: &Connection, id: UnitId) -> Result<Unit> {
     })
 }
 
+const PERSON_COLUMNS: &str = "id, name, role, unit_id, provider, active";
+
+fn person_from_row(r: &Row<'_>) -> rusqlite::Result<Person> {
+    Ok(Person {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: r.get(2)?,
+        unit: r.get(3)?,
+        provider: r.get(4)?,
+        active: r.get::<_, i64>(5)? != 0,
+    })
+}
+
 fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
     conn.query_row(
-        "SELECT id, name, role, unit_id, provider, active FROM people WHERE id = ?1",
+        &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"),
         [id],
-        |r| {
-            Ok(Person {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                role: r.get(2)?,
-                unit: r.get(3)?,
-                provider: r.get(4)?,
-                active: r.get::<_, i64>(5)? != 0,
-            })
-        },
+        person_from_row,
     )
     .optional()?
     .ok_or_else(|| GovernanceError::not_found(id.to_string()))
@@ -349,6 +353,21 @@ impl Store {
                 None => {}
             }
             Ok(person)
+        })
+    }
+
+    /// People, optionally of one unit, by id (bureau and supervisors). ID numbers are never
+    /// returned: only their salted hashes are stored.
+    pub fn people(&self, p: &Principal, unit: Option<UnitId>) -> Result<Vec<Person>> {
+        self.observe(p, "person.list", "people", |tx, actor, _| {
+            actor.require(&[Role::BureauAdmin, Role::Supervisor], "list people")?;
+            let mut stmt = tx.prepare(&format!(
+                "SELECT {PERSON_COLUMNS} FROM people WHERE ?1 IS NULL OR unit_id = ?1 ORDER BY id"
+            ))?;
+            let rows = stmt
+                .query_map([unit], person_from_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
         })
     }
 

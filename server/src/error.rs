@@ -10,7 +10,8 @@
 //! | role, tenant, suspended or revoked unit or authorization | `PermissionDenied` |
 //! | the query ran past its time limit | `DeadlineExceeded` |
 //! | a feature this server does not serve (dev environment) | `FailedPrecondition` |
-//! | unknown object | `NotFound` |
+//! | unknown object, or another unit's object named by id (the two read the same) | `NotFound` |
+//! | the audit chain or the budget ledger does not verify | `DataLoss` |
 //! | store, file or bug | `Internal` (details in the server log only) |
 //!
 //! No message quotes a data value: planner and governance messages name tables, columns,
@@ -68,6 +69,9 @@ pub enum Error {
     /// The gRPC transport failed (binding, TLS set-up, serving).
     #[error("the gRPC service failed: {0}")]
     Transport(#[from] tonic::transport::Error),
+    /// A gRPC call of the command line failed on the server (its code and message).
+    #[error("{:?}: {}", .0.code(), .0.message())]
+    Remote(tonic::Status),
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -80,11 +84,6 @@ impl Error {
         move |source| Error::Io { what, source }
     }
 }
-
-/// The reason governance gives when a person of a suspended or revoked unit authenticates.
-/// The token itself is valid then, so the client is told "permission denied", not
-/// "unauthenticated" (see the note in the crate's hand-over about a typed variant).
-const UNIT_NOT_ACTIVE: &str = "the person's unit is suspended or revoked";
 
 impl From<Error> for tonic::Status {
     fn from(e: Error) -> Self {
@@ -99,6 +98,7 @@ impl From<Error> for tonic::Status {
             Error::Busy(_) => Status::resource_exhausted(e.to_string()),
             Error::Timeout(_) => Status::deadline_exceeded(e.to_string()),
             Error::NotServed(_) => Status::failed_precondition(e.to_string()),
+            Error::Remote(status) => status.clone(),
             Error::Datasets(_) | Error::Io { .. } | Error::Transport(_) | Error::Internal(_) => hidden(&e),
         }
     }
@@ -133,14 +133,17 @@ fn governance_status(g: &GovernanceError, e: &Error) -> tonic::Status {
         GovernanceError::NotFound { .. } => Status::not_found(e.to_string()),
         GovernanceError::Denied { .. } => Status::permission_denied(e.to_string()),
         GovernanceError::BudgetExhausted { .. } | GovernanceError::OverCap { .. } => Status::resource_exhausted(e.to_string()),
-        GovernanceError::Unauthenticated { reason } if *reason == UNIT_NOT_ACTIVE => {
-            Status::permission_denied(format!("refused: {reason}; nothing can run until the bureau reinstates it"))
-        }
+        // The token is valid but its holder's unit is suspended or revoked.
+        GovernanceError::UnitInactive { .. } => Status::permission_denied(e.to_string()),
         GovernanceError::Unauthenticated { .. } => Status::unauthenticated(e.to_string()),
         GovernanceError::Conflict { .. } => Status::failed_precondition(e.to_string()),
-        GovernanceError::AuditBroken { .. }
-        | GovernanceError::LedgerBroken { .. }
-        | GovernanceError::Store(_)
+        // Integrity failures are told (record number and what did not match; no data
+        // value), so the bureau and supervisors act on them, and logged.
+        GovernanceError::AuditBroken { .. } | GovernanceError::LedgerBroken { .. } => {
+            tracing::error!(error = %e, "integrity check failed");
+            Status::data_loss(e.to_string())
+        }
+        GovernanceError::Store(_)
         | GovernanceError::Io { .. }
         | GovernanceError::Internal(_) => hidden(e),
     }
@@ -186,7 +189,7 @@ mod tests {
 
     #[test]
     fn suspended_unit_is_permission_denied_and_bad_token_unauthenticated() {
-        let e = GovernanceError::Unauthenticated { reason: UNIT_NOT_ACTIVE };
+        let e = GovernanceError::UnitInactive { reason: "unit 3 is suspended by the bureau".into() };
         assert_eq!(code(e.into()).0, Code::PermissionDenied);
         let e = GovernanceError::Unauthenticated { reason: "the token is unknown" };
         assert_eq!(code(e.into()).0, Code::Unauthenticated);

@@ -4,9 +4,14 @@
 //! together for one job.
 //!
 //! ## Layout
-//! - [`server`]: the gRPC server — `run(listener, store, config, shutdown)` and `shuyu serve`.
+//! - [`server`]: the gRPC server — `run(listener, store, config, shutdown)` and `shuyu serve`:
+//!   Flight SQL, admin and health on one port.
+//! - [`auth`]: bearer-token authentication shared by the services.
 //! - [`flight`]: the Arrow Flight SQL service (authentication, statements, prepared
 //!   statements, metadata calls), one small module per concern.
+//! - [`admin`]: the admin gRPC service (`shuyu.admin.v1.Admin`) over governance, gated by
+//!   role.
+//! - [`cli`]: `shuyu admin …`, the command line over the admin service.
 //! - [`runner`]: one query of an authorization, end to end: governance checks, private
 //!   planning, budget reservation, execution under the job limits, commit, audit.
 //! - [`scope_cache`]: opened planner scopes per authorization, re-checked on every call.
@@ -20,6 +25,9 @@
 //! - [`logging`]: tracing set-up.
 //! - [`error`]: the one error enum, [`Error`], and its mapping to gRPC status codes.
 
+pub mod admin;
+pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod demo;

@@ -43,6 +43,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The bureau's administration over the admin gRPC service (catalog, units, people,
+    /// tokens, authorizations, reviews, suspension and revocation, audit, reports).
+    Admin(shuyu::cli::admin::AdminArgs),
     /// Dataset tools.
     Datasets {
         #[command(subcommand)]
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
                 let opts = shuyu::demo::DemoOptions { data_dir, rows, format: output, listen: (!no_serve).then_some(listen), limits };
                 shuyu::demo::run(&opts).await
             }
+            Command::Admin(args) => shuyu::cli::admin::run(args).await,
             Command::Serve { config } => shuyu::server::serve(shuyu::config::Config::load(config.as_deref())?).await,
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
             Command::Query { data_dir, epsilon, rho, delta, output, sql } => {

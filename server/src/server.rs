@@ -1,5 +1,10 @@
 //! The gRPC server: binds the services to a listener and serves until shutdown.
 //!
+//! One tonic server on one port serves Arrow Flight SQL (analysts), the admin service
+//! (`shuyu.admin.v1.Admin`: the bureau and supervisors) and gRPC health
+//! (`grpc.health.v1.Health`), which reports both services and the server (`""`) as
+//! SERVING while it runs and NOT_SERVING once shutdown begins.
+//!
 //! [`run`] takes a bound listener and a shutdown future (tests pass port 0 and their own
 //! future); [`serve`] is `shuyu serve`: it opens the store, binds the configured address
 //! and serves until Ctrl-C. TLS (rustls) is served when a certificate and key are configured.
@@ -13,12 +18,17 @@ use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 
+use arrow_flight::flight_service_server::FlightServiceServer;
+use shuyu_proto::admin::v1::admin_server::AdminServer;
+use tonic_health::ServingStatus;
+
+use crate::admin::AdminService;
 use crate::config::{Config, TlsFiles};
 use crate::flight::FlightSqlServer;
 use crate::runner::Runner;
 use crate::Error;
 
-/// Serves the Flight SQL service on `listener` over `store` until `shutdown` completes.
+/// Serves Flight SQL, admin and health on `listener` over `store` until `shutdown` completes.
 ///
 /// Serves TLS when the configuration names a certificate and key; refuses to serve
 /// plaintext on a non-loopback address unless the configuration allows it explicitly
@@ -32,19 +42,36 @@ pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown:
 pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     check_transport(addr, config)?;
+    let admin = AdminService::new(runner.store().clone()).into_service();
     let flight = FlightSqlServer::new(runner).into_service();
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<FlightServiceServer<FlightSqlServer>>().await;
+    health.set_serving::<AdminServer<AdminService>>().await;
     let mut builder = Server::builder();
     if let Some(files) = &config.tls {
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity(files)?))?;
     }
-    tracing::info!(%addr, tls = config.tls.is_some(), "serving Arrow Flight SQL");
+    tracing::info!(%addr, tls = config.tls.is_some(), "serving Arrow Flight SQL, admin and health");
+    let draining = async move {
+        shutdown.await;
+        for service in ["", FLIGHT_SERVICE, ADMIN_SERVICE] {
+            health.set_service_status(service, ServingStatus::NotServing).await;
+        }
+    };
     builder
+        .add_service(health_service)
+        .add_service(admin)
         .add_service(flight)
-        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), draining)
         .await?;
     tracing::info!("server stopped");
     Ok(())
 }
+
+/// The gRPC name of the Flight service, as reported by health.
+pub const FLIGHT_SERVICE: &str = "arrow.flight.protocol.FlightService";
+/// The gRPC name of the admin service, as reported by health.
+pub const ADMIN_SERVICE: &str = "shuyu.admin.v1.Admin";
 
 /// `shuyu serve`: opens the store in the configured data directory, binds, and serves until
 /// Ctrl-C.
@@ -56,7 +83,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))??;
     let listener = bind(config.listen).await?;
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
-    println!("shuyu: Arrow Flight SQL on {}", flight_sql_uri(addr));
+    println!("shuyu: Arrow Flight SQL, admin and health on {}", flight_sql_uri(addr));
     run(listener, store, &config, shutdown_signal()).await
 }
 

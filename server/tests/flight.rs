@@ -157,14 +157,25 @@ async fn a_unit_sees_and_names_only_its_own_tables_authorizations_and_results() 
     assert_eq!(code(&e), Code::InvalidArgument);
     let e = query(&mut b, "SELECT district, AVG(income) FROM residents GROUP BY district").await.expect_err("income");
     assert_eq!(code(&e), Code::InvalidArgument);
-    // A cannot act under B's authorization.
+    // A cannot act under B's authorization, nor learn that it exists: it reads exactly like
+    // an id that does not exist.
     let mut a_as_b = server.client(&health).await;
     a_as_b.set_header("x-shuyu-authorization", jobs.authorization.0.to_string());
     let e = query(&mut a_as_b, GROUPED).await.expect_err("B's authorization");
-    assert_eq!(code(&e), Code::PermissionDenied, "{}", message(&e));
+    assert_eq!(code(&e), Code::NotFound, "{}", message(&e));
+    let missing = jobs.authorization.0 + 1000;
+    let mut a_as_none = server.client(&health).await;
+    a_as_none.set_header("x-shuyu-authorization", missing.to_string());
+    let absent = query(&mut a_as_none, GROUPED).await.expect_err("no such authorization");
+    assert_eq!(code(&absent), Code::NotFound);
+    assert_eq!(
+        message(&e).replace(&jobs.authorization.0.to_string(), "#"),
+        message(&absent).replace(&missing.to_string(), "#"),
+        "the same answer for another unit's authorization and for none"
+    );
     let cmd = CommandGetTables { include_schema: false, ..Default::default() };
     let e = a_as_b.get_tables(cmd).await.expect_err("B's tables");
-    assert_eq!(code(&e), Code::PermissionDenied);
+    assert_eq!(code(&e), Code::NotFound);
     // A cannot fetch B's result, even with B's ticket.
     let info = b.execute(GROUPED.to_string(), None).await.expect("B's query");
     let ticket = info.endpoint[0].ticket.clone().expect("ticket");

@@ -181,13 +181,18 @@ fn dev_results_and_other_units_products_never_leave() {
         Err(GovernanceError::Denied { .. })
     ));
     let prod = product(&f, &f.analyst_a, f.auth_a, Environment::Prod);
+    // Another unit's product reads as missing (ids cannot be probed).
     assert!(matches!(
         f.store.request_export(&f.analyst_b, prod),
-        Err(GovernanceError::Denied { .. })
+        Err(GovernanceError::NotFound { foreign: true, .. })
     ));
     assert!(matches!(
         f.store.lineage(&f.analyst_b, prod),
-        Err(GovernanceError::Denied { .. })
+        Err(GovernanceError::NotFound { foreign: true, .. })
+    ));
+    assert!(matches!(
+        f.store.product(&f.analyst_b, prod),
+        Err(GovernanceError::NotFound { foreign: true, .. })
     ));
     assert_eq!(f.store.products(&f.analyst_b, None).unwrap().len(), 0);
     assert_eq!(f.store.products(&f.analyst_a, None).unwrap().len(), 2);

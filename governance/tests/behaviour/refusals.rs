@@ -210,10 +210,31 @@ fn cross_unit_access_is_refused_and_audited() {
     let job_a = f.store.jobs(&f.analyst_a, &JobFilter::default()).unwrap()[0].id;
     let b = &f.analyst_b;
     let denied = |r: Result<()>| assert!(matches!(r, Err(GovernanceError::Denied { .. })), "{r:?}");
-    denied(f.store.authorization(b, f.auth_a).map(|_| ()));
-    denied(f.store.budget(b, f.auth_a).map(|_| ()));
-    denied(f.store.scope(b, f.auth_a).map(|_| ()));
-    denied(f.store.job(b, job_a).map(|_| ()));
+    // Objects named by id read as missing, exactly like an id that does not exist, so a
+    // unit cannot probe which ids exist elsewhere.
+    let missing_auth = AuthorizationId(f.auth_a.0 + 1000);
+    let missing_job = JobId(job_a.0 + 1000);
+    let hidden = |foreign: GovernanceError, absent: GovernanceError, id: i64, absent_id: i64| {
+        assert!(matches!(foreign, GovernanceError::NotFound { foreign: true, .. }), "{foreign:?}");
+        assert!(matches!(absent, GovernanceError::NotFound { foreign: false, .. }), "{absent:?}");
+        assert_eq!(
+            foreign.to_string().replace(&id.to_string(), "#"),
+            absent.to_string().replace(&absent_id.to_string(), "#"),
+            "the same message for another unit's object and for none"
+        );
+    };
+    let (a, n) = (f.auth_a.0, missing_auth.0);
+    hidden(f.store.authorization(b, f.auth_a).unwrap_err(), f.store.authorization(b, missing_auth).unwrap_err(), a, n);
+    hidden(f.store.budget(b, f.auth_a).unwrap_err(), f.store.budget(b, missing_auth).unwrap_err(), a, n);
+    hidden(f.store.scope(b, f.auth_a).unwrap_err(), f.store.scope(b, missing_auth).unwrap_err(), a, n);
+    hidden(f.store.job(b, job_a).unwrap_err(), f.store.job(b, missing_job).unwrap_err(), job_a.0, missing_job.0);
+    let job_under = |auth| NewJob { authorization: auth, sql: "SELECT 1".into(), environment: Environment::Prod };
+    hidden(
+        f.store.create_job(b, &job_under(f.auth_a)).unwrap_err(),
+        f.store.create_job(b, &job_under(missing_auth)).unwrap_err(),
+        a,
+        n,
+    );
     denied(f.store.unit(b, f.unit_a).map(|_| ()));
     denied(f.store.authorizations(b, Some(f.unit_a)).map(|_| ()));
     denied(
@@ -234,18 +255,6 @@ fn cross_unit_access_is_refused_and_audited() {
                 f.unit_a,
                 f.store.now() - Duration::days(1),
                 f.store.now(),
-            )
-            .map(|_| ()),
-    );
-    denied(
-        f.store
-            .create_job(
-                b,
-                &NewJob {
-                    authorization: f.auth_a,
-                    sql: "SELECT 1".into(),
-                    environment: Environment::Prod,
-                },
             )
             .map(|_| ()),
     );
@@ -274,21 +283,24 @@ fn cross_unit_access_is_refused_and_audited() {
         .unwrap()
         .iter()
         .all(|r| r.unit == Some(f.unit_b)));
-    // Every refusal above is on record, attributed to analyst B.
-    let refused = f
+    // Every refusal above is on record, attributed to analyst B. Reaches for A's objects by
+    // id carry no unit: the supervisor sees them, B's own audit view does not.
+    let refused = |unit: Option<UnitId>| {
+        f.store
+            .audit_records(&f.supervisor, &AuditFilter::default())
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.outcome == Outcome::Refused && r.unit == unit && r.actor_person == Some(b.person_id))
+            .count()
+    };
+    assert_eq!(refused(Some(f.unit_b)), 5);
+    assert_eq!(refused(None), 5);
+    assert!(f
         .store
-        .audit_records(
-            &f.supervisor,
-            &AuditFilter {
-                unit: Some(f.unit_b),
-                ..AuditFilter::default()
-            },
-        )
+        .audit_records(b, &AuditFilter::default())
         .unwrap()
-        .into_iter()
-        .filter(|r| r.outcome == Outcome::Refused)
-        .count();
-    assert_eq!(refused, 10);
+        .iter()
+        .all(|r| r.outcome != Outcome::Refused || r.unit == Some(f.unit_b)));
     f.store.verify_audit().unwrap();
 }
 
@@ -307,10 +319,10 @@ fn suspended_unit_is_refused_at_once() {
     f.store
         .suspend_unit(&f.admin, f.unit_a, "late annual report")
         .unwrap();
-    assert!(matches!(
-        f.store.authenticate(token.token.expose()),
-        Err(GovernanceError::Unauthenticated { .. })
-    ));
+    // The token is valid, so this is a typed refusal, not a failed authentication.
+    let err = f.store.authenticate(token.token.expose()).unwrap_err();
+    assert!(matches!(&err, GovernanceError::UnitInactive { reason } if reason.contains("suspended")), "{err:?}");
+    assert!(err.is_refusal());
     // A session opened before the suspension is refused too.
     let err = f
         .store

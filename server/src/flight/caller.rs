@@ -25,25 +25,11 @@ pub struct Caller {
     pub authorization: AuthorizationId,
 }
 
-/// The token of an `authorization: Bearer <token>` header.
-pub fn bearer_token(md: &MetadataMap) -> Result<String, Error> {
-    let missing = || {
-        Error::Unauthenticated(
-            "send the header `authorization: Bearer <token>` with the token the bureau issued (or use the Flight handshake)".into(),
-        )
-    };
-    let value = md.get("authorization").ok_or_else(missing)?;
-    let text = value.to_str().map_err(|_| Error::Unauthenticated("the authorization header is not readable text".into()))?;
-    match text.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => Ok(token.trim().to_string()),
-        _ => Err(missing()),
-    }
-}
+pub use crate::auth::bearer_token;
 
 /// Verifies the bearer token; only operating units' analysts may use Flight SQL.
 pub async fn authenticate(runner: &Runner, md: &MetadataMap) -> Result<Principal, Error> {
-    let token = bearer_token(md)?;
-    let p = store_call(runner.store(), move |s| s.authenticate(&token)).await?;
+    let p = crate::auth::principal(runner.store(), md).await?;
     if p.role != Role::UnitAnalyst {
         return Err(Error::Denied(
             "Flight SQL serves the analysts of operating units; the bureau and supervisors use the admin tools".into(),
@@ -128,13 +114,6 @@ mod tests {
             m.insert(*k, MetadataValue::try_from(*v).expect("ascii"));
         }
         m
-    }
-
-    #[test]
-    fn bearer_tokens_are_read_and_other_schemes_refused() {
-        assert_eq!(bearer_token(&md(&[("authorization", "Bearer abc")])).expect("token"), "abc");
-        assert!(matches!(bearer_token(&md(&[("authorization", "Basic abc")])), Err(Error::Unauthenticated(_))));
-        assert!(matches!(bearer_token(&md(&[])), Err(Error::Unauthenticated(_))));
     }
 
     #[test]

@@ -1,0 +1,363 @@
+//! The admin gRPC service (`shuyu.admin.v1.Admin`, defined in `proto/`): every governance
+//! operation of the bureau, and the read-only views of the supervisory authority.
+//!
+//! Every call is authenticated with the same bearer token as Flight SQL
+//! ([`crate::auth`]), then gated by role here before governance sees it: bureau admins may
+//! call every method; supervisors only the read-only ones; analysts and providers none
+//! (`PermissionDenied`). Governance re-verifies the caller and enforces its own rules in
+//! the same transaction, and records every change (and every refusal) in the audit trail.
+//! Store calls run on the blocking pool; errors become gRPC statuses through the one
+//! mapping in [`crate::error`].
+//!
+//! ## Layout
+//! - this module: [`AdminService`], the role gate, one method per RPC.
+//! - [`convert`]: governance types to messages, request fields to governance types.
+
+pub mod convert;
+
+use chrono::Duration;
+use shuyu_governance::{
+    AuthorizationId, CredentialId, ExportDecision, ExportStatus, GovernanceError, ImportId, JobFilter, JobId, JobStatus, PersonId, Principal, Role,
+    Store, UnitId,
+};
+use shuyu_proto::admin::v1 as pb;
+use shuyu_proto::admin::v1::admin_server::{Admin, AdminServer};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status};
+
+use crate::offload::store_call;
+use crate::Error;
+
+/// What a method does to the domain, for the role gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reads only: bureau admins and supervisors.
+    Read,
+    /// Changes the domain: bureau admins only.
+    Write,
+}
+
+/// Refuses a principal the admin service does not serve for `access`.
+pub fn gate(p: &Principal, access: Access) -> Result<(), Error> {
+    match (p.role, access) {
+        (Role::BureauAdmin, _) | (Role::Supervisor, Access::Read) => Ok(()),
+        (Role::Supervisor, Access::Write) => Err(Error::Denied(
+            "the supervisory authority has read-only access to the admin service; ask a bureau admin to make this change".into(),
+        )),
+        (Role::UnitAnalyst, _) => Err(Error::Denied(
+            "the admin service is for the bureau and the supervisory authority; analysts query through Arrow Flight SQL".into(),
+        )),
+        (Role::Provider, _) => Err(Error::Denied(
+            "the admin service is for the bureau and the supervisory authority; data providers cannot use it".into(),
+        )),
+    }
+}
+
+/// The admin service over a governance store.
+#[derive(Debug, Clone)]
+pub struct AdminService {
+    store: Store,
+}
+
+impl AdminService {
+    /// A service acting on `store`.
+    pub fn new(store: Store) -> Self {
+        AdminService { store }
+    }
+
+    /// The tonic service to mount on a server.
+    pub fn into_service(self) -> AdminServer<AdminService> {
+        AdminServer::new(self)
+    }
+
+    /// Authenticates the call and gates it by role.
+    async fn caller(&self, md: &MetadataMap, access: Access) -> Result<Principal, Error> {
+        let p = crate::auth::principal(&self.store, md).await?;
+        gate(&p, access)?;
+        Ok(p)
+    }
+
+    /// Authenticates and gates the call, then runs `f` for the caller on the blocking pool.
+    async fn run<T, F>(&self, md: &MetadataMap, access: Access, f: F) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &Principal) -> Result<T, GovernanceError> + Send + 'static,
+    {
+        let p = self.caller(md, access).await?;
+        self.run_as(p, f).await
+    }
+
+    /// Runs `f` for an already authenticated and gated caller on the blocking pool.
+    async fn run_as<T, F>(&self, p: Principal, f: F) -> Result<Response<T>, Status>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store, &Principal) -> Result<T, GovernanceError> + Send + 'static,
+    {
+        let out = store_call(&self.store, move |s| f(s, &p)).await?;
+        Ok(Response::new(out))
+    }
+}
+
+/// A lifecycle reason, which governance requires and records.
+fn reason(r: &pb::LifecycleRequest) -> String {
+    r.reason.clone()
+}
+
+#[tonic::async_trait]
+impl Admin for AdminService {
+    async fn register_dataset(&self, request: Request<pb::RegisterDatasetRequest>) -> Result<Response<pb::Dataset>, Status> {
+        let (md, _, r) = request.into_parts();
+        // Authenticate before parsing, so an unauthenticated caller learns nothing.
+        let caller = self.caller(&md, Access::Write).await?;
+        let manifest = shuyu_datasets::TableManifest::from_toml(&r.manifest_toml)
+            .map_err(|e| Error::Usage(format!("the manifest is not valid: {e}; fix the manifest file")))?;
+        self.run_as(caller, move |s, p| {
+            s.register_dataset(p, &manifest, &r.location)?;
+            s.dataset(p, &manifest.name).map(|d| convert::dataset(&d))
+        })
+        .await
+    }
+
+    async fn list_datasets(&self, request: Request<pb::ListDatasetsRequest>) -> Result<Response<pb::ListDatasetsResponse>, Status> {
+        self.run(request.metadata(), Access::Read, |s, p| {
+            Ok(pb::ListDatasetsResponse { datasets: s.datasets(p)?.iter().map(convert::dataset).collect() })
+        })
+        .await
+    }
+
+    async fn get_dataset(&self, request: Request<pb::GetDatasetRequest>) -> Result<Response<pb::Dataset>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| s.dataset(p, &r.name).map(|d| convert::dataset(&d))).await
+    }
+
+    async fn create_unit(&self, request: Request<pb::CreateUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| {
+            let id = s.create_unit(p, &r.name, &r.credit_code)?;
+            s.unit(p, id).map(|u| convert::unit(&u))
+        })
+        .await
+    }
+
+    async fn list_units(&self, request: Request<pb::ListUnitsRequest>) -> Result<Response<pb::ListUnitsResponse>, Status> {
+        self.run(request.metadata(), Access::Read, |s, p| Ok(pb::ListUnitsResponse { units: s.units(p)?.iter().map(convert::unit).collect() })).await
+    }
+
+    async fn get_unit(&self, request: Request<pb::GetUnitRequest>) -> Result<Response<pb::Unit>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| s.unit(p, UnitId(r.id)).map(|u| convert::unit(&u))).await
+    }
+
+    async fn create_person(&self, request: Request<pb::CreatePersonRequest>) -> Result<Response<pb::Person>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Write).await?;
+        let role = convert::parse_enum(&r.role, "role", Role::parse, convert::ROLES)?;
+        self.run_as(caller, move |s, p| {
+            let new = shuyu_governance::NewPerson { name: r.name, id_number: r.id_number, role, unit: r.unit.map(UnitId), provider: r.provider };
+            let id = s.create_person(p, &new)?;
+            s.person(p, id).map(|x| convert::person(&x))
+        })
+        .await
+    }
+
+    async fn list_people(&self, request: Request<pb::ListPeopleRequest>) -> Result<Response<pb::ListPeopleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| {
+            Ok(pb::ListPeopleResponse { people: s.people(p, r.unit.map(UnitId))?.iter().map(convert::person).collect() })
+        })
+        .await
+    }
+
+    async fn get_person(&self, request: Request<pb::GetPersonRequest>) -> Result<Response<pb::Person>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| s.person(p, PersonId(r.id)).map(|x| convert::person(&x))).await
+    }
+
+    async fn deactivate_person(&self, request: Request<pb::DeactivatePersonRequest>) -> Result<Response<pb::DeactivatePersonResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.deactivate_person(p, PersonId(r.id)).map(|()| pb::DeactivatePersonResponse {})).await
+    }
+
+    async fn issue_token(&self, request: Request<pb::IssueTokenRequest>) -> Result<Response<pb::IssuedToken>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Write).await?;
+        if r.ttl_days == 0 {
+            return Err(Error::Usage("ttl_days must be at least 1: how many days the token stays valid".into()).into());
+        }
+        let ttl = Duration::days(i64::from(r.ttl_days));
+        self.run_as(caller, move |s, p| s.issue_token(p, PersonId(r.person), ttl).map(|t| convert::issued(&t))).await
+    }
+
+    async fn list_tokens(&self, request: Request<pb::ListTokensRequest>) -> Result<Response<pb::ListTokensResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| {
+            Ok(pb::ListTokensResponse { tokens: s.credentials(p, PersonId(r.person))?.iter().map(convert::token_info).collect() })
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, request: Request<pb::RevokeTokenRequest>) -> Result<Response<pb::RevokeTokenResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.revoke_token(p, CredentialId(r.credential)).map(|()| pb::RevokeTokenResponse {})).await
+    }
+
+    async fn grant_authorization(&self, request: Request<pb::GrantAuthorizationRequest>) -> Result<Response<pb::AuthorizationView>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Write).await?;
+        let new = convert::new_authorization(&r, self.store.now())?;
+        self.run_as(caller, move |s, p| {
+            let id = s.grant(p, &new)?;
+            Ok(convert::authorization(&s.authorization(p, id)?, &s.budget(p, id)?))
+        })
+        .await
+    }
+
+    async fn list_authorizations(
+        &self,
+        request: Request<pb::ListAuthorizationsRequest>,
+    ) -> Result<Response<pb::ListAuthorizationsResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| {
+            let all = s.authorizations(p, r.unit.map(UnitId))?;
+            let authorizations = all.iter().map(|a| Ok(convert::authorization(a, &s.budget(p, a.id)?))).collect::<Result<_, GovernanceError>>()?;
+            Ok(pb::ListAuthorizationsResponse { authorizations })
+        })
+        .await
+    }
+
+    async fn get_authorization(&self, request: Request<pb::GetAuthorizationRequest>) -> Result<Response<pb::AuthorizationView>, Status> {
+        let (md, _, r) = request.into_parts();
+        let id = AuthorizationId(r.id);
+        self.run(&md, Access::Read, move |s, p| Ok(convert::authorization(&s.authorization(p, id)?, &s.budget(p, id)?))).await
+    }
+
+    async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Read).await?;
+        let status = r.status.as_deref().map(|t| convert::parse_enum(t, "status", JobStatus::parse, convert::JOB_STATUSES)).transpose()?;
+        let filter = JobFilter { unit: r.unit.map(UnitId), authorization: r.authorization.map(AuthorizationId), status, limit: r.limit };
+        self.run_as(caller, move |s, p| Ok(pb::ListJobsResponse { jobs: s.jobs(p, &filter)?.iter().map(convert::job).collect() })).await
+    }
+
+    async fn get_job(&self, request: Request<pb::GetJobRequest>) -> Result<Response<pb::Job>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| s.job(p, JobId(r.id)).map(|j| convert::job(&j))).await
+    }
+
+    async fn list_imports(&self, request: Request<pb::ListImportsRequest>) -> Result<Response<pb::ListImportsResponse>, Status> {
+        self.run(request.metadata(), Access::Read, |s, p| Ok(pb::ListImportsResponse { imports: s.imports(p)?.iter().map(convert::import).collect() }))
+            .await
+    }
+
+    async fn review_import(&self, request: Request<pb::ReviewImportRequest>) -> Result<Response<pb::Import>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.review_import(p, ImportId(r.id), r.approve).map(|i| convert::import(&i))).await
+    }
+
+    async fn list_exports(&self, request: Request<pb::ListExportsRequest>) -> Result<Response<pb::ListExportsResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Read).await?;
+        let status = r.status.as_deref().map(|t| convert::parse_enum(t, "status", ExportStatus::parse, convert::EXPORT_STATUSES)).transpose()?;
+        self.run_as(caller, move |s, p| Ok(pb::ListExportsResponse { exports: s.exports(p, status)?.iter().map(convert::export).collect() }))
+            .await
+    }
+
+    async fn review_export(&self, request: Request<pb::ReviewExportRequest>) -> Result<Response<pb::Export>, Status> {
+        let (md, _, r) = request.into_parts();
+        let decision = if r.approve { ExportDecision::Approve } else { ExportDecision::Reject { reason: r.reason } };
+        self.run(&md, Access::Write, move |s, p| s.review_export(p, shuyu_governance::ExportId(r.id), &decision).map(|e| convert::export(&e))).await
+    }
+
+    async fn suspend_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.suspend_unit(p, UnitId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })).await
+    }
+
+    async fn reinstate_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.reinstate_unit(p, UnitId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })).await
+    }
+
+    async fn revoke_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| {
+            s.revoke_unit(p, UnitId(r.id), &reason(&r)).map(|rep| pb::LifecycleResponse { revocation: Some(convert::revocation(&rep)) })
+        })
+        .await
+    }
+
+    async fn suspend_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| {
+            s.suspend_authorization(p, AuthorizationId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })
+        })
+        .await
+    }
+
+    async fn reinstate_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| {
+            s.reinstate_authorization(p, AuthorizationId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })
+        })
+        .await
+    }
+
+    async fn revoke_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| {
+            s.revoke_authorization(p, AuthorizationId(r.id), &reason(&r))
+                .map(|rep| pb::LifecycleResponse { revocation: Some(convert::revocation(&rep)) })
+        })
+        .await
+    }
+
+    async fn query_audit(&self, request: Request<pb::QueryAuditRequest>) -> Result<Response<pb::QueryAuditResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Read).await?;
+        let filter = convert::audit_filter(&r)?;
+        self.run_as(caller, move |s, p| {
+            Ok(pb::QueryAuditResponse { records: s.audit_records(p, &filter)?.iter().map(convert::audit_record).collect() })
+        })
+        .await
+    }
+
+    async fn verify_audit(&self, request: Request<pb::VerifyAuditRequest>) -> Result<Response<pb::VerifyAuditResponse>, Status> {
+        // The chain is verified as a whole; the gate above governance is the role check.
+        self.run(request.metadata(), Access::Read, |s, _| s.verify_audit().map(|v| convert::verify_report(&v))).await
+    }
+
+    async fn unit_report(&self, request: Request<pb::UnitReportRequest>) -> Result<Response<pb::UnitReportResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        let caller = self.caller(&md, Access::Read).await?;
+        let from = convert::parse_time(&r.from, "from")?;
+        let to = convert::parse_optional_time(Some(&r.to), "to")?.unwrap_or_else(|| self.store.now());
+        self.run_as(caller, move |s, p| {
+            let report = s.unit_report(p, UnitId(r.unit), from, to)?;
+            Ok(pb::UnitReportResponse { json: report.to_json()?, markdown: report.to_markdown() })
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(role: Role) -> Principal {
+        Principal { person_id: PersonId(1), unit_id: (role == Role::UnitAnalyst).then_some(UnitId(1)), role }
+    }
+
+    #[test]
+    fn the_gate_lets_the_bureau_do_everything_supervisors_read_and_no_one_else_in() {
+        for access in [Access::Read, Access::Write] {
+            assert!(gate(&principal(Role::BureauAdmin), access).is_ok());
+            assert!(matches!(gate(&principal(Role::UnitAnalyst), access), Err(Error::Denied(_))));
+            assert!(matches!(gate(&principal(Role::Provider), access), Err(Error::Denied(_))));
+        }
+        assert!(gate(&principal(Role::Supervisor), Access::Read).is_ok());
+        match gate(&principal(Role::Supervisor), Access::Write) {
+            Err(Error::Denied(m)) => assert!(m.contains("read-only"), "{m}"),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! `shuyu admin <resource> <verb> …`: the bureau's command line over the admin gRPC
+//! service.
+//!
+//! The endpoint is `--endpoint` (or `SHUYU_ENDPOINT`), else the `flight_sql_uri` of the
+//! `--credentials` file that `shuyu demo` writes; the token is `--token` (or `SHUYU_TOKEN`,
+//! never shown by `--help`), else that file's `bureau_token`. Replies print as aligned
+//! tables or, with `--output json`, as JSON. The server decides what the caller may do:
+//! supervisors may run the read-only verbs (list, show, audit, report), analysts none.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use shuyu_proto::admin::v1 as pb;
+use shuyu_proto::admin::v1::admin_client::AdminClient;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
+
+use crate::cli::table::render_reply;
+use crate::output::Format;
+use crate::Error;
+
+/// Connection and output flags of `shuyu admin`, and the command.
+#[derive(Args, Debug)]
+pub struct AdminArgs {
+    /// Server address: grpc://HOST:PORT (plaintext, loopback) or grpc+tls://HOST:PORT.
+    #[arg(long, env = "SHUYU_ENDPOINT", global = true)]
+    pub endpoint: Option<String>,
+    /// credentials.json of `shuyu demo`: its flight_sql_uri and bureau_token are the defaults.
+    #[arg(long, global = true)]
+    pub credentials: Option<PathBuf>,
+    /// Bearer token of a bureau admin or supervisor.
+    #[arg(long, env = "SHUYU_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// PEM file of the CA that signed the server's certificate (TLS endpoints).
+    #[arg(long, global = true)]
+    pub ca_cert: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table, global = true)]
+    pub output: Format,
+    /// What to do.
+    #[command(subcommand)]
+    pub resource: Resource,
+}
+
+/// The resources the admin service manages.
+#[derive(Subcommand, Debug)]
+pub enum Resource {
+    /// The catalog of datasets.
+    #[command(subcommand)]
+    Dataset(DatasetCmd),
+    /// Operating units, and their suspension, reinstatement and revocation.
+    #[command(subcommand)]
+    Unit(UnitCmd),
+    /// Real-name people.
+    #[command(subcommand)]
+    Person(PersonCmd),
+    /// Bearer tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Authorizations (one scenario of one unit) and their budgets.
+    #[command(subcommand)]
+    Authorization(AuthorizationCmd),
+    /// Jobs (one per query).
+    #[command(subcommand)]
+    Job(JobCmd),
+    /// Social-data imports.
+    #[command(subcommand)]
+    Import(ImportCmd),
+    /// Export review.
+    #[command(subcommand)]
+    Export(ExportCmd),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCmd),
+    /// Operation reports.
+    #[command(subcommand)]
+    Report(ReportCmd),
+}
+
+/// `shuyu admin dataset …`
+#[derive(Subcommand, Debug)]
+pub enum DatasetCmd {
+    /// Registers a dataset from its TOML manifest.
+    Register {
+        /// The manifest file.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Where the dataset's Parquet file lives, as the server sees it.
+        #[arg(long)]
+        location: String,
+    },
+    /// Lists the catalog.
+    List,
+    /// Shows one dataset with its manifest.
+    Show {
+        /// Dataset name.
+        name: String,
+    },
+}
+
+/// A unit or authorization id with the reason for a status change.
+#[derive(Args, Debug)]
+pub struct Change {
+    /// The id.
+    pub id: i64,
+    /// Why (recorded in the audit trail and told to the unit).
+    #[arg(long)]
+    pub reason: String,
+}
+
+/// `shuyu admin unit …`
+#[derive(Subcommand, Debug)]
+pub enum UnitCmd {
+    /// Admits an operating unit.
+    Create {
+        /// The unit's name.
+        #[arg(long)]
+        name: String,
+        /// Its unified social credit code (18 characters).
+        #[arg(long)]
+        credit_code: String,
+    },
+    /// Lists units.
+    List,
+    /// Shows one unit.
+    Show {
+        /// Unit id.
+        id: i64,
+    },
+    /// Suspends a unit: nothing of it runs until reinstated.
+    Suspend(Change),
+    /// Reinstates a suspended unit.
+    Reinstate(Change),
+    /// Revokes a unit for good (its authorizations and tokens end, its files are deleted).
+    Revoke(Change),
+}
+
+/// `shuyu admin person …`
+#[derive(Subcommand, Debug)]
+pub enum PersonCmd {
+    /// Registers a real-name person.
+    Create {
+        /// Full name.
+        #[arg(long)]
+        name: String,
+        /// Resident ID number (kept only as a salted hash).
+        #[arg(long)]
+        id_number: String,
+        /// bureau_admin, supervisor, unit_analyst or provider.
+        #[arg(long)]
+        role: String,
+        /// The unit of an analyst.
+        #[arg(long)]
+        unit: Option<i64>,
+        /// The provider a provider's staff works for.
+        #[arg(long)]
+        provider: Option<String>,
+    },
+    /// Lists people.
+    List {
+        /// Only this unit's.
+        #[arg(long)]
+        unit: Option<i64>,
+    },
+    /// Shows one person.
+    Show {
+        /// Person id.
+        id: i64,
+    },
+    /// Deactivates a person: their tokens stop working at once.
+    Deactivate {
+        /// Person id.
+        id: i64,
+    },
+}
+
+/// `shuyu admin token …`
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Issues a token; its secret is printed this once and never again.
+    Issue {
+        /// The person.
+        #[arg(long)]
+        person: i64,
+        /// Days it stays valid.
+        #[arg(long, default_value_t = 30)]
+        ttl_days: u32,
+    },
+    /// Lists a person's tokens (without secrets).
+    List {
+        /// The person.
+        #[arg(long)]
+        person: i64,
+    },
+    /// Revokes a token.
+    Revoke {
+        /// Credential id.
+        credential: i64,
+    },
+}
+
+/// `shuyu admin authorization …`
+#[derive(Subcommand, Debug)]
+pub enum AuthorizationCmd {
+    /// Grants an authorization.
+    Grant(Box<Grant>),
+    /// Lists authorizations with their budgets.
+    List {
+        /// Only this unit's.
+        #[arg(long)]
+        unit: Option<i64>,
+    },
+    /// Shows one authorization with its budget (spent, reserved, left).
+    Show {
+        /// Authorization id.
+        id: i64,
+    },
+    /// Suspends an authorization.
+    Suspend(Change),
+    /// Reinstates a suspended authorization.
+    Reinstate(Change),
+    /// Revokes an authorization for good and deletes its files.
+    Revoke(Change),
+}
+
+/// The terms of a new authorization.
+#[derive(Args, Debug)]
+pub struct Grant {
+    /// The unit.
+    #[arg(long)]
+    pub unit: i64,
+    /// Scenario name.
+    #[arg(long)]
+    pub scenario: String,
+    /// Purpose, as approved.
+    #[arg(long)]
+    pub purpose: String,
+    /// A partner (repeat for several).
+    #[arg(long = "partner")]
+    pub partners: Vec<String>,
+    /// A dataset and its granted columns, `name:col1,col2` (repeat for several).
+    #[arg(long = "dataset", required = true)]
+    pub datasets: Vec<String>,
+    /// Start of the term (RFC 3339; default now).
+    #[arg(long)]
+    pub term_start: Option<String>,
+    /// End of the term (RFC 3339).
+    #[arg(long)]
+    pub term_end: String,
+    /// A right: processing_use or product_operation (repeat for several).
+    #[arg(long = "right", default_value = "processing_use")]
+    pub rights: Vec<String>,
+    /// Price in cents for paid (commercial) use; absent: free.
+    #[arg(long)]
+    pub price_cents: Option<u64>,
+    /// pure_dp (epsilon) or zcdp (rho).
+    #[arg(long, default_value = "pure_dp")]
+    pub privacy: String,
+    /// Delta for partition selection (0 disables it).
+    #[arg(long, default_value_t = 0.0)]
+    pub delta: f64,
+    /// Total budget.
+    #[arg(long)]
+    pub total: f64,
+    /// Most one query may spend.
+    #[arg(long)]
+    pub cap: f64,
+    /// What a query spends when it names no budget.
+    #[arg(long)]
+    pub default: f64,
+    /// automatic or review.
+    #[arg(long, default_value = "automatic")]
+    pub export_policy: String,
+}
+
+/// `shuyu admin job …`
+#[derive(Subcommand, Debug)]
+pub enum JobCmd {
+    /// Lists jobs.
+    List {
+        /// Only this unit's.
+        #[arg(long)]
+        unit: Option<i64>,
+        /// Only this authorization's.
+        #[arg(long)]
+        authorization: Option<i64>,
+        /// Only with this status (running, succeeded, failed, refused).
+        #[arg(long)]
+        status: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Shows one job.
+    Show {
+        /// Job id.
+        id: i64,
+    },
+}
+
+/// `shuyu admin import …`
+#[derive(Subcommand, Debug)]
+pub enum ImportCmd {
+    /// Lists import requests.
+    List,
+    /// Approves a requested import.
+    Approve {
+        /// Import id.
+        id: i64,
+    },
+    /// Rejects a requested import.
+    Reject {
+        /// Import id.
+        id: i64,
+    },
+}
+
+/// `shuyu admin export …`
+#[derive(Subcommand, Debug)]
+pub enum ExportCmd {
+    /// Lists export requests (`--status pending` for the review queue).
+    List {
+        /// pending, automatic, approved or rejected.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Approves a pending export (the domain signs its manifest).
+    Approve {
+        /// Export id.
+        id: i64,
+    },
+    /// Rejects a pending export.
+    Reject {
+        /// Export id.
+        id: i64,
+        /// Why (told to the unit).
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// `shuyu admin audit …`
+#[derive(Subcommand, Debug)]
+pub enum AuditCmd {
+    /// Audit records matching filters, oldest first.
+    Query {
+        /// Only this unit's.
+        #[arg(long)]
+        unit: Option<i64>,
+        /// Only this exact action (unit.suspend).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only actions starting with this (ledger.).
+        #[arg(long)]
+        action_prefix: Option<String>,
+        /// From this time (RFC 3339, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this time (RFC 3339, exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// After this sequence number (paging).
+        #[arg(long)]
+        after_seq: Option<i64>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Verifies the audit chain end to end.
+    Verify,
+}
+
+/// `shuyu admin report …`
+#[derive(Subcommand, Debug)]
+pub enum ReportCmd {
+    /// A unit's operation report (Markdown as a table, the JSON document with --output json).
+    Unit {
+        /// Unit id.
+        id: i64,
+        /// Start of the period (RFC 3339).
+        #[arg(long)]
+        from: String,
+        /// End of the period (RFC 3339; default now).
+        #[arg(long)]
+        to: Option<String>,
+    },
+}
+
+/// What `shuyu demo` writes to `credentials.json` (the fields used here).
+#[derive(Debug, serde::Deserialize)]
+struct Credentials {
+    flight_sql_uri: String,
+    bureau_token: Option<String>,
+}
+
+/// Runs `shuyu admin …`: one call, printed to stdout.
+pub async fn run(args: AdminArgs) -> Result<(), Error> {
+    let credentials = args.credentials.as_deref().map(read_credentials).transpose()?;
+    let endpoint = args.endpoint.clone().or_else(|| credentials.as_ref().map(|c| c.flight_sql_uri.clone())).ok_or_else(|| {
+        Error::Usage("name the server: --endpoint grpc://HOST:PORT, SHUYU_ENDPOINT, or --credentials credentials.json".into())
+    })?;
+    let token = args.token.clone().or_else(|| credentials.as_ref().and_then(|c| c.bureau_token.clone())).ok_or_else(|| {
+        Error::Usage("give a bureau admin's or supervisor's token: --token, SHUYU_TOKEN, or --credentials credentials.json".into())
+    })?;
+    let mut client = Client::connect(&endpoint, &token, args.ca_cert.as_deref()).await?;
+    let out = dispatch(&mut client, args.resource, args.output).await?;
+    println!("{out}");
+    Ok(())
+}
+
+fn read_credentials(path: &Path) -> Result<Credentials, Error> {
+    let text = std::fs::read_to_string(path).map_err(Error::io(format!("reading {}", path.display())))?;
+    serde_json::from_str(&text).map_err(|e| Error::Usage(format!("{} is not a credentials file of `shuyu demo`: {e}", path.display())))
+}
+
+/// The admin client with the caller's token on every call.
+struct Client {
+    inner: AdminClient<Channel>,
+    bearer: MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Client {
+    async fn connect(endpoint: &str, token: &str, ca_cert: Option<&Path>) -> Result<Client, Error> {
+        let (uri, tls) = transport_uri(endpoint)?;
+        let mut ep = Endpoint::from_shared(uri).map_err(|_| Error::Usage(format!("{endpoint} is not a server address such as grpc://127.0.0.1:50051")))?;
+        if tls {
+            let mut config = ClientTlsConfig::new();
+            match ca_cert {
+                Some(path) => {
+                    let pem = std::fs::read(path).map_err(Error::io(format!("reading the CA certificate {}", path.display())))?;
+                    config = config.ca_certificate(Certificate::from_pem(pem));
+                }
+                None => return Err(Error::Usage("a TLS endpoint needs --ca-cert FILE: the PEM of the CA that signed the server's certificate".into())),
+            }
+            ep = ep.tls_config(config)?;
+        }
+        let channel = ep.connect().await.map_err(|e| Error::Usage(format!("cannot reach the server at {endpoint}: {e}; is `shuyu serve` or `shuyu demo` running there?")))?;
+        let bearer = MetadataValue::try_from(format!("Bearer {}", token.trim()))
+            .map_err(|_| Error::Usage("the token contains characters a header cannot carry; copy it again from where it was issued".into()))?;
+        Ok(Client { inner: AdminClient::new(channel), bearer })
+    }
+
+    fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(message);
+        r.metadata_mut().insert("authorization", self.bearer.clone());
+        r
+    }
+}
+
+/// `grpc://` (plaintext) or `grpc+tls://` / `grpcs://` (TLS) to the URI tonic connects to.
+pub fn transport_uri(endpoint: &str) -> Result<(String, bool), Error> {
+    let e = endpoint.trim();
+    for (scheme, tls) in [("grpc://", false), ("http://", false), ("grpc+tls://", true), ("grpcs://", true), ("https://", true)] {
+        if let Some(rest) = e.strip_prefix(scheme) {
+            return Ok((format!("{}://{rest}", if tls { "https" } else { "http" }), tls));
+        }
+    }
+    Err(Error::Usage(format!("{endpoint} is not a server address: use grpc://HOST:PORT or grpc+tls://HOST:PORT")))
+}
+
+/// Splits `name:col1,col2` into a granted dataset.
+pub fn granted_dataset(text: &str) -> Result<pb::GrantedDataset, Error> {
+    let bad = || Error::Usage(format!("--dataset {text}: write the dataset and its granted columns as name:col1,col2"));
+    let (name, cols) = text.split_once(':').ok_or_else(bad)?;
+    let columns: Vec<String> = cols.split(',').map(|c| c.trim().to_string()).filter(|c| !c.is_empty()).collect();
+    if name.trim().is_empty() || columns.is_empty() {
+        return Err(bad());
+    }
+    Ok(pb::GrantedDataset { dataset: name.trim().to_string(), columns })
+}
+
+fn show<T: Serialize>(reply: tonic::Response<T>, format: Format) -> Result<String, Error> {
+    render_reply(reply.get_ref(), format)
+}
+
+/// Makes one call and renders its reply.
+async fn dispatch(c: &mut Client, resource: Resource, f: Format) -> Result<String, Error> {
+    macro_rules! call {
+        ($method:ident, $message:expr) => {{
+            let request = c.request($message);
+            show(c.inner.$method(request).await.map_err(Error::Remote)?, f)
+        }};
+    }
+    let change = |ch: Change| pb::LifecycleRequest { id: ch.id, reason: ch.reason };
+    match resource {
+        Resource::Dataset(cmd) => match cmd {
+            DatasetCmd::Register { manifest, location } => {
+                let manifest_toml = std::fs::read_to_string(&manifest).map_err(Error::io(format!("reading {}", manifest.display())))?;
+                call!(register_dataset, pb::RegisterDatasetRequest { manifest_toml, location })
+            }
+            DatasetCmd::List => call!(list_datasets, pb::ListDatasetsRequest {}),
+            DatasetCmd::Show { name } => call!(get_dataset, pb::GetDatasetRequest { name }),
+        },
+        Resource::Unit(cmd) => match cmd {
+            UnitCmd::Create { name, credit_code } => call!(create_unit, pb::CreateUnitRequest { name, credit_code }),
+            UnitCmd::List => call!(list_units, pb::ListUnitsRequest {}),
+            UnitCmd::Show { id } => call!(get_unit, pb::GetUnitRequest { id }),
+            UnitCmd::Suspend(ch) => call!(suspend_unit, change(ch)),
+            UnitCmd::Reinstate(ch) => call!(reinstate_unit, change(ch)),
+            UnitCmd::Revoke(ch) => call!(revoke_unit, change(ch)),
+        },
+        Resource::Person(cmd) => match cmd {
+            PersonCmd::Create { name, id_number, role, unit, provider } => {
+                call!(create_person, pb::CreatePersonRequest { name, id_number, role, unit, provider })
+            }
+            PersonCmd::List { unit } => call!(list_people, pb::ListPeopleRequest { unit }),
+            PersonCmd::Show { id } => call!(get_person, pb::GetPersonRequest { id }),
+            PersonCmd::Deactivate { id } => call!(deactivate_person, pb::DeactivatePersonRequest { id }),
+        },
+        Resource::Token(cmd) => match cmd {
+            TokenCmd::Issue { person, ttl_days } => call!(issue_token, pb::IssueTokenRequest { person, ttl_days }),
+            TokenCmd::List { person } => call!(list_tokens, pb::ListTokensRequest { person }),
+            TokenCmd::Revoke { credential } => call!(revoke_token, pb::RevokeTokenRequest { credential }),
+        },
+        Resource::Authorization(cmd) => match cmd {
+            AuthorizationCmd::Grant(g) => {
+                let g = *g;
+                let datasets = g.datasets.iter().map(|d| granted_dataset(d)).collect::<Result<Vec<_>, _>>()?;
+                call!(
+                    grant_authorization,
+                    pb::GrantAuthorizationRequest {
+                        unit: g.unit,
+                        scenario: g.scenario,
+                        purpose: g.purpose,
+                        partners: g.partners,
+                        datasets,
+                        term_start: g.term_start.unwrap_or_default(),
+                        term_end: g.term_end,
+                        rights: g.rights,
+                        price_cents: g.price_cents,
+                        privacy: g.privacy,
+                        delta: g.delta,
+                        budget_total: g.total,
+                        per_query_cap: g.cap,
+                        per_query_default: g.default,
+                        export_policy: g.export_policy,
+                    }
+                )
+            }
+            AuthorizationCmd::List { unit } => call!(list_authorizations, pb::ListAuthorizationsRequest { unit }),
+            AuthorizationCmd::Show { id } => call!(get_authorization, pb::GetAuthorizationRequest { id }),
+            AuthorizationCmd::Suspend(ch) => call!(suspend_authorization, change(ch)),
+            AuthorizationCmd::Reinstate(ch) => call!(reinstate_authorization, change(ch)),
+            AuthorizationCmd::Revoke(ch) => call!(revoke_authorization, change(ch)),
+        },
+        Resource::Job(cmd) => match cmd {
+            JobCmd::List { unit, authorization, status, limit } => call!(list_jobs, pb::ListJobsRequest { unit, authorization, status, limit }),
+            JobCmd::Show { id } => call!(get_job, pb::GetJobRequest { id }),
+        },
+        Resource::Import(cmd) => match cmd {
+            ImportCmd::List => call!(list_imports, pb::ListImportsRequest {}),
+            ImportCmd::Approve { id } => call!(review_import, pb::ReviewImportRequest { id, approve: true }),
+            ImportCmd::Reject { id } => call!(review_import, pb::ReviewImportRequest { id, approve: false }),
+        },
+        Resource::Export(cmd) => match cmd {
+            ExportCmd::List { status } => call!(list_exports, pb::ListExportsRequest { status }),
+            ExportCmd::Approve { id } => call!(review_export, pb::ReviewExportRequest { id, approve: true, reason: String::new() }),
+            ExportCmd::Reject { id, reason } => call!(review_export, pb::ReviewExportRequest { id, approve: false, reason }),
+        },
+        Resource::Audit(cmd) => match cmd {
+            AuditCmd::Query { unit, action, action_prefix, from, to, after_seq, limit } => {
+                call!(query_audit, pb::QueryAuditRequest { unit, action, action_prefix, from, to, after_seq, limit })
+            }
+            AuditCmd::Verify => call!(verify_audit, pb::VerifyAuditRequest {}),
+        },
+        Resource::Report(ReportCmd::Unit { id, from, to }) => {
+            let request = c.request(pb::UnitReportRequest { unit: id, from, to: to.unwrap_or_default() });
+            let report = c.inner.unit_report(request).await.map_err(Error::Remote)?.into_inner();
+            match f {
+                Format::Json => Ok(report.json),
+                Format::Table => Ok(report.markdown),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_name_their_transport() {
+        assert_eq!(transport_uri("grpc://127.0.0.1:5000").expect("plain"), ("http://127.0.0.1:5000".into(), false));
+        assert_eq!(transport_uri("grpc+tls://example.invalid:443").expect("tls"), ("https://example.invalid:443".into(), true));
+        assert!(matches!(transport_uri("127.0.0.1:5000"), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn granted_datasets_are_name_and_columns() {
+        let d = granted_dataset("residents: person_id, age").expect("dataset");
+        assert_eq!((d.dataset.as_str(), d.columns), ("residents", vec!["person_id".to_string(), "age".to_string()]));
+        assert!(matches!(granted_dataset("residents"), Err(Error::Usage(_))));
+        assert!(matches!(granted_dataset("residents:"), Err(Error::Usage(_))));
+    }
+}
