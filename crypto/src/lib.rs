@@ -1,0 +1,23 @@
+//! Encrypted social data for shuyu (REQUIREMENTS R8, DESIGN "Encrypted social data").
+//!
+//! Layout:
+//! - [`bootstrapped`]: the bootstrapped tier (TFHE-rs integers, proven imports, predicates).
+//! - [`bundle`]: the import bundle (manifest + framed ciphertext files), streaming writer.
+//! - [`error`]: the crate's error enum.
+//! - [`keyholder`]: the keyholder policy: grants, signed release requests, journal.
+//! - [`keys`]: custodian keys, domain keys, the domain's CRS; versioned serialization.
+//! - [`linear`]: the linear tier (packed GLWE over the 2^128 torus, sums by public masks).
+//! - [`noise`]: integer DP noise added to aggregates under encryption.
+//! - [`pseudonym`]: keyed-hash (HMAC-SHA256) pseudonyms of the join key.
+//! - [`release`]: job grants and release requests, Ed25519-signed by the domain.
+pub mod bootstrapped;
+pub mod bundle;
+pub mod error;
+pub mod keyholder;
+pub mod keys;
+pub mod linear;
+pub mod noise;
+pub mod pseudonym;
+pub mod release;
+
+pub use error::{CryptoError, Result};
