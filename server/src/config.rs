@@ -14,6 +14,10 @@
 //! memory_per_job_mb = 1024          # SHUYU_LIMITS_MEMORY_PER_JOB_MB
 //! query_timeout_secs = 120          # SHUYU_LIMITS_QUERY_TIMEOUT_SECS
 //! max_jobs_per_unit = 4             # SHUYU_LIMITS_MAX_JOBS_PER_UNIT
+//!
+//! [encryption]                      # optional; both or neither
+//! domain_keys = "/etc/shuyu/domain.keys"   # SHUYU_ENCRYPTION_DOMAIN_KEYS
+//! keyholder = "http://10.0.0.9:50061"      # SHUYU_ENCRYPTION_KEYHOLDER
 //! ```
 
 use std::net::SocketAddr;
@@ -38,6 +42,18 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Resource limits of jobs.
     pub limits: Limits,
+    /// Encrypted social data: the custodian's domain keys and the keyholder (optional).
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// `[encryption]`: computing on encrypted imports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// The custodian's `domain.keys` (server key and compact public key).
+    pub domain_keys: PathBuf,
+    /// The keyholder's URI, e.g. `http://127.0.0.1:50061`.
+    pub keyholder: String,
 }
 
 /// PEM files of the server's TLS identity.
@@ -91,6 +107,7 @@ impl Default for Config {
             allow_insecure_remote: false,
             tls: None,
             limits: Limits::default(),
+            encryption: None,
         }
     }
 }
@@ -131,6 +148,11 @@ impl Config {
             (Some(cert), Some(key)) => self.tls = Some(TlsFiles { cert: cert.into(), key: key.into() }),
             (None, None) => {}
             _ => return Err(Error::Usage("set both SHUYU_TLS_CERT and SHUYU_TLS_KEY, or neither".into())),
+        }
+        match (var("SHUYU_ENCRYPTION_DOMAIN_KEYS"), var("SHUYU_ENCRYPTION_KEYHOLDER")) {
+            (Some(keys), Some(keyholder)) => self.encryption = Some(EncryptionConfig { domain_keys: keys.into(), keyholder }),
+            (None, None) => {}
+            _ => return Err(Error::Usage("set both SHUYU_ENCRYPTION_DOMAIN_KEYS and SHUYU_ENCRYPTION_KEYHOLDER, or neither".into())),
         }
         if let Some(v) = var("SHUYU_LIMITS_MEMORY_PER_JOB_MB") {
             self.limits.memory_per_job_mb = parsed("SHUYU_LIMITS_MEMORY_PER_JOB_MB", v)?;
