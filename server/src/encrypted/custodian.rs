@@ -156,7 +156,7 @@ pub async fn encrypt(options: &EncryptOptions) -> Result<Manifest, Error> {
     }
     .map_err(|e| Error::Usage(format!("cannot read {}: {}", options.input.display(), e.strip_backtrace())))?;
     ctx.register_table("input", frame.into_view()).map_err(|e| Error::Internal(e.strip_backtrace()))?;
-    let mut select = vec![format!("CAST({} AS VARCHAR)", quoted(&options.key_column))];
+    let mut select = vec![format!("arrow_cast({}, 'Utf8')", quoted(&options.key_column))];
     select.extend(options.columns.iter().map(|c| format!("CAST({} AS BIGINT)", quoted(&c.name))));
     let sql = format!("SELECT {} FROM input", select.join(", "));
     let plan_error = |e: datafusion::error::DataFusionError| Error::Usage(format!("reading the input: {}", e.strip_backtrace()));
