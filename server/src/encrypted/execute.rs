@@ -18,6 +18,7 @@ use shuyu_crypto::linear::NO_GROUP;
 use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
 use shuyu_governance::{AuthorizationId, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
 use shuyu_planner::{PlannerError, Refusal, RefusalCode};
+use tfhe::prelude::FheTrivialEncrypt;
 use tfhe::FheBool;
 
 use super::context::EncryptionContext;
