@@ -1,4 +1,5 @@
-//! Encrypted social data end to end: custodian keys and `shuyu encrypt` (the binary), upload
+//! Encrypted social data end to end: custodian keys and `shuyu encrypt` (the library calls
+//! behind the commands: the shared target directory's binary may be another build's), upload
 //! and verification over gRPC, the bureau's approval, fused SQL over Flight SQL, decryption by
 //! a keyholder on loopback, a noised result charged to the budget; refusals of every
 //! unsupported use and of unapproved imports.
@@ -9,7 +10,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array};
@@ -18,7 +18,7 @@ use common::{city, code, message, query};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use shuyu::config::Config;
 use shuyu::demo::bootstrap;
-use shuyu::encrypted::EncryptionContext;
+use shuyu::encrypted::{custodian, EncryptionContext};
 use shuyu::runner::Runner;
 use shuyu_governance::Nano;
 use shuyu_compute::noise::{calibrate_scale, confidence_half_width, Mechanism};
@@ -33,10 +33,6 @@ const TEST_CRS_BITS: usize = 32;
 /// The declared bound of the encrypted column.
 const BOUND: u32 = 200;
 
-fn shuyu(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shuyu")).args(args).output().expect("run shuyu");
-    assert!(out.status.success(), "shuyu {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-}
 
 fn with_auth<T>(message: T, token: &str, authorization: i64) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
@@ -90,7 +86,8 @@ async fn upload(client: &mut ImportsClient<Channel>, bundle: &Path, token: &str,
 async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() {
     let dir = tempfile::tempdir().expect("tmp");
     let keys = dir.path().join("keys");
-    shuyu(&["keys", "generate", "--out", keys.to_str().expect("utf8")]);
+    let k = keys.clone();
+    tokio::task::spawn_blocking(move || custodian::generate_keys(&k)).await.expect("join").expect("keys generate");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -135,13 +132,19 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let input = dir.path().join("claims.csv");
     std::fs::write(&input, csv).expect("csv");
     let bundle = dir.path().join("bundle");
-    let auth_text = auth.to_string();
-    let column = format!("claim:{BOUND}");
-    shuyu(&[
-        "encrypt", "--keys", keys.to_str().expect("utf8"), "--input", input.to_str().expect("utf8"), "--key-column", "person_id",
-        "--pseudonym-key", pseudonym_file.to_str().expect("utf8"), "--crs", crs_file.to_str().expect("utf8"),
-        "--authorization", &auth_text, "--column", &column, "--out", bundle.to_str().expect("utf8"),
-    ]);
+    let options = custodian::EncryptOptions {
+        keys: keys.clone(),
+        input,
+        key_column: "person_id".into(),
+        pseudonym_key: pseudonym_file,
+        crs: Some(crs_file),
+        authorization: auth,
+        columns: vec![custodian::parse_column(&format!("claim:{BOUND}")).expect("column")],
+        out: bundle.clone(),
+        progress: false,
+    };
+    let manifest = custodian::encrypt(&options).await.expect("shuyu encrypt");
+    assert_eq!(manifest.rows, 4);
 
     // Upload: verified (proofs, one row per person) and requested from the bureau.
     let import = upload(&mut imports, &bundle, &jobs.token, auth).await.expect("upload");
