@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::accuracy;
+use crate::load::LoadResult;
+use crate::peers::PeerResult;
 use crate::runner::Breakdown;
 use crate::sysinfo::{human_bytes, MachineInfo};
 use crate::whatif::{ScopeVariant, Variant};
@@ -52,7 +55,8 @@ impl Timing {
         }
     }
 
-    fn to_json(&self) -> Value {
+    /// As JSON.
+    pub fn to_json(&self) -> Value {
         json!({ "median_ms": self.median_ms, "min_ms": self.min_ms, "max_ms": self.max_ms, "runs_ms": self.runs_ms })
     }
 }
@@ -107,7 +111,19 @@ pub struct QueryResult {
     /// Peak RSS while this query ran (VmHWM, reset before the query when possible).
     pub peak_rss: Option<u64>,
     /// Why the query could not be measured.
-    pub error: Option<String>,
+    pub failure: Option<String>,
+    /// Relative error of shuyu's timed releases at the workload epsilon.
+    pub error: Option<accuracy::Error>,
+    /// shuyu over Flight SQL: the first call on a freshly started service, ms.
+    pub flight_cold_ms: Option<f64>,
+    /// shuyu over Flight SQL: the calls after it on the same connection.
+    pub flight: Option<Timing>,
+    /// Why it was not measured over Flight SQL.
+    pub flight_note: Option<String>,
+    /// Relative error of the Flight SQL answers (cold and warm calls).
+    pub flight_error: Option<accuracy::Error>,
+    /// Error of shuyu's releases at each epsilon of the sweep.
+    pub sweep: Vec<(f64, accuracy::Error)>,
 }
 
 impl QueryResult {
@@ -124,7 +140,13 @@ impl QueryResult {
             plain_rows: 0,
             private_rows: 0,
             peak_rss: None,
-            error: Some(error),
+            failure: Some(error),
+            error: None,
+            flight_cold_ms: None,
+            flight: None,
+            flight_note: None,
+            flight_error: None,
+            sweep: Vec::new(),
         }
     }
 
@@ -162,6 +184,14 @@ pub struct SizeResult {
     pub peak_rss: Option<u64>,
     /// Per query.
     pub queries: Vec<QueryResult>,
+    /// Exact answers, per query name.
+    pub exact: std::collections::BTreeMap<&'static str, accuracy::Cells>,
+    /// The peers (empty unless `--peers`).
+    pub peers: Vec<PeerResult>,
+    /// Service load, if run at this size.
+    pub load: Option<LoadResult>,
+    /// Peak RSS of the Flight SQL phase (service and clients in this process).
+    pub flight_peak_rss: Option<u64>,
 }
 
 fn range(t: &Option<Timing>) -> String {
@@ -191,7 +221,7 @@ pub fn markdown(r: &SizeResult) -> String {
         let ratio = match (q.ratio(), q.meets_target()) {
             (Some(x), Some(true)) => format!("{x:.2}x"),
             (Some(x), _) => format!("**{x:.2}x** ✗"),
-            _ => format!("ERROR: {}", q.error.as_deref().unwrap_or("?")),
+            _ => format!("ERROR: {}", q.failure.as_deref().unwrap_or("?")),
         };
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | ≤{}x | {} | {}/{} | {} |\n",
@@ -348,7 +378,39 @@ pub fn json(r: &SizeResult) -> Value {
             "rows_plain": q.plain_rows,
             "rows_shuyu": q.private_rows,
             "peak_rss_bytes": q.peak_rss,
-            "error": q.error,
+            "failure": q.failure,
+            "error_at_epsilon_1": q.error.as_ref().map(accuracy::Error::to_json),
+            "flight_cold_ms": q.flight_cold_ms,
+            "flight_warm": q.flight.as_ref().map(Timing::to_json),
+            "flight_note": q.flight_note,
+            "flight_error": q.flight_error.as_ref().map(accuracy::Error::to_json),
+            "error_vs_epsilon": q.sweep.iter().map(|(e, err)| json!({"epsilon": e, "error": err.to_json()})).collect::<Vec<_>>(),
+            "exact_answer": r.exact.get(q.query.name),
         })).collect::<Vec<_>>(),
+        "flight_peak_rss_bytes": r.flight_peak_rss,
+        "peers": r.peers.iter().map(|p| peer_json(r, p)).collect::<Vec<_>>(),
+        "load": r.load.as_ref().map(LoadResult::to_json),
+    })
+}
+
+fn peer_json(r: &SizeResult, p: &PeerResult) -> Value {
+    json!({
+        "peer": p.peer.name,
+        "differentially_private": p.peer.private,
+        "status": p.status,
+        "reason": p.reason,
+        "load_s": p.load.map(|d| d.as_secs_f64()),
+        "versions": p.versions,
+        "notes": p.notes,
+        "peak_rss_bytes": p.peak_rss,
+        "runs": p.runs.iter().map(|run| {
+            let exact = crate::summary::exact_of_peer_query(r, &run.query);
+            json!({
+                "query": run.query,
+                "epsilon": run.epsilon,
+                "time": Timing::of(&run.times).to_json(),
+                "error": exact.map(|e| accuracy::Error::of(&run.answers, e).to_json()),
+            })
+        }).collect::<Vec<_>>(),
     })
 }

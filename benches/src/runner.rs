@@ -12,14 +12,26 @@ use shuyu_datasets::demo::DEMO_TABLES;
 use shuyu_datasets::{demo_manifest, GenerateReport};
 use shuyu_planner::{GrantedTable, QueryBudget, Scope};
 
+use crate::workload::{Query, DELTA, EPSILON};
+
 /// Errors of the benchmark (any engine's error, as text with its source).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Result of the benchmark's fallible steps.
 pub type Result<T> = std::result::Result<T, BoxError>;
 
-/// The budget every shuyu query runs with.
-pub fn budget() -> QueryBudget {
-    QueryBudget::pure(1.0)
+/// A pure-DP budget of `epsilon` (the peers' budget is [`EPSILON`]).
+pub fn budget_at(epsilon: f64) -> QueryBudget {
+    QueryBudget::pure(epsilon)
+}
+
+/// The budget of `q` at `epsilon`: pure, or for queries that need partition selection the
+/// zCDP it implies (rho = epsilon²/2) with [`DELTA`].
+pub fn budget_of(q: &Query, epsilon: f64) -> QueryBudget {
+    if q.zcdp {
+        QueryBudget::zcdp(epsilon * epsilon / 2.0, DELTA)
+    } else {
+        budget_at(epsilon)
+    }
 }
 
 fn rows(batches: &[RecordBatch]) -> usize {
@@ -42,7 +54,8 @@ pub async fn private_session(dir: &Path) -> Result<PrivateSession> {
         let m = demo_manifest(t).ok_or_else(|| format!("no demo manifest {t}"))?;
         grants.push(GrantedTable::new(m, None, dir.join(format!("{t}.parquet"))));
     }
-    Ok(PrivateSession::new(Scope::open(&grants).await?))
+    // The cold path: no exact result is reused between repetitions.
+    Ok(PrivateSession::new(Scope::open(&grants).await?).with_exact_reuse(false))
 }
 
 /// Runs `sql` on plain DataFusion to completion; returns the wall time and rows.
@@ -52,17 +65,28 @@ pub async fn run_plain(ctx: &SessionContext, sql: &str) -> Result<(Duration, usi
     Ok((start.elapsed(), rows(&batches)))
 }
 
-/// Runs `sql` through shuyu (plan, calibrate, inner plans, noise, outer plan).
-pub async fn run_private(s: &PrivateSession, sql: &str) -> Result<(Duration, usize)> {
+/// Runs `q` through shuyu (plan, calibrate, inner plans, noise, outer plan).
+pub async fn run_private(s: &PrivateSession, q: &Query) -> Result<(Duration, usize)> {
+    let (t, batches) = release(s, q, EPSILON).await?;
+    Ok((t, rows(&batches)))
+}
+
+/// One shuyu release of `q` at `epsilon`: its wall time and the noisy answer.
+pub async fn release(s: &PrivateSession, q: &Query, epsilon: f64) -> Result<(Duration, Vec<RecordBatch>)> {
     let start = Instant::now();
-    let r = s.execute(sql, budget()).await?;
-    Ok((start.elapsed(), r.num_rows()))
+    let r = s.execute(q.sql, budget_of(q, epsilon)).await?;
+    Ok((start.elapsed(), r.batches))
+}
+
+/// The exact answer of `sql` on plain DataFusion.
+pub async fn exact(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>> {
+    Ok(ctx.sql(sql).await?.collect().await?)
 }
 
 /// Planning and calibration alone (reads no data).
-pub async fn run_plan(s: &PrivateSession, sql: &str) -> Result<Duration> {
+pub async fn run_plan(s: &PrivateSession, q: &Query) -> Result<Duration> {
     let start = Instant::now();
-    let _plan = s.plan(sql, budget()).await?;
+    let _plan = s.plan(q.sql, budget_of(q, EPSILON)).await?;
     Ok(start.elapsed())
 }
 
@@ -96,13 +120,19 @@ async fn collect(ctx: &SessionContext, plan: &LogicalPlan) -> Result<Vec<RecordB
 }
 
 /// One stage-by-stage run of `sql` (see [`Breakdown`]).
-pub async fn breakdown(s: &PrivateSession, sql: &str) -> Result<Breakdown> {
+pub async fn breakdown(s: &PrivateSession, q: &Query) -> Result<Breakdown> {
+    let sql = q.sql;
     let mut b = Breakdown::default();
     let ctx = s.scope().context();
-    let plan = s.plan(sql, budget()).await?;
+    let plan = s.plan(sql, budget_of(q, EPSILON)).await?;
     for release in &plan.releases {
         let t = Instant::now();
-        let inner = collect(ctx, &release.plan).await?;
+        let inner = match collect(ctx, &release.plan).await {
+            Err(e) if e.downcast_ref::<datafusion::error::DataFusionError>().is_some_and(shuyu_planner::bounding::is_not_clustered) => {
+                collect(ctx, release.fallback.as_ref().expect("a streaming pass has a fallback")).await?
+            }
+            r => r?,
+        };
         b.inner += t.elapsed();
         b.inner_rows += rows(&inner);
         for h in &release.histograms {
@@ -114,7 +144,7 @@ pub async fn breakdown(s: &PrivateSession, sql: &str) -> Result<Breakdown> {
     }
     // Release slots are filled once per plan: execute a freshly planned copy.
     let t = Instant::now();
-    let fresh = s.plan(sql, budget()).await?;
+    let fresh = s.plan(sql, budget_of(q, EPSILON)).await?;
     b.plan = t.elapsed();
     let t = Instant::now();
     s.execute_plan(&fresh).await?;
@@ -130,11 +160,12 @@ async fn physical(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
 }
 
 /// The physical plans of `sql`: plain DataFusion's, then each shuyu inner and histogram plan.
-pub async fn explain(ctx: &SessionContext, s: &PrivateSession, sql: &str) -> Result<String> {
+pub async fn explain(ctx: &SessionContext, s: &PrivateSession, q: &Query) -> Result<String> {
+    let sql = q.sql;
     let mut out = String::new();
     let plain = ctx.sql(sql).await?.into_optimized_plan()?;
     out.push_str(&format!("-- plain DataFusion\n{}", physical(ctx, plain).await?));
-    let plan = s.plan(sql, budget()).await?;
+    let plan = s.plan(sql, budget_of(q, EPSILON)).await?;
     let sctx = s.scope().context();
     for r in &plan.releases {
         out.push_str(&format!("-- shuyu release {} inner plan\n{}", r.index, physical(sctx, r.plan.clone()).await?));

@@ -21,7 +21,8 @@ use shuyu_datasets::demo::DEMO_TABLES;
 use shuyu_datasets::demo_manifest;
 use shuyu_planner::{Scope, ScopeCatalog};
 
-use crate::runner::{budget, Result};
+use crate::runner::{budget_of, Result};
+use crate::workload::EPSILON;
 
 /// Tables the generator writes in `person_id` order.
 const SORTED_BY: &[(&str, &str)] = &[("residents", "person_id"), ("medical_visits", "person_id")];
@@ -110,7 +111,7 @@ pub async fn variant_context(dir: &Path, v: &ScopeVariant) -> Result<(SessionCon
 pub async fn variant_engines(dir: &Path, v: &ScopeVariant) -> Result<(SessionContext, PrivateSession)> {
     let plain = variant_context(dir, v).await?.0;
     let (ctx, catalog) = variant_context(dir, v).await?;
-    Ok((plain, PrivateSession::new(Scope::from_context(ctx, catalog))))
+    Ok((plain, PrivateSession::new(Scope::from_context(ctx, catalog)).with_exact_reuse(false)))
 }
 
 async fn analyzed(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
@@ -129,11 +130,12 @@ async fn analyzed(ctx: &SessionContext, plan: LogicalPlan) -> Result<String> {
 }
 
 /// `EXPLAIN ANALYZE` of plain DataFusion and of shuyu's inner and histogram plans.
-pub async fn analyze(ctx: &SessionContext, s: &PrivateSession, sql: &str) -> Result<String> {
+pub async fn analyze(ctx: &SessionContext, s: &PrivateSession, q: &crate::workload::Query) -> Result<String> {
+    let sql = q.sql;
     let mut out = String::new();
     let plain = ctx.sql(sql).await?.into_unoptimized_plan();
     out.push_str(&format!("-- plain DataFusion\n{}", analyzed(ctx, plain).await?));
-    let plan = s.plan(sql, budget()).await?;
+    let plan = s.plan(sql, budget_of(q, EPSILON)).await?;
     let sctx = s.scope().context();
     for r in &plan.releases {
         out.push_str(&format!("-- shuyu release {} inner plan\n{}", r.index, analyzed(sctx, r.plan.clone()).await?));

@@ -165,6 +165,47 @@ pub fn import_chunk(
     Ok(values)
 }
 
+const STORED_VALUES_MAGIC: &[u8; 8] = b"SYBOOV01";
+
+/// Serializes imported (verified and clamped) values for the domain's own storage: magic,
+/// count, then each value framed by its length (TFHE-rs safe serialization).
+pub fn values_to_bytes(values: &[FheUint32]) -> Result<Vec<u8>> {
+    let mut out = STORED_VALUES_MAGIC.to_vec();
+    out.extend_from_slice(&(values.len() as u64).to_le_bytes());
+    for value in values {
+        let bytes = to_tfhe_bytes(value, "stored value")?;
+        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    Ok(out)
+}
+
+/// Reads values written by [`values_to_bytes`].
+pub fn values_from_bytes(bytes: &[u8]) -> Result<Vec<FheUint32>> {
+    fn take<'a>(rest: &mut &'a [u8], n: usize) -> Result<&'a [u8]> {
+        let (head, tail) = rest.split_at_checked(n).ok_or_else(|| CryptoError::malformed("stored values", "truncated"))?;
+        *rest = tail;
+        Ok(head)
+    }
+    fn length(rest: &mut &[u8]) -> Result<usize> {
+        let n = u64::from_le_bytes(take(rest, 8)?.try_into().expect("8 bytes"));
+        usize::try_from(n).map_err(|_| CryptoError::malformed("stored values", "length"))
+    }
+    let mut rest = bytes
+        .strip_prefix(STORED_VALUES_MAGIC.as_slice())
+        .ok_or_else(|| CryptoError::malformed("stored values", "not stored values or another version"))?;
+    let count = length(&mut rest)?;
+    let mut values = Vec::new();
+    for _ in 0..count {
+        let len = length(&mut rest)?;
+        values.push(from_tfhe_bytes(take(&mut rest, len)?, "stored value")?);
+    }
+    if !rest.is_empty() {
+        return Err(CryptoError::malformed("stored values", "trailing bytes"));
+    }
+    Ok(values)
+}
+
 /// A comparison of an encrypted value with a clear constant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Comparison {
@@ -295,7 +336,9 @@ fn sum_by_group(terms: Vec<(u32, FheUint64)>, counts: &[u64], per_row_max: u128)
         .into_par_iter()
         .zip(counts)
         .map(|(terms, &rows)| BootstrappedAggregate {
-            value: terms.into_par_iter().reduce(|| FheUint64::encrypt_trivial(0u64), |a, b| a + b),
+            // TFHE-rs's multi-operand sum: carry-save additions and one final propagation,
+            // far fewer bootstraps than pairwise additions.
+            value: if terms.is_empty() { FheUint64::encrypt_trivial(0u64) } else { terms.iter().sum() },
             max_magnitude: rows as u128 * per_row_max,
         })
         .collect()

@@ -253,8 +253,10 @@ impl<'a> BundleWriter<'a> {
             self.pseudonyms.write(&self.dir, &p.0)?;
         }
         self.rows += join_keys.len() as u64;
+        for (state, column) in self.columns.iter_mut().zip(values) {
+            state.pending.extend_from_slice(column);
+        }
         for index in 0..self.columns.len() {
-            self.columns[index].pending.extend_from_slice(values[index]);
             self.flush_column(index, false)?;
         }
         Ok(())

@@ -7,6 +7,7 @@ use crate::linear::LinearSecretKey;
 use tfhe::safe_serialization::{safe_deserialize, safe_serialize};
 use tfhe::zk::CompactPkeCrs;
 use tfhe::{ClientKey, CompactPublicKey, CompressedServerKey, ServerKey};
+use zeroize::Zeroizing;
 
 /// Upper bound on any serialized key section read back (the uncompressed server key is about
 /// 172 MB; the compressed one is smaller).
@@ -106,10 +107,11 @@ impl CustodianKeys {
         &self.linear
     }
 
-    /// Serializes both secret keys; the result must be stored as a secret.
-    pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut out = CUSTODIAN_MAGIC.to_vec();
-        put_section(&mut out, &to_tfhe_bytes(&self.client_key, "client key")?);
+    /// Serializes both secret keys; the result must be stored as a secret (the buffer is
+    /// zeroed when dropped).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>> {
+        let mut out = Zeroizing::new(CUSTODIAN_MAGIC.to_vec());
+        put_section(&mut out, &Zeroizing::new(to_tfhe_bytes(&self.client_key, "client key")?));
         put_section(&mut out, &self.linear.to_bytes());
         Ok(out)
     }

@@ -49,7 +49,14 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     // Domain side: open (checksums), pseudonyms equal to what the domain computes itself.
     let bundle = Bundle::open(&bundle_dir).unwrap();
     assert_eq!(bundle.pseudonyms().unwrap()[1], pseudonym_key.pseudonymise(b"p2"));
+    assert!(bundle.manifest().columns[0].bound_verified_by_domain());
+    let premium = bundle.linear_column("premium").unwrap();
+    let premium_sums = shuyu_crypto::linear::grouped_sum(&premium, &[0, 0, NO_GROUP, 0], 1).unwrap();
+    assert_eq!(keys.linear_key().decrypt(&premium_sums[0]), 10 + 20 + 40);
     let claims = bundle.import_bootstrapped("claim", public_key, &crs).unwrap();
+    assert_eq!(claims.len(), 4);
+    // The domain stores the imported values and reads them back for queries.
+    let claims = bootstrapped::values_from_bytes(&bootstrapped::values_to_bytes(&claims).unwrap()).unwrap();
     assert_eq!(claims.len(), 4);
 
     // WHERE claim > 60, GROUP BY a public column (rows 0 and 2 in group 0, row 1 in group 1,

@@ -18,7 +18,7 @@ struct Setup {
 /// Two noised linear aggregates: 10 + 20 + 3 = 33 and 5 - 2 = 3.
 fn setup() -> (Setup, Vec<u8>) {
     let keys = CustodianKeys::generate();
-    let key_bytes = keys.to_bytes().unwrap();
+    let key_bytes = keys.to_bytes().unwrap().to_vec();
     let column = LinearEncryptor::new(keys.linear_key()).encrypt_column("c", &[10, 20, 5], 100).unwrap();
     let mut aggregates = grouped_sum(&column, &[0, 0, 1], 2).unwrap();
     shuyu_crypto::noise::noise_linear(&mut aggregates, &[3, -2]).unwrap();

@@ -14,6 +14,10 @@
 //!   (residents, seed); `is_generated` tells whether a folder already holds them.
 //!   Internals: `generate/rng.rs` (ChaCha streams per chunk, portable samplers),
 //!   `generate/tables.rs` (row generators), `generate/words.rs` (word lists, district facts).
+//! - `masking` (feature `samples`): the dev environment's masking rules, checked against
+//!   each column's sensitivity and type, and the deployment's secret `MaskingKey`.
+//! - `sample` (feature `samples`): `build_samples()` writes seeded, masked samples of the
+//!   tables (sampled by privacy unit so joins still match) into a folder replaced whole.
 //! - `examples/generate.rs`: command-line front end (`cargo run --release --example generate
 //!   -- <residents> <out_dir> [seed]`).
 //!
@@ -24,6 +28,10 @@ pub mod demo;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod manifest;
+#[cfg(feature = "samples")]
+pub mod masking;
+#[cfg(feature = "samples")]
+pub mod sample;
 
 pub use demo::{demo_manifest, demo_manifests};
 #[cfg(feature = "generate")]
@@ -51,6 +59,13 @@ pub enum DatasetsError {
         #[source]
         source: std::io::Error,
     },
+    /// A column's masking rule is missing or does not fit it; or the data does not match
+    /// its manifest.
+    #[error("cannot mask: {0}")]
+    Masking(String),
+    /// Reading Parquet data failed.
+    #[error("reading data failed: {0}")]
+    Read(String),
     /// Writing Parquet or Arrow data failed.
     #[error("writing data failed: {0}")]
     Write(String),

@@ -75,11 +75,10 @@ pub enum Sensitivity {
 }
 
 /// How the dev environment masks a column in its sampled copy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MaskingRule {
-    /// Kept as is (public columns).
-    #[default]
+    /// Kept as is (public and ordinary personal columns; never an identifier).
     Keep,
     /// Replaced by a keyed hash (join keys stay joinable inside one sample).
     Hash,
@@ -110,9 +109,10 @@ pub struct ColumnManifest {
     /// Public value domain, where the column has one (every key may be released).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_domain: Option<Vec<String>>,
-    /// Dev masking rule.
-    #[serde(default)]
-    pub masking: MaskingRule,
+    /// Dev masking rule. `None` (not declared) keeps a public column as it is and refuses
+    /// to sample any other column (see the `masking` module of the `samples` feature).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<MaskingRule>,
     /// Free-text description.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub description: String,

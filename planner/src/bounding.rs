@@ -416,6 +416,54 @@ impl<'a> Reader<'a> {
     }
 }
 
+impl BoundAccumulator {
+    /// The no-key case: a unit's run sums straight into the single total, with no per-run
+    /// key bookkeeping (most bounded releases are global or one-key-per-unit).
+    fn update_global(&mut self, u: &[i64], cols: &[Column<'_>]) {
+        let n = u.len();
+        let width = cols.len();
+        // Per-row values as dense slices, nulls and false conditions as 0.
+        let dense: Vec<Option<std::borrow::Cow<'_, [i64]>>> = cols
+            .iter()
+            .map(|c| match c {
+                Column::Rows => None,
+                Column::Value(v) if v.null_count() == 0 => Some(std::borrow::Cow::Borrowed(v.values().as_ref())),
+                _ => Some(std::borrow::Cow::Owned((0..n).map(|r| c.at(r)).collect())),
+            })
+            .collect();
+        let bounds: Vec<(i64, i64)> = self.params.partials.iter().map(|(_, lo, hi)| (*lo, *hi)).collect();
+        let mut sums = vec![0i64; width];
+        let mut totals = vec![0i64; width + 1];
+        let mut start = 0;
+        while start < n {
+            let unit = u[start];
+            let mut end = start + 1;
+            while end < n && u[end] == unit {
+                end += 1;
+            }
+            for (p, d) in dense.iter().enumerate() {
+                sums[p] = match d {
+                    None => (end - start) as i64,
+                    Some(v) => v[start..end].iter().sum(),
+                };
+            }
+            if start == 0 || end == n {
+                let open = UnitSums { keys: vec![0], sums: sums.clone() };
+                self.merge_open(unit, &open);
+            } else {
+                totals[0] += 1;
+                for p in 0..width {
+                    totals[p + 1] += sums[p].clamp(bounds[p].0, bounds[p].1);
+                }
+            }
+            start = end;
+        }
+        for (t, d) in self.totals.iter_mut().zip(totals) {
+            *t += d;
+        }
+    }
+}
+
 /// A partial's argument, resolved once per batch.
 enum Column<'a> {
     Rows,
@@ -473,21 +521,17 @@ impl Accumulator for BoundAccumulator {
             });
         }
         let width = cols.len();
+        if kc == 0 {
+            self.update_global(u, &cols);
+            return Ok(());
+        }
         let mut run = std::mem::take(&mut self.run);
         let mut start = 0;
         for end in 1..=n {
             if end < n && u[end] == u[start] {
                 continue;
             }
-            if kc == 0 {
-                let at = run.slot(0, width);
-                for (p, c) in cols.iter().enumerate() {
-                    run.sums[at + p] += match c {
-                        Column::Rows => (end - start) as i64,
-                        _ => (start..end).map(|r| c.at(r)).sum(),
-                    };
-                }
-            } else {
+            {
                 for r in start..end {
                     let at = run.slot(self.ids[r], width);
                     for (p, c) in cols.iter().enumerate() {

@@ -106,6 +106,12 @@ pub fn session_config() -> SessionConfig {
         .with_default_catalog_and_schema("shuyu", "public");
     // Keep strings as plain Utf8 so results and manifests agree on types.
     config.options_mut().execution.parquet.schema_force_view_types = false;
+    // Join a one-row-per-unit table of up to a few million rows by broadcasting it (its
+    // hash table built once, shared by all partitions) rather than repartitioning both
+    // sides by key: the many-rows side then keeps its file order, so a relation clustered
+    // by unit stays clustered through the join and bounding can stream over it.
+    config.options_mut().optimizer.hash_join_single_partition_threshold = 256 << 20;
+    config.options_mut().optimizer.hash_join_single_partition_threshold_rows = 16 << 20;
     config
 }
 

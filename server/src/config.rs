@@ -5,6 +5,8 @@
 //! listen = "127.0.0.1:50051"        # SHUYU_LISTEN
 //! data_dir = "data/demo"            # SHUYU_DATA_DIR (the governance store is DATA_DIR/domain)
 //! allow_insecure_remote = false     # SHUYU_ALLOW_INSECURE_REMOTE
+//! environment = "prod"              # SHUYU_ENVIRONMENT: "prod" (prod + dev) or "dev" (dev only)
+//! dev_data_dir = "data/demo/dev"    # SHUYU_DEV_DATA_DIR (default DATA_DIR/dev): masked samples
 //!
 //! [tls]                             # optional; both or neither
 //! cert = "/etc/shuyu/server.pem"    # SHUYU_TLS_CERT
@@ -42,8 +44,35 @@ pub struct Config {
     pub tls: Option<TlsFiles>,
     /// Resource limits of jobs.
     pub limits: Limits,
+    /// Which environments this server serves.
+    pub environment: Served,
+    /// The masked samples of the dev environment (default `DATA_DIR/dev`).
+    pub dev_data_dir: Option<PathBuf>,
     /// Encrypted social data: the custodian's domain keys and the keyholder (optional).
     pub encryption: Option<EncryptionConfig>,
+}
+
+/// Which environments a server serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Served {
+    /// Production (the real data, privately) and dev (the masked samples).
+    #[default]
+    Prod,
+    /// Dev only: the server opens the masked samples and never a raw dataset; production
+    /// requests are refused.
+    Dev,
+}
+
+impl std::str::FromStr for Served {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        match s.trim() {
+            "prod" => Ok(Served::Prod),
+            "dev" => Ok(Served::Dev),
+            _ => Err(()),
+        }
+    }
 }
 
 /// `[encryption]`: computing on encrypted imports.
@@ -108,6 +137,8 @@ impl Default for Config {
             tls: None,
             limits: Limits::default(),
             encryption: None,
+            environment: Served::Prod,
+            dev_data_dir: None,
         }
     }
 }
@@ -149,6 +180,12 @@ impl Config {
             (None, None) => {}
             _ => return Err(Error::Usage("set both SHUYU_TLS_CERT and SHUYU_TLS_KEY, or neither".into())),
         }
+        if let Some(v) = var("SHUYU_ENVIRONMENT") {
+            self.environment = v.parse().map_err(|_| Error::Usage("environment variable SHUYU_ENVIRONMENT: `prod` or `dev`".into()))?;
+        }
+        if let Some(v) = var("SHUYU_DEV_DATA_DIR") {
+            self.dev_data_dir = Some(PathBuf::from(v));
+        }
         match (var("SHUYU_ENCRYPTION_DOMAIN_KEYS"), var("SHUYU_ENCRYPTION_KEYHOLDER")) {
             (Some(keys), Some(keyholder)) => self.encryption = Some(EncryptionConfig { domain_keys: keys.into(), keyholder }),
             (None, None) => {}
@@ -184,6 +221,11 @@ impl Config {
     /// The governance store's directory.
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("domain")
+    }
+
+    /// The masked samples' directory.
+    pub fn samples_dir(&self) -> PathBuf {
+        self.dev_data_dir.clone().unwrap_or_else(|| self.data_dir.join(crate::dev::SAMPLES_DIR))
     }
 }
 
@@ -225,5 +267,17 @@ mod tests {
         let c = Config::parse(text).expect("example parses");
         assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
         assert!(c.tls.is_none());
+        assert_eq!(c.environment, Served::Prod);
+        assert_eq!(c.samples_dir(), PathBuf::from("data/demo/dev"));
+    }
+
+    #[test]
+    fn a_dev_server_is_configured_by_key_or_variable() {
+        let c = Config::parse("environment = \"dev\"\ndev_data_dir = \"/srv/samples\"\n").expect("parses");
+        assert_eq!((c.environment, c.samples_dir()), (Served::Dev, PathBuf::from("/srv/samples")));
+        let c = Config::default().with_env(|k| (k == "SHUYU_ENVIRONMENT").then(|| "dev".to_string())).expect("override");
+        assert_eq!(c.environment, Served::Dev);
+        assert!(Config::parse("environment = \"staging\"").is_err());
+        assert!(matches!(Config::default().with_env(|k| (k == "SHUYU_ENVIRONMENT").then(|| "both".to_string())), Err(Error::Usage(_))));
     }
 }

@@ -1,6 +1,7 @@
 //! `shuyu demo`: the main job on embedded defaults.
 //!
-//! 1. Generates the demo city (100 000 residents by default) unless the folder has it.
+//! 1. Generates the demo city (100 000 residents by default) unless the folder has it, and
+//!    builds the masked samples of the dev environment (`DIR/dev`).
 //! 2. Opens the governance store in the data directory; bootstraps the bureau, registers
 //!    the datasets, admits two operating units with one analyst and one authorization each:
 //!    `chunhe-health` (zCDP, residents without name and ID number, medical visits,
@@ -8,6 +9,8 @@
 //!    employment, enterprises, districts).
 //! 3. Each analyst asks real questions; every answer is planned privately, reserved,
 //!    noised, committed to the budget ledger and audited. Refusals are shown with reasons.
+//!    `beilin-jobs` exports under review: its results are held for the bureau, which
+//!    approves one; the analyst then fetches it. A dev query runs on the masked samples.
 //! 4. Verifies the audit chain and the ledger, and writes `DIR/credentials.json`.
 //! 5. Unless `--no-serve`: serves Arrow Flight SQL on `--listen` until Ctrl-C, with the
 //!    bound address in `credentials.json` (`flight_sql_uri`).
@@ -21,11 +24,12 @@ use serde_json::json;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
-    AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
+    AuthorizationId, BudgetTerms, ExportDecision, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
     Right, Role, Store, UnitId,
 };
 
-use crate::config::{Config, Limits};
+use crate::config::{Config, Limits, Served};
+use crate::dev::SamplesJob;
 use crate::output::{render, Format};
 use crate::runner::Runner;
 use crate::{server, Error, DEFAULT_SEED};
@@ -178,6 +182,12 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     for t in &report.tables {
         println!("   {:<16} {:>10} rows", t.name, t.rows);
     }
+    let samples = SamplesJob::in_data_dir(data_dir, shuyu_datasets::sample::SampleOptions::default());
+    let sampled = crate::dev::build(&samples)?;
+    println!("== dev environment: masked samples in {}", samples.out.display());
+    for t in &sampled.tables {
+        println!("   {:<16} {:>10} rows", t.name, t.rows);
+    }
 
     let store_dir = data_dir.join("domain");
     // The previous run's tokens die with its domain.
@@ -207,7 +217,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             a.per_query_default
         );
     }
-    let runner = Runner::new(store.clone(), opts.limits);
+    let runner = Runner::with_environments(store.clone(), opts.limits, Served::Prod, Some(samples.out.clone()));
 
     let health: &[(&str, Option<f64>)] = &[
         ("EXPLAIN PRIVACY SELECT department, COUNT(*) AS visits, AVG(cost) AS avg_cost FROM medical_visits GROUP BY department", None),
@@ -225,6 +235,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
         ("SELECT district, MAX(age) FROM residents GROUP BY district", None),
         ("SELECT COUNT(*) FROM medical_visits", None),
     ];
+    let mut held = Vec::new();
     for (u, queries) in domain.units.iter().zip([health, jobs]) {
         let (unit, principal, auth) = (u.name, &u.analyst, u.authorization);
         println!("\n=============== {unit} ===============");
@@ -232,7 +243,13 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             println!("\n> {sql}");
             match runner.run(principal, auth, sql, *amount).await {
                 Ok(o) => {
-                    println!("{}", render(&o.result.batches, format));
+                    match &o.held {
+                        Some(h) => {
+                            println!("   held for the bureau's review as {} (export policy `review`)", h.export);
+                            held.push((u.clone(), h.export));
+                        }
+                        None => println!("{}", render(&o.result.batches, format)),
+                    }
                     if !o.result.explain {
                         println!(
                             "   spent {:.4} {}; budget left {:.4} of {:.4}  ({} ms)",
@@ -249,6 +266,18 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
         }
     }
 
+    if let Some((u, export)) = held.first() {
+        store.review_export(&domain.bureau, *export, &ExportDecision::Approve)?;
+        println!("\n== bureau approves {export}; {} fetches it (FETCH EXPORT '{}'):", u.name, export.0);
+        let (_, batches) = runner.fetch_export(&u.analyst, *export).await?;
+        println!("{}", render(&batches, format));
+    }
+    let health_unit = &domain.units[0];
+    let dev_sql = "SELECT person_id, district, age, income FROM residents ORDER BY age DESC LIMIT 5";
+    println!("\n== dev environment ({}): the same SQL, no privacy rewrite, masked samples, no budget\n> {dev_sql}", health_unit.name);
+    let dev = runner.run_dev(&health_unit.analyst, health_unit.authorization, dev_sql).await?;
+    println!("{}", render(&dev.batches, format));
+
     let audit = store.verify_audit()?;
     let ledger = store.verify_ledger()?;
     println!("\n== audit chain: {audit:?}\n== ledger: {ledger:?}");
@@ -263,6 +292,10 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             let uri = server::flight_sql_uri(bound);
             write_credentials(data_dir, &domain, Some(&uri))?;
             println!("\n== Arrow Flight SQL on {uri} (Ctrl-C stops); connect with an analyst token from credentials.json");
+            println!(
+                "== the bureau administers it on the same port: shuyu admin --credentials {} unit list",
+                data_dir.join("credentials.json").display()
+            );
             server::run(listener, store, &config, server::shutdown_signal()).await
         }
     }

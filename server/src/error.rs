@@ -216,6 +216,14 @@ mod tests {
     }
 
     #[test]
+    fn a_broken_audit_chain_is_data_loss_and_says_where() {
+        let e = GovernanceError::AuditBroken { seq: 42, reason: "hash mismatch".into() };
+        let (c, m) = code(e.into());
+        assert_eq!(c, Code::DataLoss);
+        assert!(m.contains("record 42"), "{m}");
+    }
+
+    #[test]
     fn internal_failures_do_not_leak_details() {
         let (c, m) = code(Error::Internal("/secret/path/residents.parquet".into()));
         assert_eq!(c, Code::Internal);

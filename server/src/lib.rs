@@ -17,6 +17,9 @@
 //! - [`runner`]: one query of an authorization, end to end: governance checks, private
 //!   planning, budget reservation, execution under the job limits, commit, audit.
 //! - [`scope_cache`]: opened planner scopes per authorization, re-checked on every call.
+//! - [`dev`]: the dev environment's masked samples (`shuyu dev samples`) and scopes over them.
+//! - [`review`]: production results held for the bureau's review, fetched once approved.
+//! - [`metering`]: rows and bytes each job's scans read.
 //! - [`limits`]: per-unit concurrent-job slots and per-job memory pools.
 //! - [`offload`]: governance store calls on the blocking pool.
 //! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
@@ -33,14 +36,17 @@ pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod demo;
+pub mod dev;
 pub mod encrypted;
 pub mod error;
 pub mod flight;
 pub mod limits;
 pub mod logging;
+pub mod metering;
 pub mod offload;
 pub mod output;
 pub mod query;
+pub mod review;
 pub mod runner;
 pub mod scope_cache;
 pub mod server;

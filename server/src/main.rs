@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: DatasetsCommand,
     },
+    /// The dev environment.
+    Dev {
+        #[command(subcommand)]
+        command: DevCommand,
+    },
     /// Runs one SQL query privately over generated datasets in a local folder (no store:
     /// for trying queries; the budget is the one given here and is not recorded).
     Query {
@@ -160,6 +165,26 @@ enum DatasetsCommand {
     },
 }
 
+#[derive(Subcommand, Debug)]
+enum DevCommand {
+    /// Builds the masked samples of the dev environment from DATA_DIR/datasets into
+    /// DATA_DIR/dev (replaced whole), hashing with DATA_DIR/secrets/masking.key.
+    Samples {
+        /// Data directory.
+        #[arg(long, default_value = "data/demo", env = "SHUYU_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Share of privacy units (or rows) kept, in (0, 1].
+        #[arg(long, default_value_t = 0.1)]
+        fraction: f64,
+        /// Most rows of one table's sample.
+        #[arg(long, default_value_t = 10_000)]
+        max_rows: u64,
+        /// Seed of the selection and of shuffles.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     shuyu::logging::init();
@@ -198,6 +223,10 @@ fn main() -> ExitCode {
                 shuyu::encrypted::keyholder::serve(&shuyu::encrypted::keyholder::ServeOptions { keys, domain_key, listen, journal }).await
             }
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
+            Command::Dev { command: DevCommand::Samples { data_dir, fraction, max_rows, seed } } => {
+                let options = shuyu_datasets::sample::SampleOptions { fraction, max_rows, seed };
+                shuyu::dev::run_samples(&shuyu::dev::SamplesJob::in_data_dir(&data_dir, options))
+            }
             Command::Query { data_dir, epsilon, rho, delta, output, sql } => {
                 shuyu::query::run_local(&data_dir, &sql, epsilon, rho, delta, output).await
             }

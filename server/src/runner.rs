@@ -1,30 +1,52 @@
-//! One query of an authorization, end to end, in the production environment:
-//! governance checks → private planning → budget reservation → execution → commit → job
-//! record. A refusal or a failure before any noise exists releases the reservation; once
-//! noise has been drawn, the charge is committed whatever happens next (a timeout included).
+//! One query of an authorization, end to end.
+//!
+//! **prod** ([`Runner::run`]): governance checks → private planning → budget reservation →
+//! execution → commit → job record. A refusal or a failure before any noise exists releases
+//! the reservation; once noise has been drawn, the charge is committed whatever happens next
+//! (a timeout included). Under an authorization whose export policy is `review`, the result
+//! is then held for the bureau ([`crate::review`]) and the outcome carries no rows.
+//!
+//! **dev** ([`Runner::run_dev`]): the same SQL, planned by plain DataFusion (no privacy
+//! rewrite; row-level output allowed) over the authorization's granted tables and columns
+//! of the masked samples ([`crate::dev`]); no budget is touched; the job is recorded as
+//! `dev`. A server started for dev only ([`Served::Dev`]) refuses prod and never opens a
+//! raw dataset.
 //!
 //! Each job runs under the service's [`Limits`]: a slot among its unit's concurrent jobs, a
-//! private DataFusion memory pool, and a wall-clock limit.
+//! private DataFusion memory pool, and a wall-clock limit; its scans are metered
+//! ([`crate::metering`]).
 //!
 //! A query naming an encrypted import (`imports.<name>`) is handed to
 //! [`crate::encrypted::execute`] (same checks, ledger path and job record).
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use datafusion::execution::context::SQLOptions;
+use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
 use shuyu_governance::{
-    AuthorizationId, Budget, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Store,
+    AuthorizationId, Budget, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Right,
+    Scope as GrantedScope, Store,
 };
-use shuyu_planner::strip_explain_privacy;
+use shuyu_planner::{strip_explain_privacy, PlannerError};
 use tokio::time::timeout_at;
 
-use crate::config::Limits;
+use crate::config::{Config, Limits, Served};
 use crate::encrypted::{execute, fused, EncryptionContext};
 use crate::limits::{with_memory_limit, UnitSlots};
+use crate::metering::{metered, ScanMeter};
 use crate::offload::store_call;
+use crate::review::{self, HeldExport};
 use crate::scope_cache::{CachedScope, ScopeCache};
 use crate::Error;
+
+/// Schema-level metadata key naming the environment a result comes from (`prod` or `dev`).
+pub const ENVIRONMENT_KEY: &str = "shuyu.environment";
 
 /// What a governed query returned.
 #[derive(Debug)]
@@ -37,6 +59,24 @@ pub struct Outcome {
     pub charged: Nano,
     /// The authorization's budget after the charge.
     pub budget: Budget,
+    /// Rows and bytes scanned, CPU time, releases.
+    pub metering: Metering,
+    /// Set when the authorization's export policy holds the result for the bureau's
+    /// review: `result.batches` is then empty, and the result waits in the domain.
+    pub held: Option<HeldExport>,
+}
+
+/// What a dev query returned.
+#[derive(Debug)]
+pub struct DevOutcome {
+    /// Result schema, marked `shuyu.environment = dev`.
+    pub schema: SchemaRef,
+    /// Rows of the masked samples.
+    pub batches: Vec<RecordBatch>,
+    /// The job (environment `dev`) that recorded it.
+    pub job: JobId,
+    /// Rows and bytes scanned, CPU time.
+    pub metering: Metering,
 }
 
 /// Runs governed queries: shared by the demo and the Flight SQL service.
@@ -45,14 +85,53 @@ pub struct Runner {
     store: Store,
     limits: Limits,
     scopes: ScopeCache,
+    dev_scopes: ScopeCache,
     slots: UnitSlots,
+    served: Served,
+    samples: Option<PathBuf>,
     encryption: Option<Arc<EncryptionContext>>,
 }
 
 impl Runner {
-    /// A runner over `store` with `limits`.
+    /// A production runner over `store` with `limits` (no masked samples: dev is refused).
     pub fn new(store: Store, limits: Limits) -> Self {
-        Runner { store, limits, scopes: ScopeCache::new(), slots: UnitSlots::new(limits.max_jobs_per_unit), encryption: None }
+        Self::with_environments(store, limits, Served::Prod, None)
+    }
+
+    /// A runner serving `served`, with the masked samples in `samples` (dev needs them).
+    pub fn with_environments(store: Store, limits: Limits, served: Served, samples: Option<PathBuf>) -> Self {
+        Runner {
+            store,
+            limits,
+            scopes: ScopeCache::new(),
+            dev_scopes: ScopeCache::new(),
+            slots: UnitSlots::new(limits.max_jobs_per_unit),
+            served,
+            samples,
+            encryption: None,
+        }
+    }
+
+    /// The runner a configuration describes.
+    pub fn from_config(store: Store, config: &Config) -> Self {
+        Self::with_environments(store, config.limits, config.environment, Some(config.samples_dir()))
+    }
+
+    /// Which environments this runner serves.
+    pub fn served(&self) -> Served {
+        self.served
+    }
+
+    /// Refuses production work on a server started for dev only.
+    fn require_prod(&self) -> Result<(), Error> {
+        match self.served {
+            Served::Prod => Ok(()),
+            Served::Dev => Err(Error::NotServed(
+                "this server serves only the dev environment (masked samples) and never opens the real data: \
+                 send `x-shuyu-environment: dev`, or send production queries to the production server"
+                    .into(),
+            )),
+        }
     }
 
     /// The runner with the domain's encryption material: queries may then name approved
@@ -79,15 +158,44 @@ impl Runner {
 
     /// The opened scope of `auth` for `p`, after the store has checked that `p` may use it
     /// now (active, in term, same unit); a failed check evicts the cached scope.
+    ///
+    /// This is the production scope, over the real data: refused on a dev-only server.
     pub async fn scope(&self, p: &Principal, auth: AuthorizationId) -> Result<Arc<CachedScope>, Error> {
+        self.require_prod()?;
+        let granted = self.checked(p, auth).await?;
+        self.scopes.get(&granted).await
+    }
+
+    /// The opened scope of `auth` for `p` in `environment`: the real data (prod) or the
+    /// masked samples (dev), each cut down to the granted tables and columns.
+    pub async fn scope_in(&self, p: &Principal, auth: AuthorizationId, environment: Environment) -> Result<Arc<CachedScope>, Error> {
+        match environment {
+            Environment::Prod => self.scope(p, auth).await,
+            Environment::Dev => self.dev_scope(p, auth).await,
+        }
+    }
+
+    /// The store's check of `p` using `auth` now, and what it grants; a failed check evicts
+    /// the cached scopes.
+    async fn checked(&self, p: &Principal, auth: AuthorizationId) -> Result<GrantedScope, Error> {
         let caller = p.clone();
         match store_call(&self.store, move |s| s.scope(&caller, auth)).await {
-            Ok(granted) => self.scopes.get(&granted).await,
+            Ok(granted) => Ok(granted),
             Err(e) => {
                 self.scopes.evict(auth);
+                self.dev_scopes.evict(auth);
                 Err(e)
             }
         }
+    }
+
+    async fn dev_scope(&self, p: &Principal, auth: AuthorizationId) -> Result<Arc<CachedScope>, Error> {
+        let samples = self.samples.as_deref().ok_or_else(|| {
+            Error::NotServed("this server has no masked samples, so it does not serve the dev environment; ask the bureau to configure dev_data_dir".into())
+        })?;
+        let granted = self.checked(p, auth).await?;
+        let on_samples = crate::dev::on_samples(&granted, samples)?;
+        self.dev_scopes.get(&on_samples).await
     }
 
     /// Whether an opened scope is cached for `auth` (tests).
@@ -98,7 +206,17 @@ impl Runner {
     /// Runs `sql` under authorization `auth` for caller `p`, spending `amount` (default: the
     /// authorization's per-query default).
     pub async fn run(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Result<Outcome, Error> {
-        let cached = self.scope(p, auth).await?;
+        self.require_prod()?;
+        let granted = self.checked(p, auth).await?;
+        let explain = strip_explain_privacy(sql);
+        let review = granted.authorization.export_policy == ExportPolicy::Review;
+        if review && explain.is_none() && !granted.authorization.rights.contains(&Right::ProductOperation) {
+            return Err(Error::Denied(format!(
+                "{auth}'s results leave the domain only after the bureau's review, and it does not grant the product_operation right \
+                 that exporting needs; nothing was run or spent. Ask the bureau to add the right, or use EXPLAIN PRIVACY and the dev environment"
+            )));
+        }
+        let cached = self.scopes.get(&granted).await?;
         let _slot = match p.unit_id {
             Some(unit) => Some(self.slots.try_acquire(unit)?),
             None => None,
@@ -110,22 +228,24 @@ impl Runner {
         if let Some(a) = amount {
             budget.amount = a;
         }
-        let session = PrivateSession::new(with_memory_limit(&cached.scope, self.limits.memory_bytes())?);
+        let meter = ScanMeter::new();
+        let session = PrivateSession::new(metered(&with_memory_limit(&cached.scope, self.limits.memory_bytes())?, &meter));
         let (caller, text) = (p.clone(), sql.to_string());
         let job = store_call(&self.store, move |s| s.create_job(&caller, &NewJob { authorization: auth, sql: text, environment: Environment::Prod }))
             .await?;
-        let job = Job { store: &self.store, id: job, tables: &cached.tables, start: Instant::now() };
+        let job = Job { store: &self.store, id: job, tables: &cached.tables, start: Instant::now(), meter };
         let deadline = tokio::time::Instant::now() + self.limits.timeout();
         let timed_out = || Error::Timeout(self.limits.timeout());
 
-        if let Some(inner) = strip_explain_privacy(sql) {
+        if let Some(inner) = explain {
             let explained = timeout_at(deadline, session.execute(&format!("EXPLAIN PRIVACY {inner}"), budget)).await;
             return match explained {
                 Ok(Ok(result)) => {
-                    job.finish(JobStatus::Succeeded, Metering::default(), None).await?;
+                    let metering = job.metering(0);
+                    job.finish(JobStatus::Succeeded, metering, None).await?;
                     let caller = p.clone();
                     let budget = store_call(&self.store, move |s| s.budget(&caller, auth)).await?;
-                    Ok(Outcome { result, job: job.id, charged: Nano::ZERO, budget })
+                    Ok(Outcome { result: marked(result, Environment::Prod)?, job: job.id, charged: Nano::ZERO, budget, metering, held: None })
                 }
                 Ok(Err(e)) => job.fail(status_of(&e), e.into()).await,
                 Err(_) => job.fail(JobStatus::Failed, timed_out()).await,
@@ -154,10 +274,17 @@ impl Runner {
                     Err(_) => reservation.amount,
                 };
                 let budget = self.settle(&reservation, Some(charged)).await?;
-                let metering =
-                    Metering { cpu_ms: job.start.elapsed().as_millis() as u64, releases: result.releases as u64, ..Metering::default() };
+                let metering = job.metering(result.releases as u64);
                 job.finish(JobStatus::Succeeded, metering, None).await?;
-                return Ok(Outcome { result, job: job.id, charged, budget });
+                let mut result = marked(result, Environment::Prod)?;
+                let held = if review {
+                    let batches = std::mem::take(&mut result.batches);
+                    let stored = review::stored_schema(&result.schema, job.id, auth, charged);
+                    Some(review::hold(&self.store, p, job.id, stored, batches).await?)
+                } else {
+                    None
+                };
+                return Ok(Outcome { result, job: job.id, charged, budget, metering, held });
             }
             Ok(Err(e)) => Error::from(e),
             Err(_) => timed_out(),
@@ -199,6 +326,54 @@ impl Runner {
         Ok(manifest.columns.into_iter().map(|c| c.spec.name).collect())
     }
 
+    /// A result released after the bureau's review (`FETCH EXPORT '<id>'`): production data,
+    /// so refused on a dev-only server.
+    pub async fn fetch_export(&self, p: &Principal, export: shuyu_governance::ExportId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+        self.require_prod()?;
+        review::fetch(&self.store, p, export).await
+    }
+
+    /// Runs `sql` in the dev environment: plain DataFusion over the masked samples of the
+    /// tables and columns `auth` grants; spends no budget; recorded as a `dev` job.
+    pub async fn run_dev(&self, p: &Principal, auth: AuthorizationId, sql: &str) -> Result<DevOutcome, Error> {
+        let cached = self.dev_scope(p, auth).await?;
+        let _slot = match p.unit_id {
+            Some(unit) => Some(self.slots.try_acquire(unit)?),
+            None => None,
+        };
+        let meter = ScanMeter::new();
+        let scope = metered(&with_memory_limit(&cached.scope, self.limits.memory_bytes())?, &meter);
+        let (caller, text) = (p.clone(), sql.to_string());
+        let job = store_call(&self.store, move |s| s.create_job(&caller, &NewJob { authorization: auth, sql: text, environment: Environment::Dev }))
+            .await?;
+        let job = Job { store: &self.store, id: job, tables: &cached.tables, start: Instant::now(), meter };
+        let deadline = tokio::time::Instant::now() + self.limits.timeout();
+
+        let ran = if let Some(inner) = strip_explain_privacy(sql) {
+            // What the private plan would be and cost in prod, planned over the samples.
+            match timeout_at(deadline, PrivateSession::new(scope).execute(&format!("EXPLAIN PRIVACY {inner}"), cached.budget)).await {
+                Ok(Ok(result)) => Ok((result.schema, result.batches)),
+                Ok(Err(e)) => Err((status_of(&e), Error::from(e))),
+                Err(_) => Err((JobStatus::Failed, Error::Timeout(self.limits.timeout()))),
+            }
+        } else {
+            match timeout_at(deadline, plain(&scope, sql)).await {
+                Ok(r) => r,
+                Err(_) => Err((JobStatus::Failed, Error::Timeout(self.limits.timeout()))),
+            }
+        };
+        match ran {
+            Ok((schema, batches)) => {
+                let metering = job.metering(0);
+                job.finish(JobStatus::Succeeded, metering, None).await?;
+                let schema = with_environment(&schema, Environment::Dev);
+                let batches = rebatch(batches, &schema)?;
+                Ok(DevOutcome { schema, batches, job: job.id, metering })
+            }
+            Err((status, e)) => job.fail(status, e).await,
+        }
+    }
+
     /// Commits `actual` of a reservation, or releases it whole when `None`.
     async fn settle(&self, reservation: &Reservation, actual: Option<Nano>) -> Result<Budget, Error> {
         let r = reservation.clone();
@@ -216,9 +391,22 @@ struct Job<'a> {
     id: JobId,
     tables: &'a [String],
     start: Instant,
+    meter: Arc<ScanMeter>,
 }
 
 impl Job<'_> {
+    /// What the job used so far.
+    fn metering(&self, releases: u64) -> Metering {
+        let scanned = self.meter.scanned();
+        Metering {
+            rows_scanned: scanned.rows,
+            bytes_scanned: scanned.bytes,
+            cpu_ms: self.start.elapsed().as_millis() as u64,
+            releases,
+            ..Metering::default()
+        }
+    }
+
     async fn finish(&self, status: JobStatus, metering: Metering, failure: Option<String>) -> Result<(), Error> {
         let (id, datasets) = (self.id, self.tables.to_vec());
         store_call(self.store, move |s| s.finish_job(id, &JobOutcome { status, metering, datasets, failure })).await.map(|_| ())
@@ -226,7 +414,7 @@ impl Job<'_> {
 
     /// Records the failure and returns it.
     async fn fail<T>(&self, status: JobStatus, e: Error) -> Result<T, Error> {
-        self.finish(status, Metering::default(), Some(e.to_string())).await?;
+        self.finish(status, self.metering(0), Some(e.to_string())).await?;
         Err(e)
     }
 }
@@ -237,4 +425,71 @@ fn status_of(e: &ComputeError) -> JobStatus {
     } else {
         JobStatus::Failed
     }
+}
+
+/// Most rows of one dev result.
+pub const DEV_MAX_ROWS: usize = 1_000_000;
+
+/// What plain SQL may do in dev: query only.
+pub fn query_only() -> SQLOptions {
+    SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+}
+
+/// Plain DataFusion over a dev scope: queries only (no DDL, no DML, no statements, so no
+/// external table and no file written); execution errors reduced to a value-free category.
+async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), (JobStatus, Error)> {
+    let df = scope
+        .context()
+        .sql_with_options(sql, query_only())
+        .await
+        .map_err(|e| (JobStatus::Refused, Error::Planner(PlannerError::Plan(e.strip_backtrace()))))?;
+    if matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
+        // Physical plans name the server's files.
+        return Err((JobStatus::Refused, Error::Usage("EXPLAIN is not served; use EXPLAIN PRIVACY to see how prod would answer".into())));
+    }
+    let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let failed = |e: datafusion::error::DataFusionError| {
+        let e = ComputeError::from_execution(e);
+        (status_of(&e), Error::from(e))
+    };
+    // Results are held in memory until fetched: a row cap keeps a runaway join (the pool
+    // bounds operators, not the collected output) from taking the server's memory.
+    let mut stream = df.execute_stream().await.map_err(failed)?;
+    let (mut batches, mut rows) = (Vec::new(), 0usize);
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(failed)?;
+        rows += batch.num_rows();
+        if rows > DEV_MAX_ROWS {
+            return Err((
+                JobStatus::Failed,
+                Error::Busy(format!("a dev result may have at most {DEV_MAX_ROWS} rows; add a LIMIT or filters")),
+            ));
+        }
+        batches.push(batch);
+    }
+    let schema = batches.first().map(RecordBatch::schema).unwrap_or(planned);
+    Ok((schema, batches))
+}
+
+/// `schema` with the environment marker.
+fn with_environment(schema: &Schema, environment: Environment) -> SchemaRef {
+    let mut md = schema.metadata().clone();
+    md.insert(ENVIRONMENT_KEY.into(), environment.as_str().into());
+    Arc::new(Schema::new_with_metadata(schema.fields().clone(), md))
+}
+
+/// Batches under `schema` (same columns, the service's metadata).
+fn rebatch(batches: Vec<RecordBatch>, schema: &SchemaRef) -> Result<Vec<RecordBatch>, Error> {
+    batches
+        .into_iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| Error::Internal(format!("result schema: {e}"))))
+        .collect()
+}
+
+/// A prod result marked with its environment.
+fn marked(mut result: QueryResult, environment: Environment) -> Result<QueryResult, Error> {
+    result.schema = with_environment(&result.schema, environment);
+    let batches = std::mem::take(&mut result.batches);
+    result.batches = rebatch(batches, &result.schema)?;
+    Ok(result)
 }

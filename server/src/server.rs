@@ -37,7 +37,7 @@ use crate::Error;
 /// plaintext on a non-loopback address unless the configuration allows it explicitly
 /// (`allow_insecure_remote`, for a TLS-terminating proxy in front).
 pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
-    let runner = Arc::new(Runner::new(store, config.limits));
+    let runner = Arc::new(Runner::from_config(store, config));
     run_with(listener, runner, config, shutdown).await
 }
 
@@ -55,7 +55,7 @@ pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Confi
     if let Some(files) = &config.tls {
         builder = builder.tls_config(ServerTlsConfig::new().identity(identity(files)?))?;
     }
-    tracing::info!(%addr, tls = config.tls.is_some(), "serving Arrow Flight SQL, admin and health");
+    tracing::info!(%addr, tls = config.tls.is_some(), environment = ?config.environment, "serving Arrow Flight SQL, admin and health");
     let draining = async move {
         shutdown.await;
         for service in ["", FLIGHT_SERVICE, ADMIN_SERVICE] {

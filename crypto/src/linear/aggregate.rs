@@ -11,7 +11,7 @@ use rayon::prelude::*;
 pub const NO_GROUP: u32 = u32::MAX;
 
 /// Blocks per parallel task (and per NTT accumulator, well below its capacity).
-const BLOCKS_PER_TASK: usize = 32;
+const BLOCKS_PER_TASK: usize = 64;
 const _: () = assert!(BLOCKS_PER_TASK <= MAX_PRODUCTS_PER_ACCUMULATOR);
 
 const AGGREGATE_MAGIC: &[u8; 8] = b"SYLINA01";

@@ -10,7 +10,7 @@ use tfhe::core_crypto::commons::math::random::{DefaultRandomGenerator, RandomGen
 use tfhe::core_crypto::prelude::{
     allocate_and_generate_new_binary_glwe_secret_key, GlweDimension, PolynomialSize, SecretRandomGenerator,
 };
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 const KEY_MAGIC: &[u8; 8] = b"SYLINK01";
 
@@ -47,9 +47,9 @@ impl LinearSecretKey {
     }
 
     /// Serializes the key: an 8-byte magic with the format version, then the bits packed 8 to
-    /// a byte. The caller must store the result as a secret.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = KEY_MAGIC.to_vec();
+    /// a byte. The caller must store the result as a secret (the buffer is zeroed on drop).
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(KEY_MAGIC.to_vec());
         out.extend(self.bits.chunks(8).map(|c| c.iter().enumerate().fold(0u8, |acc, (i, &b)| acc | (b << i))));
         out
     }

@@ -30,6 +30,8 @@ pub(crate) struct CrtNtt {
     n: usize,
     plans: [Plan; 5],
     divs: [Div32; 5],
+    /// `limb_weights[k][i] = 2^(32 i) mod p_k`.
+    limb_weights: [[u64; 4]; 5],
     /// `inv[i][j] = p_i^{-1} mod p_j` for `i < j`.
     inv: [[u64; 5]; 5],
     /// `prod_{i<j} p_i mod 2^128`.
@@ -72,7 +74,12 @@ impl CrtNtt {
             prefix[j] = prefix[j - 1].wrapping_mul(PRIMES[j - 1] as u128);
         }
         let p_mod = prefix[4].wrapping_mul(PRIMES[4] as u128);
-        let mut this = CrtNtt { n, plans, divs, inv, prefix, p_mod, half: [0; 5] };
+        let limb_weights = PRIMES.map(|p| {
+            let p = p as u64;
+            let c1 = (1u64 << 32) % p;
+            [1, c1, c1 * c1 % p, c1 * c1 % p * c1 % p]
+        });
+        let mut this = CrtNtt { n, plans, divs, limb_weights, inv, prefix, p_mod, half: [0; 5] };
         // (P - 1) / 2 is congruent to (p_j - 1) / 2 modulo every p_j.
         let half_residues = PRIMES.map(|p| ((p - 1) / 2) as u64);
         this.half = this.digits(&half_residues);
@@ -89,13 +96,13 @@ impl CrtNtt {
         debug_assert_eq!(poly.len(), self.n);
         for (k, buf) in out.iter_mut().enumerate() {
             let div = self.divs[k];
+            let [_, c1, c2, c3] = self.limb_weights[k];
             for (o, &v) in buf.iter_mut().zip(poly) {
-                // Horner over 32-bit limbs: every step stays below 2^62.
-                let mut r = Div32::rem_u64((v >> 96) as u64, div) as u64;
-                r = Div32::rem_u64((r << 32) | ((v >> 64) as u64 & 0xFFFF_FFFF), div) as u64;
-                r = Div32::rem_u64((r << 32) | ((v >> 32) as u64 & 0xFFFF_FFFF), div) as u64;
-                r = Div32::rem_u64((r << 32) | (v as u64 & 0xFFFF_FFFF), div) as u64;
-                *o = r as u32;
+                // v = l0 + l1 2^32 + l2 2^64 + l3 2^96 with l_i < 2^32 and c_i = 2^(32 i) mod p
+                // < 2^30: l0 + l1 c1 + l2 c2 + l3 c3 < 2^32 + 3 * 2^62 < 2^64, one reduction.
+                let limb = |shift: u32| (v >> shift) as u64 & 0xFFFF_FFFF;
+                let folded = limb(0) + limb(32) * c1 + limb(64) * c2 + limb(96) * c3;
+                *o = Div32::rem_u64(folded, div);
             }
             self.plans[k].fwd(buf);
         }
@@ -121,9 +128,9 @@ impl CrtNtt {
 
     /// Inverse transform of an accumulator; returns the exact sum of its products modulo 2^128.
     pub(crate) fn finish(&self, mut acc: Transformed) -> Vec<u128> {
-        for k in 0..5 {
-            self.plans[k].normalize(&mut acc[k]);
-            self.plans[k].inv(&mut acc[k]);
+        for (plan, residues) in self.plans.iter().zip(acc.iter_mut()) {
+            plan.normalize(residues);
+            plan.inv(residues);
         }
         (0..self.n)
             .map(|i| {
@@ -139,8 +146,8 @@ impl CrtNtt {
         for j in 0..5 {
             let pj = PRIMES[j] as u64;
             let mut t = residues[j] % pj;
-            for i in 0..j {
-                t = (t + pj - v[i] % pj) % pj * self.inv[i][j] % pj;
+            for (i, &vi) in v[..j].iter().enumerate() {
+                t = (t + pj - vi % pj) % pj * self.inv[i][j] % pj;
             }
             v[j] = t;
         }
@@ -150,10 +157,7 @@ impl CrtNtt {
     /// Centred reconstruction modulo 2^128.
     fn reconstruct(&self, residues: &[u64; 5]) -> u128 {
         let v = self.digits(residues);
-        let mut x = 0u128;
-        for j in 0..5 {
-            x = x.wrapping_add((v[j] as u128).wrapping_mul(self.prefix[j]));
-        }
+        let x = v.iter().zip(&self.prefix).fold(0u128, |x, (&d, &w)| x.wrapping_add((d as u128).wrapping_mul(w)));
         // x > (P-1)/2 means the true integer is x - P (negative).
         let negative = v.iter().rev().zip(self.half.iter().rev()).find(|(a, b)| a != b).is_some_and(|(a, b)| a > b);
         if negative {

@@ -216,3 +216,19 @@ fn units_need_a_valid_unique_credit_code() {
         Err(GovernanceError::Denied { .. })
     ));
 }
+
+#[test]
+fn people_are_listed_for_the_bureau_and_supervisors_only() {
+    let f = Fixture::new();
+    let ids = |unit: Option<UnitId>| -> Vec<PersonId> { f.store.people(&f.admin, unit).unwrap().iter().map(|p| p.id).collect() };
+    assert_eq!(ids(Some(f.unit_a)), [f.analyst_a.person_id]);
+    assert_eq!(ids(Some(f.unit_b)), [f.analyst_b.person_id]);
+    let everyone = ids(None);
+    for p in [&f.admin, &f.supervisor, &f.provider, &f.analyst_a, &f.analyst_b] {
+        assert!(everyone.contains(&p.person_id), "{p:?}");
+    }
+    assert_eq!(f.store.people(&f.supervisor, None).unwrap().len(), everyone.len());
+    for refused in [&f.analyst_a, &f.provider] {
+        assert!(matches!(f.store.people(refused, None), Err(GovernanceError::Denied { .. })));
+    }
+}

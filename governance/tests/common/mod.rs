@@ -33,7 +33,7 @@ fn column(name: &str, data_type: ColumnType, sensitivity: Sensitivity) -> Column
         lower: None,
         upper: None,
         public_domain: None,
-        masking: MaskingRule::Keep,
+        masking: Some(MaskingRule::Keep),
         description: String::new(),
     }
 }
@@ -45,12 +45,12 @@ pub fn manifest(name: &str, classification: Classification) -> TableManifest {
     let mut age = column("age", ColumnType::Int64, Sensitivity::Personal);
     age.lower = Some(0.0);
     age.upper = Some(120.0);
-    age.masking = MaskingRule::Generalize;
+    age.masking = Some(MaskingRule::Generalize);
     let mut income = column("income", ColumnType::Float64, Sensitivity::Personal);
     income.lower = Some(0.0);
     income.upper = Some(1e6);
     let mut person = column("person_id", ColumnType::Utf8, Sensitivity::UnitKey);
-    person.masking = MaskingRule::Hash;
+    person.masking = Some(MaskingRule::Hash);
     TableManifest {
         name: name.into(),
         domain: "civil_affairs".into(),

@@ -98,11 +98,6 @@ impl AdminService {
     }
 }
 
-/// A lifecycle reason, which governance requires and records.
-fn reason(r: &pb::LifecycleRequest) -> String {
-    r.reason.clone()
-}
-
 #[tonic::async_trait]
 impl Admin for AdminService {
     async fn register_dataset(&self, request: Request<pb::RegisterDatasetRequest>) -> Result<Response<pb::Dataset>, Status> {
@@ -270,18 +265,18 @@ impl Admin for AdminService {
 
     async fn suspend_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
-        self.run(&md, Access::Write, move |s, p| s.suspend_unit(p, UnitId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })).await
+        self.run(&md, Access::Write, move |s, p| s.suspend_unit(p, UnitId(r.id), &r.reason).map(|()| pb::LifecycleResponse { revocation: None })).await
     }
 
     async fn reinstate_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
-        self.run(&md, Access::Write, move |s, p| s.reinstate_unit(p, UnitId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })).await
+        self.run(&md, Access::Write, move |s, p| s.reinstate_unit(p, UnitId(r.id), &r.reason).map(|()| pb::LifecycleResponse { revocation: None })).await
     }
 
     async fn revoke_unit(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
         self.run(&md, Access::Write, move |s, p| {
-            s.revoke_unit(p, UnitId(r.id), &reason(&r)).map(|rep| pb::LifecycleResponse { revocation: Some(convert::revocation(&rep)) })
+            s.revoke_unit(p, UnitId(r.id), &r.reason).map(|rep| pb::LifecycleResponse { revocation: Some(convert::revocation(&rep)) })
         })
         .await
     }
@@ -289,7 +284,7 @@ impl Admin for AdminService {
     async fn suspend_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
         self.run(&md, Access::Write, move |s, p| {
-            s.suspend_authorization(p, AuthorizationId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })
+            s.suspend_authorization(p, AuthorizationId(r.id), &r.reason).map(|()| pb::LifecycleResponse { revocation: None })
         })
         .await
     }
@@ -297,7 +292,7 @@ impl Admin for AdminService {
     async fn reinstate_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
         self.run(&md, Access::Write, move |s, p| {
-            s.reinstate_authorization(p, AuthorizationId(r.id), &reason(&r)).map(|()| pb::LifecycleResponse { revocation: None })
+            s.reinstate_authorization(p, AuthorizationId(r.id), &r.reason).map(|()| pb::LifecycleResponse { revocation: None })
         })
         .await
     }
@@ -305,7 +300,7 @@ impl Admin for AdminService {
     async fn revoke_authorization(&self, request: Request<pb::LifecycleRequest>) -> Result<Response<pb::LifecycleResponse>, Status> {
         let (md, _, r) = request.into_parts();
         self.run(&md, Access::Write, move |s, p| {
-            s.revoke_authorization(p, AuthorizationId(r.id), &reason(&r))
+            s.revoke_authorization(p, AuthorizationId(r.id), &r.reason)
                 .map(|rep| pb::LifecycleResponse { revocation: Some(convert::revocation(&rep)) })
         })
         .await

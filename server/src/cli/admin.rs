@@ -390,14 +390,15 @@ pub enum ReportCmd {
 /// What `shuyu demo` writes to `credentials.json` (the fields used here).
 #[derive(Debug, serde::Deserialize)]
 struct Credentials {
-    flight_sql_uri: String,
+    /// Absent when the demo ran with `--no-serve`.
+    flight_sql_uri: Option<String>,
     bureau_token: Option<String>,
 }
 
 /// Runs `shuyu admin …`: one call, printed to stdout.
 pub async fn run(args: AdminArgs) -> Result<(), Error> {
     let credentials = args.credentials.as_deref().map(read_credentials).transpose()?;
-    let endpoint = args.endpoint.clone().or_else(|| credentials.as_ref().map(|c| c.flight_sql_uri.clone())).ok_or_else(|| {
+    let endpoint = args.endpoint.clone().or_else(|| credentials.as_ref().and_then(|c| c.flight_sql_uri.clone())).ok_or_else(|| {
         Error::Usage("name the server: --endpoint grpc://HOST:PORT, SHUYU_ENDPOINT, or --credentials credentials.json".into())
     })?;
     let token = args.token.clone().or_else(|| credentials.as_ref().and_then(|c| c.bureau_token.clone())).ok_or_else(|| {

@@ -2,7 +2,7 @@
 //! the authorization it acts under (`x-shuyu-authorization`), the environment
 //! (`x-shuyu-environment`) and an optional per-query budget (`x-shuyu-budget`).
 
-use shuyu_governance::{AuthorizationId, AuthorizationStatus, Principal, Role};
+use shuyu_governance::{AuthorizationId, AuthorizationStatus, Environment, Principal, Role};
 use tonic::metadata::MetadataMap;
 
 use crate::offload::store_call;
@@ -23,6 +23,8 @@ pub struct Caller {
     pub principal: Principal,
     /// The authorization the call acts under.
     pub authorization: AuthorizationId,
+    /// The environment asked for (prod unless `x-shuyu-environment: dev`).
+    pub environment: Environment,
 }
 
 pub use crate::auth::bearer_token;
@@ -41,12 +43,12 @@ pub async fn authenticate(runner: &Runner, md: &MetadataMap) -> Result<Principal
 /// Authenticates the call and picks its authorization and environment.
 pub async fn resolve(runner: &Runner, md: &MetadataMap) -> Result<Caller, Error> {
     let principal = authenticate(runner, md).await?;
-    check_environment(md)?;
+    let environment = environment(md)?;
     let authorization = match header(md, AUTHORIZATION_HEADER)? {
         Some(text) => parse_authorization(&text)?,
         None => only_active_authorization(runner, &principal).await?,
     };
-    Ok(Caller { principal, authorization })
+    Ok(Caller { principal, authorization, environment })
 }
 
 /// The per-query budget asked for in `x-shuyu-budget`, if any.
@@ -60,13 +62,11 @@ pub fn budget_override(md: &MetadataMap) -> Result<Option<f64>, Error> {
     }
 }
 
-/// Refuses the dev environment (not served by this build) and unknown environments.
-fn check_environment(md: &MetadataMap) -> Result<(), Error> {
+/// The environment the call asks for: prod (default) or dev.
+fn environment(md: &MetadataMap) -> Result<Environment, Error> {
     match header(md, ENVIRONMENT_HEADER)?.as_deref().map(str::trim) {
-        None | Some("prod") => Ok(()),
-        Some("dev") => Err(Error::NotServed(
-            "the dev environment is not served yet: send queries to prod (omit x-shuyu-environment), where they run privately".into(),
-        )),
+        None | Some("prod") => Ok(Environment::Prod),
+        Some("dev") => Ok(Environment::Dev),
         Some(_) => Err(Error::Usage(format!("{ENVIRONMENT_HEADER} must be `prod` or `dev`"))),
     }
 }
@@ -124,9 +124,11 @@ mod tests {
     }
 
     #[test]
-    fn dev_is_not_served_and_budget_must_be_positive() {
-        assert!(check_environment(&md(&[("x-shuyu-environment", "prod")])).is_ok());
-        assert!(matches!(check_environment(&md(&[("x-shuyu-environment", "dev")])), Err(Error::NotServed(_))));
+    fn environments_parse_and_budget_must_be_positive() {
+        assert_eq!(environment(&md(&[])).expect("default"), Environment::Prod);
+        assert_eq!(environment(&md(&[("x-shuyu-environment", "prod")])).expect("prod"), Environment::Prod);
+        assert_eq!(environment(&md(&[("x-shuyu-environment", "dev")])).expect("dev"), Environment::Dev);
+        assert!(matches!(environment(&md(&[("x-shuyu-environment", "staging")])), Err(Error::Usage(_))));
         assert_eq!(budget_override(&md(&[("x-shuyu-budget", "0.25")])).expect("budget"), Some(0.25));
         assert!(budget_override(&md(&[("x-shuyu-budget", "-1")])).is_err());
     }

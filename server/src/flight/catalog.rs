@@ -75,9 +75,9 @@ pub fn table_types(query: CommandGetTableTypes) -> Result<RecordBatch, Error> {
 }
 
 /// GetTables: the tables of the caller's authorization, with their granted columns only
-/// (the builder applies the client's filters).
+/// (the builder applies the client's filters), as stored in the caller's environment.
 pub async fn tables(runner: &Runner, caller: &Caller, query: CommandGetTables) -> Result<RecordBatch, Error> {
-    let cached = runner.scope(&caller.principal, caller.authorization).await?;
+    let cached = runner.scope_in(&caller.principal, caller.authorization, caller.environment).await?;
     let mut b = query.into_builder();
     let ctx = cached.scope.context();
     let mut names = cached.tables.clone();

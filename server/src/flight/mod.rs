@@ -1,8 +1,11 @@
 //! The Arrow Flight SQL service: what data scientists' tools (ADBC, pyarrow, JDBC) talk to.
 //!
 //! Every call is authenticated (`authorization: Bearer <token>`, or the handshake first)
-//! and acts under one authorization of the caller's unit; queries run in production only,
-//! through the governed [`Runner`]. What is served:
+//! and acts under one authorization of the caller's unit, in production (privately, on the
+//! real data) or, with `x-shuyu-environment: dev`, on the masked samples; both through the
+//! governed [`Runner`]. Under an authorization whose export policy is `review`, production
+//! results are held for the bureau and fetched after approval with `FETCH EXPORT '<id>'`
+//! ([`crate::review`]). What is served:
 //! - statement queries (GetFlightInfo + DoGet) — [`statements`];
 //! - prepared statements (create, execute, close; no parameters) — [`statements`];
 //! - GetSqlInfo, GetCatalogs, GetDbSchemas, GetTables (with schemas), GetTableTypes —
@@ -131,7 +134,7 @@ impl FlightSqlService for FlightSqlServer {
     async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         let caller = self.caller(&request).await?;
         // Checked now, so that naming an authorization one may not use fails here already.
-        self.runner.scope(&caller.principal, caller.authorization).await?;
+        self.runner.scope_in(&caller.principal, caller.authorization, caller.environment).await?;
         let schema = catalog::tables_schema(query.clone());
         Ok(Response::new(command_info(&schema, query, request.into_inner())?))
     }

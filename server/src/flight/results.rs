@@ -6,12 +6,20 @@
 //! - `shuyu.job`: the job id that recorded the query;
 //! - `shuyu.authorization`: the authorization it was charged to;
 //! - `shuyu.charged`: what the ledger charged, exactly (decimal, 9 digits at most);
-//! - `shuyu.budget_remaining` and `shuyu.budget_total`: the authorization's budget after it.
+//! - `shuyu.budget_remaining` and `shuyu.budget_total`: the authorization's budget after it;
+//! - `shuyu.environment`: `prod` or `dev` (every result);
+//! - `shuyu.rows_scanned`, `shuyu.bytes_scanned`: what the job's scans read (metering);
+//! - on a result held for review, instead of its rows, one row (`export`, `status`,
+//!   `message`) and `shuyu.export`, `shuyu.export_status` (see [`crate::review`]).
+//!
+//! A dev result carries `shuyu.environment = dev`, `shuyu.job`, `shuyu.authorization`,
+//! `shuyu.charged = 0` and the metering keys.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::array::{ArrayRef, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
@@ -19,10 +27,11 @@ use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::{Stream, TryStreamExt};
 use prost::Message;
-use shuyu_governance::AuthorizationId;
+use shuyu_governance::{AuthorizationId, Metering};
 use tonic::Status;
 
-use crate::runner::Outcome;
+use crate::review::{self, HeldExport};
+use crate::runner::{DevOutcome, Outcome};
 use crate::Error;
 
 /// A DoGet response stream.
@@ -42,6 +51,15 @@ pub mod keys {
     pub const BUDGET_TOTAL: &str = "shuyu.budget_total";
     /// Cost of the query (epsilon or rho, from the planner).
     pub const COST: &str = "shuyu.cost";
+    /// Rows the job's scans read.
+    pub const ROWS_SCANNED: &str = "shuyu.rows_scanned";
+    /// Bytes the job's scans read.
+    pub const BYTES_SCANNED: &str = "shuyu.bytes_scanned";
+}
+
+fn add_metering(md: &mut std::collections::HashMap<String, String>, m: &Metering) {
+    md.insert(keys::ROWS_SCANNED.into(), m.rows_scanned.to_string());
+    md.insert(keys::BYTES_SCANNED.into(), m.bytes_scanned.to_string());
 }
 
 /// The outcome's batches under a schema that also carries the service's metadata.
@@ -53,12 +71,54 @@ pub fn annotated(outcome: &Outcome, authorization: AuthorizationId) -> Result<(S
     md.insert(keys::CHARGED.into(), outcome.charged.to_string());
     md.insert(keys::BUDGET_REMAINING.into(), outcome.budget.remaining.to_string());
     md.insert(keys::BUDGET_TOTAL.into(), outcome.budget.total.to_string());
+    add_metering(&mut md, &outcome.metering);
     let schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), md));
     let batches = outcome
         .result
         .batches
         .iter()
         .map(|b| b.clone().with_schema(schema.clone()).map_err(|e| Error::Internal(format!("result schema: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((schema, batches))
+}
+
+/// In place of a result held for review: one row naming the export to wait for, under the
+/// outcome's metadata (what was charged, the budget left) and the export's id and status.
+pub fn held_notice(outcome: &Outcome, held: &HeldExport, authorization: AuthorizationId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let (annotated_schema, _) = annotated(outcome, authorization)?;
+    let mut md = annotated_schema.metadata().clone();
+    md.insert(review::keys::EXPORT.into(), held.export.0.to_string());
+    md.insert(review::keys::EXPORT_STATUS.into(), held.status.as_str().into());
+    let schema = Arc::new(Schema::new_with_metadata(
+        vec![Field::new("export", DataType::Int64, false), Field::new("status", DataType::Utf8, false), Field::new("message", DataType::Utf8, false)],
+        md,
+    ));
+    let message = format!(
+        "the result is held in the domain for the bureau's review (this authorization's export policy); {} was charged. \
+         Once the bureau approves {}, fetch the result with: FETCH EXPORT '{}'",
+        outcome.charged, held.export, held.export.0
+    );
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(vec![held.export.0])),
+        Arc::new(StringArray::from(vec![held.status.as_str()])),
+        Arc::new(StringArray::from(vec![message])),
+    ];
+    let batch = RecordBatch::try_new(schema.clone(), columns).map_err(|e| Error::Internal(format!("held notice: {e}")))?;
+    Ok((schema, vec![batch]))
+}
+
+/// A dev result under a schema with the service's metadata (nothing charged).
+pub fn dev_annotated(outcome: &DevOutcome, authorization: AuthorizationId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
+    let mut md = outcome.schema.metadata().clone();
+    md.insert(keys::JOB.into(), outcome.job.0.to_string());
+    md.insert(keys::AUTHORIZATION.into(), authorization.0.to_string());
+    md.insert(keys::CHARGED.into(), "0".into());
+    add_metering(&mut md, &outcome.metering);
+    let schema = Arc::new(Schema::new_with_metadata(outcome.schema.fields().clone(), md));
+    let batches = outcome
+        .batches
+        .iter()
+        .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(|e| Error::Internal(format!("result schema: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
     Ok((schema, batches))
 }

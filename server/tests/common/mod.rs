@@ -12,7 +12,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
-use shuyu::config::{Config, Limits, TlsFiles};
+use shuyu::config::{Config, Limits, Served, TlsFiles};
 use shuyu::demo::{bootstrap, DemoDomain, DemoUnit};
 use shuyu::runner::Runner;
 use shuyu_datasets::generate::GenerateOptions;
@@ -45,6 +45,8 @@ pub struct TestServer {
     pub runner: Arc<Runner>,
     /// The bound address.
     pub addr: SocketAddr,
+    /// The masked samples the server's dev environment reads.
+    pub samples: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), shuyu::Error>>>,
     _dir: tempfile::TempDir,
@@ -63,13 +65,35 @@ impl TestServer {
 
     /// Starts a server with `limits`, serving TLS with `tls` if given.
     pub async fn start_configured(limits: Limits, tls: Option<TlsFiles>) -> TestServer {
+        Self::start_serving(limits, tls, Served::Prod).await
+    }
+
+    /// Starts a server for the dev environment only, over a domain whose catalog points at
+    /// raw files that do not exist: it has the masked samples and nothing else.
+    pub async fn start_dev_only() -> TestServer {
+        Self::start_serving(Limits::default(), None, Served::Dev).await
+    }
+
+    async fn start_serving(limits: Limits, tls: Option<TlsFiles>, served: Served) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let domain = bootstrap(&dir.path().join("domain"), city()).expect("demo domain");
-        let runner = Arc::new(Runner::new(domain.store.clone(), limits));
+        let raw = match served {
+            Served::Prod => city().to_path_buf(),
+            Served::Dev => dir.path().join("no-raw-data-here"),
+        };
+        let domain = bootstrap(&dir.path().join("domain"), &raw).expect("demo domain");
+        let samples = dir.path().join("dev");
+        let job = shuyu::dev::SamplesJob {
+            datasets: city().to_path_buf(),
+            out: samples.clone(),
+            key: dir.path().join("secrets/masking.key"),
+            options: shuyu_datasets::sample::SampleOptions::default(),
+        };
+        shuyu::dev::build(&job).expect("masked samples");
+        let runner = Arc::new(Runner::with_environments(domain.store.clone(), limits, served, Some(samples.clone())));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, tls, ..Config::default() };
+        let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, tls, environment: served, ..Config::default() };
         let r = runner.clone();
         let task = tokio::spawn(async move {
             shuyu::server::run_with(listener, r, &config, async {
@@ -77,7 +101,7 @@ impl TestServer {
             })
             .await
         });
-        TestServer { domain, runner, addr, shutdown: Some(tx), task: Some(task), _dir: dir }
+        TestServer { domain, runner, addr, samples, shutdown: Some(tx), task: Some(task), _dir: dir }
     }
 
     /// `chunhe-health` (zCDP, total 2, cap 0.5, default 0.1).
@@ -101,6 +125,13 @@ impl TestServer {
         let mut c = self.anonymous().await;
         c.set_token(unit.token.clone());
         c.set_header("x-shuyu-authorization", unit.authorization.0.to_string());
+        c
+    }
+
+    /// A client of `unit`'s analyst in the dev environment.
+    pub async fn dev_client(&self, unit: &DemoUnit) -> FlightSqlServiceClient<Channel> {
+        let mut c = self.client(unit).await;
+        c.set_header("x-shuyu-environment", "dev");
         c
     }
 

@@ -60,13 +60,14 @@ def unit(creds, name):
     return next(u for u in creds["units"] if u["unit"] == name)
 
 
-def connect(creds, name):
+def connect(creds, name, environment="prod"):
     u = unit(creds, name)
     return flightsql.connect(
         creds["flight_sql_uri"],
         db_kwargs={
             "adbc.flight.sql.authorization_header": f"Bearer {u['analyst_token']}",
             "adbc.flight.sql.rpc.call_header.x-shuyu-authorization": u["authorization"],
+            "adbc.flight.sql.rpc.call_header.x-shuyu-environment": environment,
         },
         # Every query is its own job; the server has no transactions.
         autocommit=True,
@@ -81,7 +82,8 @@ def test_credentials_name_the_bound_port(demo):
 
 
 def test_a_grouped_count_reads_into_polars(demo):
-    with connect(demo, "beilin-jobs") as conn, conn.cursor() as cur:
+    # chunhe-health's results are released automatically (beilin-jobs' wait for review).
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
         cur.execute(GROUPED)
         table = cur.fetch_arrow_table()
     df = pl.from_arrow(table)
@@ -91,7 +93,7 @@ def test_a_grouped_count_reads_into_polars(demo):
     assert abs(df["n"].sum() - 5000) < 500
     metadata = table.schema.metadata or {}
     assert b"shuyu.cost" in metadata, metadata
-    assert float(metadata[b"shuyu.budget_remaining"]) < 10
+    assert float(metadata[b"shuyu.budget_remaining"]) < 2
 
 
 def test_a_refused_query_raises_with_its_code(demo):
@@ -108,3 +110,34 @@ def test_another_units_tables_cannot_be_named(demo):
             cur.execute("SELECT industry, COUNT(*) FROM enterprises GROUP BY industry")
             cur.fetch_arrow_table()
     assert "enterprises" in str(missing.value)
+
+
+def test_dev_returns_masked_sample_rows_and_spends_nothing(demo):
+    with connect(demo, "chunhe-health", environment="dev") as conn, conn.cursor() as cur:
+        cur.execute("SELECT person_id, district, age FROM residents LIMIT 10")
+        table = cur.fetch_arrow_table()
+    df = pl.from_arrow(table)
+    assert df.shape == (10, 3)
+    assert (df["age"] % 5 == 0).all(), "ages are generalised to five-year bands"
+    metadata = table.schema.metadata or {}
+    assert metadata[b"shuyu.environment"] == b"dev"
+    assert metadata[b"shuyu.charged"] == b"0"
+
+
+def test_a_result_under_review_is_held_and_an_approved_one_fetched(demo):
+    with connect(demo, "beilin-jobs") as conn, conn.cursor() as cur:
+        cur.execute(GROUPED)
+        notice = cur.fetch_arrow_table()
+        assert notice.column_names == ["export", "status", "message"]
+        assert notice.column("status")[0].as_py() == "pending"
+        export = notice.column("export")[0].as_py()
+        with pytest.raises(flightsql.Error) as pending:
+            cur.execute(f"FETCH EXPORT '{export}'")
+            cur.fetch_arrow_table()
+        assert "waiting for the bureau" in str(pending.value)
+        # The demo script's bureau approved beilin-jobs' first export.
+        cur.execute("FETCH EXPORT '1'")
+        released = cur.fetch_arrow_table()
+    assert released.column_names == ["district", "employment_rate", "median_age"]
+    assert released.num_rows == 12
+    assert released.schema.metadata[b"shuyu.export_status"] == b"approved"
