@@ -20,6 +20,7 @@
 //! - [`audit`]: the hash chain, verification, retention and purge, queries.
 //! - [`jobs`]: one job per query, metering; [`exports`]: products, lineage, export review
 //!   (exports need the `product_operation` right), signed manifests and [`verify_manifest`];
+//!   [`encryption`]: the domain's release-signing key and pseudonym root (encrypted imports).
 //!   [`imports`]: social-data imports.
 //! - [`lifecycle`]: suspend, reinstate, revoke (with deletion of the unit's or the
 //!   authorization's files, finished by the next [`Store::open`] if a crash interrupts it).
@@ -107,6 +108,7 @@ pub mod credentials;
 pub mod error;
 pub mod exports;
 pub mod ids;
+pub mod encryption;
 pub mod imports;
 pub mod jobs;
 mod keys;

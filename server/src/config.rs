@@ -16,6 +16,10 @@
 //! memory_per_job_mb = 1024          # SHUYU_LIMITS_MEMORY_PER_JOB_MB
 //! query_timeout_secs = 120          # SHUYU_LIMITS_QUERY_TIMEOUT_SECS
 //! max_jobs_per_unit = 4             # SHUYU_LIMITS_MAX_JOBS_PER_UNIT
+//!
+//! [encryption]                      # optional; both or neither
+//! domain_keys = "/etc/shuyu/domain.keys"   # SHUYU_ENCRYPTION_DOMAIN_KEYS
+//! keyholder = "http://10.0.0.9:50061"      # SHUYU_ENCRYPTION_KEYHOLDER
 //! ```
 
 use std::net::SocketAddr;
@@ -44,6 +48,8 @@ pub struct Config {
     pub environment: Served,
     /// The masked samples of the dev environment (default `DATA_DIR/dev`).
     pub dev_data_dir: Option<PathBuf>,
+    /// Encrypted social data: the custodian's domain keys and the keyholder (optional).
+    pub encryption: Option<EncryptionConfig>,
 }
 
 /// Which environments a server serves.
@@ -67,6 +73,16 @@ impl std::str::FromStr for Served {
             _ => Err(()),
         }
     }
+}
+
+/// `[encryption]`: computing on encrypted imports.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// The custodian's `domain.keys` (server key and compact public key).
+    pub domain_keys: PathBuf,
+    /// The keyholder's URI, e.g. `http://127.0.0.1:50061`.
+    pub keyholder: String,
 }
 
 /// PEM files of the server's TLS identity.
@@ -120,6 +136,7 @@ impl Default for Config {
             allow_insecure_remote: false,
             tls: None,
             limits: Limits::default(),
+            encryption: None,
             environment: Served::Prod,
             dev_data_dir: None,
         }
@@ -168,6 +185,11 @@ impl Config {
         }
         if let Some(v) = var("SHUYU_DEV_DATA_DIR") {
             self.dev_data_dir = Some(PathBuf::from(v));
+        }
+        match (var("SHUYU_ENCRYPTION_DOMAIN_KEYS"), var("SHUYU_ENCRYPTION_KEYHOLDER")) {
+            (Some(keys), Some(keyholder)) => self.encryption = Some(EncryptionConfig { domain_keys: keys.into(), keyholder }),
+            (None, None) => {}
+            _ => return Err(Error::Usage("set both SHUYU_ENCRYPTION_DOMAIN_KEYS and SHUYU_ENCRYPTION_KEYHOLDER, or neither".into())),
         }
         if let Some(v) = var("SHUYU_LIMITS_MEMORY_PER_JOB_MB") {
             self.limits.memory_per_job_mb = parsed("SHUYU_LIMITS_MEMORY_PER_JOB_MB", v)?;

@@ -10,6 +10,8 @@
 //! | role, tenant, suspended or revoked unit or authorization | `PermissionDenied` |
 //! | the query ran past its time limit | `DeadlineExceeded` |
 //! | a feature this server does not serve (dev environment) | `FailedPrecondition` |
+//! | an encrypted bundle or key refused (bound, proof, checksum, format) | `InvalidArgument` |
+//! | the keyholder refused a release | `PermissionDenied` |
 //! | unknown object, or another unit's object named by id (the two read the same) | `NotFound` |
 //! | the audit chain or the budget ledger does not verify | `DataLoss` |
 //! | store, file or bug | `Internal` (details in the server log only) |
@@ -72,6 +74,9 @@ pub enum Error {
     /// A gRPC call of the command line failed on the server (its code and message).
     #[error("{:?}: {}", .0.code(), .0.message())]
     Remote(tonic::Status),
+    /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
+    #[error(transparent)]
+    Crypto(#[from] shuyu_crypto::CryptoError),
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -99,6 +104,7 @@ impl From<Error> for tonic::Status {
             Error::Timeout(_) => Status::deadline_exceeded(e.to_string()),
             Error::NotServed(_) => Status::failed_precondition(e.to_string()),
             Error::Remote(status) => status.clone(),
+            Error::Crypto(c) => crypto_status(c, &e),
             Error::Datasets(_) | Error::Io { .. } | Error::Transport(_) | Error::Internal(_) => hidden(&e),
         }
     }
@@ -146,6 +152,20 @@ fn governance_status(g: &GovernanceError, e: &Error) -> tonic::Status {
         GovernanceError::Store(_)
         | GovernanceError::Io { .. }
         | GovernanceError::Internal(_) => hidden(e),
+    }
+}
+
+fn crypto_status(c: &shuyu_crypto::CryptoError, e: &Error) -> tonic::Status {
+    use shuyu_crypto::CryptoError;
+    use tonic::Status;
+    match c {
+        CryptoError::AboveBound { .. }
+        | CryptoError::ProofRejected { .. }
+        | CryptoError::InvalidInput(_)
+        | CryptoError::Malformed { .. }
+        | CryptoError::Capacity(_) => Status::invalid_argument(e.to_string()),
+        CryptoError::ReleaseRefused(_) => Status::permission_denied(e.to_string()),
+        CryptoError::Tfhe(_) | CryptoError::Io { .. } => hidden(e),
     }
 }
 

@@ -12,6 +12,8 @@
 //! - [`admin`]: the admin gRPC service (`shuyu.admin.v1.Admin`) over governance, gated by
 //!   role.
 //! - [`cli`]: `shuyu admin …`, the command line over the admin service.
+//! - [`encrypted`]: encrypted social data: custodian commands (`shuyu keys`, `shuyu encrypt`),
+//!   the keyholder, the imports service and fused queries over approved imports.
 //! - [`runner`]: one query of an authorization, end to end: governance checks, private
 //!   planning, budget reservation, execution under the job limits, commit, audit.
 //! - [`scope_cache`]: opened planner scopes per authorization, re-checked on every call.
@@ -35,6 +37,7 @@ pub mod config;
 pub mod datasets;
 pub mod demo;
 pub mod dev;
+pub mod encrypted;
 pub mod error;
 pub mod flight;
 pub mod limits;

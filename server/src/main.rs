@@ -46,6 +46,18 @@ enum Command {
     /// The bureau's administration over the admin gRPC service (catalog, units, people,
     /// tokens, authorizations, reviews, suspension and revocation, audit, reports).
     Admin(shuyu::cli::admin::AdminArgs),
+    /// Key custodian: the keys of encrypted social data.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Key custodian: encrypts a CSV or Parquet file into an import bundle.
+    Encrypt(EncryptArgs),
+    /// Key custodian: the keyholder, which decrypts only domain-signed releases.
+    Keyholder {
+        #[command(subcommand)]
+        command: KeyholderCommand,
+    },
     /// Dataset tools.
     Datasets {
         #[command(subcommand)]
@@ -76,6 +88,64 @@ enum Command {
         output: shuyu::output::Format,
         /// The SQL (prefix with EXPLAIN PRIVACY to see releases and cost).
         sql: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Generates the custodian's keys: DIR/custodian.key (secret, 0600) and DIR/domain.keys
+    /// (for the bureau's [encryption] domain_keys).
+    Generate {
+        /// Key directory to create (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct EncryptArgs {
+    /// The custodian's key directory.
+    #[arg(long)]
+    keys: PathBuf,
+    /// Input file (.csv with a header line, or .parquet).
+    #[arg(long)]
+    input: PathBuf,
+    /// The join-key column (the person identifier).
+    #[arg(long)]
+    key_column: String,
+    /// File with the authorization's pseudonym key (64 hex digits; GetEncryptionParameters).
+    #[arg(long)]
+    pseudonym_key: PathBuf,
+    /// The domain's CRS file (GetEncryptionParameters; needed for bootstrapped columns).
+    #[arg(long)]
+    crs: Option<PathBuf>,
+    /// The authorization the bundle is for.
+    #[arg(long)]
+    authorization: i64,
+    /// A value column to encrypt: NAME:BOUND[:bootstrapped|linear] (repeatable).
+    #[arg(long = "column", required = true, value_parser = shuyu::encrypted::custodian::parse_column)]
+    columns: Vec<shuyu_crypto::bundle::ColumnSpec>,
+    /// The bundle directory to create.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+#[derive(Subcommand, Debug)]
+enum KeyholderCommand {
+    /// Serves the keyholder until Ctrl-C.
+    Serve {
+        /// The custodian's key directory.
+        #[arg(long)]
+        keys: PathBuf,
+        /// The domain's public key (domain/signing.pub: 64 hex digits).
+        #[arg(long)]
+        domain_key: PathBuf,
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50061")]
+        listen: SocketAddr,
+        /// Journal of grants and decryptions.
+        #[arg(long)]
+        journal: PathBuf,
     },
 }
 
@@ -134,6 +204,24 @@ fn main() -> ExitCode {
             }
             Command::Admin(args) => shuyu::cli::admin::run(args).await,
             Command::Serve { config } => shuyu::server::serve(shuyu::config::Config::load(config.as_deref())?).await,
+            Command::Keys { command: KeysCommand::Generate { out } } => shuyu::encrypted::custodian::generate_keys(&out),
+            Command::Encrypt(a) => {
+                let options = shuyu::encrypted::custodian::EncryptOptions {
+                    keys: a.keys,
+                    input: a.input,
+                    key_column: a.key_column,
+                    pseudonym_key: a.pseudonym_key,
+                    crs: a.crs,
+                    authorization: a.authorization,
+                    columns: a.columns,
+                    out: a.out,
+                    progress: true,
+                };
+                shuyu::encrypted::custodian::encrypt(&options).await.map(|m| println!("bundle written: {} rows", m.rows))
+            }
+            Command::Keyholder { command: KeyholderCommand::Serve { keys, domain_key, listen, journal } } => {
+                shuyu::encrypted::keyholder::serve(&shuyu::encrypted::keyholder::ServeOptions { keys, domain_key, listen, journal }).await
+            }
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
             Command::Dev { command: DevCommand::Samples { data_dir, fraction, max_rows, seed } } => {
                 let options = shuyu_datasets::sample::SampleOptions { fraction, max_rows, seed };

@@ -15,6 +15,9 @@
 //! Each job runs under the service's [`Limits`]: a slot among its unit's concurrent jobs, a
 //! private DataFusion memory pool, and a wall-clock limit; its scans are metered
 //! ([`crate::metering`]).
+//!
+//! A query naming an encrypted import (`imports.<name>`) is handed to
+//! [`crate::encrypted::execute`] (same checks, ledger path and job record).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use shuyu_planner::{strip_explain_privacy, PlannerError};
 use tokio::time::timeout_at;
 
 use crate::config::{Config, Limits, Served};
+use crate::encrypted::{execute, fused, EncryptionContext};
 use crate::limits::{with_memory_limit, UnitSlots};
 use crate::metering::{metered, ScanMeter};
 use crate::offload::store_call;
@@ -85,6 +89,7 @@ pub struct Runner {
     slots: UnitSlots,
     served: Served,
     samples: Option<PathBuf>,
+    encryption: Option<Arc<EncryptionContext>>,
 }
 
 impl Runner {
@@ -103,6 +108,7 @@ impl Runner {
             slots: UnitSlots::new(limits.max_jobs_per_unit),
             served,
             samples,
+            encryption: None,
         }
     }
 
@@ -126,6 +132,18 @@ impl Runner {
                     .into(),
             )),
         }
+    }
+
+    /// The runner with the domain's encryption material: queries may then name approved
+    /// encrypted imports (`imports.<name>`), and the imports service is served.
+    pub fn with_encryption(mut self, encryption: Arc<EncryptionContext>) -> Self {
+        self.encryption = Some(encryption);
+        self
+    }
+
+    /// The domain's encryption material, when configured.
+    pub fn encryption(&self) -> Option<&Arc<EncryptionContext>> {
+        self.encryption.as_ref()
     }
 
     /// The governance store.
@@ -203,6 +221,9 @@ impl Runner {
             Some(unit) => Some(self.slots.try_acquire(unit)?),
             None => None,
         };
+        if let Some(outcome) = self.run_encrypted(p, auth, sql, amount).await {
+            return outcome;
+        }
         let mut budget = cached.budget;
         if let Some(a) = amount {
             budget.amount = a;
@@ -272,6 +293,37 @@ impl Runner {
         let noised = plan.releases.iter().any(|r| r.slot.batch().is_some());
         self.settle(&reservation, noised.then_some(reservation.amount)).await?;
         job.fail(JobStatus::Failed, failure).await
+    }
+
+    /// A query naming an encrypted import (`imports.<name>`) runs as a fused query; `None`
+    /// for every other query.
+    async fn run_encrypted(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Option<Result<Outcome, Error>> {
+        let import = fused::named_import(sql)?;
+        let Some(enc) = self.encryption.clone() else {
+            return Some(Err(Error::NotServed("this server computes on no encrypted imports (no [encryption] configured)".into())));
+        };
+        // Re-parse knowing which columns of the import are encrypted (bare names resolve to them).
+        let columns = match self.import_columns(p, &import).await {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
+        };
+        let query = match fused::parse(sql, &|c| columns.iter().any(|x| x == c)) {
+            Ok(Some(q)) => q,
+            Ok(None) => return None,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(execute::run(self, &enc, p, auth, sql, query, amount).await)
+    }
+
+    /// The encrypted column names of the caller's approved import `name`.
+    async fn import_columns(&self, p: &Principal, name: &str) -> Result<Vec<String>, Error> {
+        let (caller, import) = (p.clone(), name.to_string());
+        let path = store_call(&self.store, move |s| s.import_path(&caller, &import)).await?;
+        let manifest = std::fs::read_to_string(path.join("manifest.json"))
+            .map_err(|_| Error::Denied(format!("import {name} has no uploaded bundle; upload it with UploadBundle")))?;
+        let manifest: shuyu_crypto::bundle::Manifest =
+            serde_json::from_str(&manifest).map_err(|_| Error::Internal(format!("the manifest of import {name} does not parse")))?;
+        Ok(manifest.columns.into_iter().map(|c| c.spec.name).collect())
     }
 
     /// A result released after the bureau's review (`FETCH EXPORT '<id>'`): production data,

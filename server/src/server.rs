@@ -3,7 +3,9 @@
 //! One tonic server on one port serves Arrow Flight SQL (analysts), the admin service
 //! (`shuyu.admin.v1.Admin`: the bureau and supervisors) and gRPC health
 //! (`grpc.health.v1.Health`), which reports both services and the server (`""`) as
-//! SERVING while it runs and NOT_SERVING once shutdown begins.
+//! SERVING while it runs and NOT_SERVING once shutdown begins. When the runner carries the
+//! domain's encryption material, the imports service (`shuyu.imports.v1.Imports`) is served
+//! on the same port.
 //!
 //! [`run`] takes a bound listener and a shutdown future (tests pass port 0 and their own
 //! future); [`serve`] is `shuyu serve`: it opens the store, binds the configured address
@@ -24,6 +26,7 @@ use tonic_health::ServingStatus;
 
 use crate::admin::AdminService;
 use crate::config::{Config, TlsFiles};
+use crate::encrypted::imports::ImportsService;
 use crate::flight::FlightSqlServer;
 use crate::runner::Runner;
 use crate::Error;
@@ -43,6 +46,7 @@ pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Confi
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     check_transport(addr, config)?;
     let admin = AdminService::new(runner.store().clone()).into_service();
+    let imports = runner.encryption().map(|enc| ImportsService::new(runner.clone(), enc.clone()).into_service());
     let flight = FlightSqlServer::new(runner).into_service();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<FlightServiceServer<FlightSqlServer>>().await;
@@ -62,6 +66,7 @@ pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Confi
         .add_service(health_service)
         .add_service(admin)
         .add_service(flight)
+        .add_optional_service(imports)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), draining)
         .await?;
     tracing::info!("server stopped");
@@ -81,10 +86,22 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let store = tokio::task::spawn_blocking(move || Store::open(store_dir))
         .await
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))??;
+    let mut runner = Runner::new(store, config.limits);
+    if let Some(enc) = &config.encryption {
+        // The CRS is generated once by the domain and kept beside the store.
+        let crs = config.data_dir.join("encryption-crs.bin");
+        let (keys, uri) = (enc.domain_keys.clone(), enc.keyholder.clone());
+        let context = tokio::task::spawn_blocking(move || {
+            crate::encrypted::EncryptionContext::load(&keys, &crs, crate::encrypted::context::CRS_MAX_BITS, uri)
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("loading the encryption keys: {e}")))??;
+        runner = runner.with_encryption(Arc::new(context));
+    }
     let listener = bind(config.listen).await?;
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     println!("shuyu: Arrow Flight SQL, admin and health on {}", flight_sql_uri(addr));
-    run(listener, store, &config, shutdown_signal()).await
+    run_with(listener, Arc::new(runner), &config, shutdown_signal()).await
 }
 
 /// Binds `addr`, saying which address failed.

@@ -1,0 +1,121 @@
+//! What the domain holds to compute on encrypted imports.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use shuyu_crypto::keys::{DomainCrs, DomainKeys};
+use shuyu_crypto::pseudonym::PseudonymKey;
+use shuyu_governance::{AuthorizationId, Store};
+use tfhe::{CompactPublicKey, FheUint32, ServerKey};
+
+use crate::Error;
+
+/// Plaintext bits one proven list may carry under the CRS `shuyu serve` generates
+/// (16 values of 32 bits, or 64 of 8 bits).
+pub const CRS_MAX_BITS: usize = 512;
+
+/// Verified, clamped ciphertexts of one bootstrapped column, keyed by its file and checksum.
+type ColumnCache = Mutex<HashMap<(PathBuf, String), Arc<Vec<FheUint32>>>>;
+
+/// The domain's encryption material: none of it decrypts anything.
+pub struct EncryptionContext {
+    server_key: ServerKey,
+    public_key: CompactPublicKey,
+    crs: DomainCrs,
+    crs_bytes: Vec<u8>,
+    keyholder: String,
+    columns: ColumnCache,
+}
+
+impl std::fmt::Debug for EncryptionContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionContext").field("keyholder", &self.keyholder).finish_non_exhaustive()
+    }
+}
+
+impl EncryptionContext {
+    /// A context over the custodian's domain keys, the domain's CRS and the keyholder's URI
+    /// (for example `http://127.0.0.1:50061`).
+    pub fn new(domain_keys: &DomainKeys, crs: DomainCrs, keyholder: impl Into<String>) -> Result<Self, Error> {
+        let crs_bytes = crs.to_bytes()?;
+        Ok(EncryptionContext {
+            server_key: domain_keys.server_key(),
+            public_key: domain_keys.public_key().clone(),
+            crs,
+            crs_bytes,
+            keyholder: keyholder.into(),
+            columns: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Loads the domain keys from `domain_keys` and the CRS from `crs_path`, generating the
+    /// CRS (with `crs_bits` bits per proven list) on first use.
+    pub fn load(domain_keys: &Path, crs_path: &Path, crs_bits: usize, keyholder: impl Into<String>) -> Result<Self, Error> {
+        let bytes = std::fs::read(domain_keys).map_err(Error::io(format!("reading the domain keys {}", domain_keys.display())))?;
+        let keys = DomainKeys::from_bytes(&bytes)?;
+        let crs = match std::fs::read(crs_path) {
+            Ok(bytes) => DomainCrs::from_bytes(&bytes)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let crs = DomainCrs::generate(crs_bits)?;
+                let tmp = crs_path.with_extension("tmp");
+                std::fs::write(&tmp, crs.to_bytes()?).map_err(Error::io(format!("writing {}", tmp.display())))?;
+                std::fs::rename(&tmp, crs_path).map_err(Error::io(format!("writing {}", crs_path.display())))?;
+                crs
+            }
+            Err(e) => return Err(Error::io(format!("reading the CRS {}", crs_path.display()))(e)),
+        };
+        Self::new(&keys, crs, keyholder)
+    }
+
+    /// The server key (install it on the computing threads with
+    /// [`shuyu_crypto::bootstrapped::install_server_key`]).
+    pub fn server_key(&self) -> &ServerKey {
+        &self.server_key
+    }
+
+    /// The compact public key bundles are encrypted under.
+    pub fn public_key(&self) -> &CompactPublicKey {
+        &self.public_key
+    }
+
+    /// The domain's CRS for bound proofs.
+    pub fn crs(&self) -> &DomainCrs {
+        &self.crs
+    }
+
+    /// The CRS, serialized for data holders.
+    pub fn crs_bytes(&self) -> &[u8] {
+        &self.crs_bytes
+    }
+
+    /// The keyholder's URI.
+    pub fn keyholder_uri(&self) -> &str {
+        &self.keyholder
+    }
+
+    /// The pseudonym key of `authorization`: HMAC-SHA256 of the authorization's id under the
+    /// domain's secret pseudonym root. The unit's custodian pseudonymises its join key with
+    /// it; the domain computes the same pseudonym on the public privacy-unit column.
+    pub fn pseudonym_key(store: &Store, authorization: AuthorizationId) -> Result<PseudonymKey, Error> {
+        let root = PseudonymKey::from_bytes(store.pseudonym_root()?);
+        let label = format!("shuyu/pseudonym-key/v1/authorization/{}", authorization.0);
+        Ok(PseudonymKey::from_bytes(root.pseudonymise(label.as_bytes()).0))
+    }
+
+    /// The verified column cached for `(file, sha256)`, or `load`'s result, cached.
+    pub fn column(
+        &self,
+        file: PathBuf,
+        sha256: &str,
+        load: impl FnOnce() -> Result<Vec<FheUint32>, Error>,
+    ) -> Result<Arc<Vec<FheUint32>>, Error> {
+        let key = (file, sha256.to_string());
+        if let Some(hit) = self.columns.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+            return Ok(hit.clone());
+        }
+        let loaded = Arc::new(load()?);
+        self.columns.lock().unwrap_or_else(PoisonError::into_inner).insert(key, loaded.clone());
+        Ok(loaded)
+    }
+}

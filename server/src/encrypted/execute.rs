@@ -1,0 +1,364 @@
+//! Running a fused query as a governed job: approval and ownership checks, the plaintext part,
+//! budget reservation, the encrypted part with noise under encryption, release through the
+//! keyholder, commit and job record.
+//!
+//! The charge follows the ordinary runner's rule: a refusal or failure before any noise is
+//! drawn releases the reservation; once noise exists the whole reservation stands.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, release_cost, Mechanism, PrivacyDefinition};
+use shuyu_compute::QueryResult;
+use shuyu_crypto::bootstrapped::{self, BootstrappedAggregate};
+use shuyu_crypto::bundle::{Bundle, ColumnTier};
+use shuyu_crypto::linear::NO_GROUP;
+use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
+use shuyu_governance::{AuthorizationId, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
+use shuyu_planner::{PlannerError, Refusal, RefusalCode};
+use tfhe::prelude::FheTrivialEncrypt;
+use tfhe::FheBool;
+
+use super::context::EncryptionContext;
+use super::fused::{self, FusedQuery, Groups, MAX_GROUPS};
+use super::keyholder::DomainKeyholderClient;
+use crate::offload::store_call;
+use crate::runner::{Outcome, Runner};
+use crate::Error;
+
+fn refused(code: RefusalCode, message: impl Into<String>) -> Error {
+    Error::Planner(PlannerError::Refused(Refusal::new(code, message)))
+}
+
+/// Opens the approved import `name` of the caller's unit: its bundle, checked against the
+/// caller's authorization.
+async fn open_import(runner: &Runner, p: &Principal, auth: AuthorizationId, name: &str) -> Result<(PathBuf, Arc<Bundle>), Error> {
+    let (caller, import) = (p.clone(), name.to_string());
+    let path = store_call(runner.store(), move |s| s.import_path(&caller, &import)).await?;
+    let dir = path.clone();
+    let bundle = tokio::task::spawn_blocking(move || Bundle::open(&dir))
+        .await
+        .map_err(|e| Error::Internal(format!("opening a bundle: {e}")))?
+        .map_err(|e| match e {
+            shuyu_crypto::CryptoError::Io { .. } => Error::Denied(format!("import {name} has no uploaded bundle; upload it with UploadBundle")),
+            other => Error::Crypto(other),
+        })?;
+    if bundle.manifest().authorization_id != auth.0.to_string() {
+        return Err(Error::Denied(format!(
+            "import {name} was encrypted for another authorization; query it under the authorization whose pseudonym key it used"
+        )));
+    }
+    Ok((path, Arc::new(bundle)))
+}
+
+/// Releases of a fused query: one per summed column and one for the count.
+struct Releases {
+    sums: Vec<(String, u32)>,
+    count: bool,
+}
+
+impl Releases {
+    fn len(&self) -> usize {
+        self.sums.len() + usize::from(self.count)
+    }
+}
+
+/// Runs a fused query for `p` under `auth`.
+pub async fn run(
+    runner: &Runner,
+    enc: &Arc<EncryptionContext>,
+    p: &Principal,
+    auth: AuthorizationId,
+    sql: &str,
+    query: FusedQuery,
+    amount: Option<f64>,
+) -> Result<Outcome, Error> {
+    let start = Instant::now();
+    let cached = runner.scope(p, auth).await?;
+    let mut budget = cached.budget;
+    if let Some(a) = amount {
+        budget.amount = a;
+    }
+    let (path, bundle) = open_import(runner, p, auth, &query.import).await?;
+
+    // Every aggregated column must be a bootstrapped column, whose bound the domain verified.
+    let mut sums = Vec::new();
+    for column in query.encrypted_columns() {
+        let entry = bundle.manifest().columns.iter().find(|c| c.spec.name == column).ok_or_else(|| {
+            Error::Planner(PlannerError::Plan(format!("import {} has no column {column}", query.import)))
+        })?;
+        if !entry.bound_verified_by_domain() {
+            return Err(refused(
+                RefusalCode::UnboundedSensitivity,
+                format!(
+                    "column {column} of import {} is linear-tier: its bound rests on the data holder's word, not on a proof the domain verified; \
+                     re-encrypt it as a bootstrapped column (shuyu encrypt --column {column}:BOUND)",
+                    query.import
+                ),
+            ));
+        }
+        if query.summed_columns().contains(&column) {
+            sums.push((column, entry.spec.bound));
+        }
+    }
+    let releases = Releases { sums, count: query.needs_count() };
+
+    // Groups: the product of the public domains of the group columns.
+    let mut domains = Vec::new();
+    if let Some(public) = &query.public {
+        let catalog = cached.scope.catalog();
+        let table = catalog
+            .table(&public.table)
+            .ok_or_else(|| Error::Planner(PlannerError::Plan(format!("table {} not found in this authorization", public.table))))?;
+        let unit = table.privacy_unit.as_ref().ok_or_else(|| {
+            refused(RefusalCode::UnsupportedJoin, format!("table {} has no privacy unit; join imports with a table of persons", public.table))
+        })?;
+        if unit.column != public.key_column {
+            return Err(refused(
+                RefusalCode::UnsupportedJoin,
+                format!("join on {}.{}, the table's privacy-unit column, not {}", public.table, unit.column, public.key_column),
+            ));
+        }
+        for g in &query.group_by {
+            let column = table
+                .column(g)
+                .ok_or_else(|| Error::Planner(PlannerError::Plan(format!("column {g} not found in {}", public.table))))?;
+            let domain = column.public_domain.clone().ok_or_else(|| {
+                refused(
+                    RefusalCode::PartitionSelectionNeedsDelta,
+                    format!("GROUP BY {g}: queries over an encrypted import group only by columns with a declared public domain"),
+                )
+            })?;
+            domains.push(domain);
+        }
+    }
+    let groups = Groups { domains };
+    if groups.is_empty() || groups.len() > MAX_GROUPS {
+        return Err(refused(RefusalCode::TooManyGroups, format!("the query has {} groups; at most {MAX_GROUPS} over an encrypted import", groups.len())));
+    }
+
+    let (caller, text) = (p.clone(), sql.to_string());
+    let job = store_call(runner.store(), move |s| s.create_job(&caller, &NewJob { authorization: auth, sql: text, environment: Environment::Prod })).await?;
+    let recorder = Recorder { runner, job, tables: cached.tables.clone() };
+
+    // Plaintext part.
+    let pseudonym_key = EncryptionContext::pseudonym_key(runner.store(), auth)?;
+    let pseudonyms = {
+        let b = bundle.clone();
+        tokio::task::spawn_blocking(move || b.pseudonyms()).await.map_err(|e| Error::Internal(e.to_string()))?
+    };
+    let pseudonyms = match pseudonyms {
+        Ok(p) => p,
+        Err(e) => return recorder.fail(JobStatus::Failed, e.into()).await,
+    };
+    let row_groups = match fused::plaintext_groups(&cached.scope, &query, &groups, pseudonym_key, &pseudonyms).await {
+        Ok(g) => g,
+        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
+    };
+
+    // Budget: the amount split evenly between the releases.
+    let definition = match budget.definition {
+        shuyu_planner::PrivacyDefinition::PureDp => PrivacyDefinition::PureDp,
+        shuyu_planner::PrivacyDefinition::Zcdp => PrivacyDefinition::Zcdp,
+    };
+    let mechanism = Mechanism::for_definition(definition, true);
+    // Each release is calibrated a hair below its share, so that the composed cost, rounded
+    // up to the ledger's nano-unit, never exceeds the amount asked for.
+    let share = budget.amount / releases.len() as f64 * (1.0 - 1e-9);
+    let noise_error = |e: shuyu_compute::noise::NoiseError| Error::Compute(e.into());
+    let mut plan = Vec::new();
+    for sensitivity in releases.sums.iter().map(|(_, b)| f64::from(*b)).chain(releases.count.then_some(1.0)) {
+        let scale = match calibrate_scale(mechanism, sensitivity, share) {
+            Ok(s) => s,
+            Err(e) => return recorder.fail(JobStatus::Refused, noise_error(e)).await,
+        };
+        let cost = release_cost(mechanism, sensitivity, scale).map_err(noise_error)?;
+        plan.push((scale, cost));
+    }
+    let cost = compose(&plan.iter().map(|(_, c)| *c).collect::<Vec<_>>()).map_err(noise_error)?;
+    let reservation = match Nano::charge(cost, "query cost") {
+        Ok(n) => store_call(runner.store(), move |s| s.reserve(auth, job, n)).await,
+        Err(e) => Err(e.into()),
+    };
+    let reservation = match reservation {
+        Ok(r) => r,
+        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
+    };
+
+    // Noise is drawn now: from here on the reservation is spent whatever happens.
+    let n = groups.len();
+    let mut noises: Vec<Vec<i64>> = Vec::new();
+    for (scale, _) in &plan {
+        let mut v = vec![0i64; n];
+        if let Err(e) = add_integer_noise(&mut v, mechanism, *scale) {
+            settle(runner, &reservation, None).await?;
+            return recorder.fail(JobStatus::Failed, noise_error(e)).await;
+        }
+        noises.push(v);
+    }
+    let signing = runner.store().domain_signing_key();
+    let outcome = compute_and_release(enc, signing, &path, &bundle, &query, &releases, &row_groups, n, noises, job, auth).await;
+    let charged = reservation.amount;
+    let budget_after = settle(runner, &reservation, Some(charged)).await?;
+    let (sums, counts, encrypted_ops) = match outcome {
+        Ok(values) => values,
+        Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+    };
+    let batch = match fused::result_batch(&query, &groups, &sums, counts.as_deref()) {
+        Ok(b) => b,
+        Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+    };
+    let metering = Metering { cpu_ms: start.elapsed().as_millis() as u64, releases: releases.len() as u64, encrypted_ops, ..Metering::default() };
+    recorder.finish(JobStatus::Succeeded, metering, None).await?;
+    let result = QueryResult {
+        schema: batch.schema(),
+        batches: vec![batch],
+        cost,
+        delta: 0.0,
+        explain: false,
+        releases: releases.len(),
+        elapsed: start.elapsed(),
+    };
+    Ok(Outcome { result, job, charged, budget: budget_after })
+}
+
+type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);
+
+/// The encrypted part: verified columns, encrypted predicates, conditional sums and counts,
+/// noise under encryption (plaintext counts are noised in the clear), one signed release.
+#[allow(clippy::too_many_arguments)]
+async fn compute_and_release(
+    enc: &Arc<EncryptionContext>,
+    signing: &ed25519_dalek::SigningKey,
+    path: &std::path::Path,
+    bundle: &Arc<Bundle>,
+    query: &FusedQuery,
+    releases: &Releases,
+    row_groups: &[u32],
+    n: usize,
+    mut noises: Vec<Vec<i64>>,
+    job: JobId,
+    auth: AuthorizationId,
+) -> Result<Released, Error> {
+    let (enc2, bundle2, query2, groups2, path2) = (enc.clone(), bundle.clone(), query.clone(), row_groups.to_vec(), path.to_path_buf());
+    let sum_columns: Vec<(String, u32)> = releases.sums.clone();
+    let count = releases.count;
+    let count_noise = if count { noises.pop() } else { None };
+    let sum_noises = noises;
+    let computed = tokio::task::spawn_blocking(move || -> Result<(Vec<BootstrappedAggregate>, Option<Vec<i64>>, u64), Error> {
+        bootstrapped::install_server_key(enc2.server_key());
+        let mut columns = HashMap::new();
+        for name in query2.encrypted_columns() {
+            let entry = bundle2.manifest().columns.iter().find(|c| c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
+            let sha = entry.map(|e| e.file.sha256.clone()).unwrap_or_default();
+            let file = path2.join(&name);
+            let values = enc2.column(file, &sha, || Ok(bundle2.import_bootstrapped(&name, enc2.public_key(), enc2.crs())?))?;
+            columns.insert(name, values);
+        }
+        let mut ops = 0u64;
+        let rows = groups2.len();
+        let mut condition: Option<Vec<FheBool>> = None;
+        for f in &query2.encrypted_filters {
+            let values = &columns[&f.column];
+            // Rows already dropped by the public part need no comparison.
+            let kept: Vec<usize> = (0..rows).filter(|&i| groups2[i] != NO_GROUP).collect();
+            let subset: Vec<_> = kept.iter().map(|&i| values[i].clone()).collect();
+            let compared = bootstrapped::compare(&subset, f.comparison, f.constant);
+            ops += compared.len() as u64;
+            let mut full: Vec<FheBool> = (0..rows).map(|_| FheBool::encrypt_trivial(false)).collect();
+            for (k, c) in kept.into_iter().zip(compared) {
+                full[k] = c;
+            }
+            condition = Some(match condition {
+                None => full,
+                Some(prev) => {
+                    ops += rows as u64;
+                    bootstrapped::and(&prev, &full)?
+                }
+            });
+        }
+        let mut aggregates = Vec::new();
+        for ((name, bound), noise) in sum_columns.iter().zip(&sum_noises) {
+            let mut sums = bootstrapped::conditional_sum(&columns[name], *bound, condition.as_deref(), &groups2, n)?;
+            ops += rows as u64;
+            shuyu_crypto::noise::noise_bootstrapped(&mut sums, noise)?;
+            aggregates.extend(sums);
+        }
+        let mut plain_counts = None;
+        if let Some(noise) = count_noise {
+            match &condition {
+                Some(c) => {
+                    let mut counts = bootstrapped::conditional_count(c, &groups2, n)?;
+                    ops += rows as u64;
+                    shuyu_crypto::noise::noise_bootstrapped(&mut counts, &noise)?;
+                    aggregates.extend(counts);
+                }
+                None => {
+                    // No encrypted predicate: the count is of public facts the domain knows.
+                    let mut counts = vec![0i64; n];
+                    for &g in &groups2 {
+                        if g != NO_GROUP {
+                            counts[g as usize] += 1;
+                        }
+                    }
+                    for (c, e) in counts.iter_mut().zip(&noise) {
+                        *c = c.saturating_add(*e);
+                    }
+                    plain_counts = Some(counts);
+                }
+            }
+        }
+        Ok((aggregates, plain_counts, ops))
+    })
+    .await
+    .map_err(|e| Error::Internal(format!("the encrypted part did not complete: {e}")))??;
+    let (aggregates, plain_counts, ops) = computed;
+
+    let values = aggregates.iter().map(EncryptedValue::bootstrapped).collect::<Result<Vec<_>, _>>()?;
+    let decrypted = if values.is_empty() {
+        Vec::new()
+    } else {
+        let request = ReleaseRequest::new(job.0.to_string(), auth.0.to_string(), values);
+        DomainKeyholderClient::new(enc.keyholder_uri()).release(signing, request).await?
+    };
+    let mut sums = HashMap::new();
+    for (i, (name, _)) in releases.sums.iter().enumerate() {
+        sums.insert(name.clone(), decrypted[i * n..(i + 1) * n].to_vec());
+    }
+    let counts = match plain_counts {
+        Some(c) => Some(c),
+        None if count => Some(decrypted[releases.sums.len() * n..].to_vec()),
+        None => None,
+    };
+    Ok((sums, counts, ops))
+}
+
+async fn settle(runner: &Runner, reservation: &Reservation, actual: Option<Nano>) -> Result<shuyu_governance::Budget, Error> {
+    let r = reservation.clone();
+    store_call(runner.store(), move |s| match actual {
+        Some(a) => s.commit(&r, a),
+        None => s.release(&r),
+    })
+    .await
+}
+
+/// Records how the job ended.
+struct Recorder<'a> {
+    runner: &'a Runner,
+    job: JobId,
+    tables: Vec<String>,
+}
+
+impl Recorder<'_> {
+    async fn finish(&self, status: JobStatus, metering: Metering, failure: Option<String>) -> Result<(), Error> {
+        let (id, datasets) = (self.job, self.tables.clone());
+        store_call(self.runner.store(), move |s| s.finish_job(id, &JobOutcome { status, metering, datasets, failure })).await.map(|_| ())
+    }
+
+    async fn fail<T>(&self, status: JobStatus, e: Error) -> Result<T, Error> {
+        self.finish(status, Metering::default(), Some(e.to_string())).await?;
+        Err(e)
+    }
+}

@@ -1,0 +1,788 @@
+//! Fused queries over an approved encrypted import (`imports.<name>`).
+//!
+//! The accepted shape (everything else naming an import is refused with a reason):
+//!
+//! ```sql
+//! SELECT [public group columns,] SUM(i.col) | AVG(i.col) | COUNT(*) | COUNT(i.col) [AS alias], …
+//! FROM imports.<name> [AS] i
+//! [JOIN <public table> [AS] t ON i.pseudonym = shuyu_pseudonym(t.<privacy-unit column>)]
+//! [WHERE <conditions on public columns> AND <encrypted column> <op> <integer constant> …]
+//! [GROUP BY <public columns with a declared public domain>]
+//! ```
+//!
+//! The plaintext part (the join on the pseudonymised key, public filters, public group keys)
+//! runs in DataFusion and yields, per import row, a group id or "dropped". The encrypted part
+//! (comparisons with constants, conditional sums and counts) runs on shuyu-crypto's
+//! bootstrapped tier on rayon; integer DP noise drawn with OpenDP is added under encryption
+//! and only the noised aggregates go to the keyholder.
+//!
+//! Contribution bounding: an import holds at most one row per pseudonym (checked at upload);
+//! a person is kept if any of their public rows passes the public filters and is counted in
+//! one group only (the first group, in domain order, their public rows reach). One person
+//! therefore moves a SUM by at most the column's bound and a COUNT by one.
+//!
+//! Only bootstrapped-tier columns may be aggregated: their bound was verified by the domain
+//! (zero-knowledge proof, then clamping). Linear-tier columns rest on the custodian's word
+//! (`bound_verified_by_domain()` is false) and are refused in DP releases.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Join, JoinConstraint, JoinOperator,
+    ObjectName, SelectItem, SetExpr, Statement, TableFactor, TableWithJoins, UnaryOperator, Value,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use shuyu_crypto::bootstrapped::Comparison;
+use shuyu_crypto::pseudonym::{Pseudonym, PseudonymKey};
+use shuyu_planner::{PlannerError, Refusal, RefusalCode, Scope};
+
+use crate::Error;
+
+/// Schema that names imports in SQL: `imports.<name>`.
+pub const IMPORT_SCHEMA: &str = "imports";
+/// The import's pseudonymised join-key column.
+pub const PSEUDONYM_COLUMN: &str = "pseudonym";
+/// The UDF the domain computes pseudonyms of a public column with.
+pub const PSEUDONYM_UDF: &str = "shuyu_pseudonym";
+/// Most groups one fused query may release.
+pub const MAX_GROUPS: usize = 64;
+
+/// An aggregate of the fused query's output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Aggregate {
+    /// `SUM(col)`.
+    Sum(String),
+    /// `AVG(col)` (a noised sum over a noised count).
+    Avg(String),
+    /// `COUNT(*)` or `COUNT(col)` (import values are never null).
+    Count,
+}
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// A public group column (index into [`FusedQuery::group_by`]).
+    Group(usize),
+    /// An aggregate over the import.
+    Aggregate(Aggregate),
+}
+
+/// A comparison of an encrypted column with a constant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncryptedFilter {
+    /// The encrypted column.
+    pub column: String,
+    /// The comparison.
+    pub comparison: Comparison,
+    /// The constant.
+    pub constant: u32,
+}
+
+/// The public table joined on the pseudonymised key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicSide {
+    /// Table name in the scope.
+    pub table: String,
+    /// Its alias in the query (or its name).
+    pub alias: String,
+    /// The column whose pseudonym joins the import (must be the privacy-unit column).
+    pub key_column: String,
+    /// Conditions on public columns only, as SQL.
+    pub filters: Vec<String>,
+}
+
+/// A query over an encrypted import, split into its plaintext and encrypted parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FusedQuery {
+    /// The import's name.
+    pub import: String,
+    /// The import's alias in the query (or `imports.<name>`'s last part).
+    pub import_alias: String,
+    /// The joined public table, if any.
+    pub public: Option<PublicSide>,
+    /// Comparisons of encrypted columns with constants (all must hold).
+    pub encrypted_filters: Vec<EncryptedFilter>,
+    /// Public group columns.
+    pub group_by: Vec<String>,
+    /// Output columns, in order, with their names.
+    pub outputs: Vec<(String, Output)>,
+}
+
+impl FusedQuery {
+    /// Encrypted columns the query reads.
+    pub fn encrypted_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.encrypted_filters.iter().map(|f| f.column.clone()).collect();
+        for (_, o) in &self.outputs {
+            if let Output::Aggregate(Aggregate::Sum(c) | Aggregate::Avg(c)) = o {
+                out.push(c.clone());
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Columns summed (one release each).
+    pub fn summed_columns(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .outputs
+            .iter()
+            .filter_map(|(_, o)| match o {
+                Output::Aggregate(Aggregate::Sum(c) | Aggregate::Avg(c)) => Some(c.clone()),
+                _ => None,
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// Whether a count is released (COUNT or AVG).
+    pub fn needs_count(&self) -> bool {
+        self.outputs.iter().any(|(_, o)| matches!(o, Output::Aggregate(Aggregate::Count | Aggregate::Avg(_))))
+    }
+}
+
+fn refused(code: RefusalCode, message: impl Into<String>) -> Error {
+    Error::Planner(PlannerError::Refused(Refusal::new(code, message)))
+}
+
+fn unsupported(message: impl Into<String>) -> Error {
+    refused(RefusalCode::UnsupportedAggregate, message)
+}
+
+fn idents(name: &ObjectName) -> Vec<String> {
+    name.0.iter().map(|p| p.as_ident().map(|i| i.value.clone()).unwrap_or_default()).collect()
+}
+
+/// The import a table reference names, if it is `imports.<name>`.
+fn import_name(factor: &TableFactor) -> Option<(String, String)> {
+    if let TableFactor::Table { name, alias, .. } = factor {
+        let parts = idents(name);
+        if parts.len() == 2 && parts[0].eq_ignore_ascii_case(IMPORT_SCHEMA) {
+            let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| parts[1].clone());
+            return Some((parts[1].clone(), alias));
+        }
+    }
+    None
+}
+
+fn names_import(from: &[TableWithJoins]) -> bool {
+    from.iter().any(|t| import_name(&t.relation).is_some() || t.joins.iter().any(|j| import_name(&j.relation).is_some()))
+}
+
+/// The import a query names (`imports.<name>` anywhere in its top-level FROM), if any.
+pub fn named_import(sql: &str) -> Option<String> {
+    let statements = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
+    let [Statement::Query(query)] = statements.as_slice() else { return None };
+    let SetExpr::Select(select) = query.body.as_ref() else { return None };
+    select.from.iter().find_map(|t| {
+        import_name(&t.relation).or_else(|| t.joins.iter().find_map(|j| import_name(&j.relation))).map(|(name, _)| name)
+    })
+}
+
+/// Parses `sql`: `None` when it names no import (the ordinary private planner handles it),
+/// the fused query when it does, a refusal when it names one in an unsupported way.
+pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<FusedQuery>, Error> {
+    let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
+        return Ok(None);
+    };
+    let [Statement::Query(query)] = statements.as_slice() else {
+        return Ok(None);
+    };
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Ok(None);
+    };
+    if !names_import(&select.from) {
+        return Ok(None);
+    }
+    if query.with.is_some() || query.order_by.is_some() || query.limit_clause.is_some() || select.having.is_some() || select.distinct.is_some() {
+        return Err(unsupported(
+            "queries over an encrypted import take SELECT … FROM imports.<name> [JOIN …] [WHERE …] [GROUP BY …] only (no WITH, DISTINCT, HAVING, ORDER BY or LIMIT)",
+        ));
+    }
+    let [from] = select.from.as_slice() else {
+        return Err(refused(RefusalCode::UnsupportedJoin, "name the import and at most one public table, joined with JOIN … ON"));
+    };
+    let Some((import, import_alias)) = import_name(&from.relation) else {
+        return Err(refused(RefusalCode::UnsupportedJoin, "put the import first: FROM imports.<name> JOIN <public table> ON …"));
+    };
+    let resolver = Resolver { import_alias: import_alias.clone(), public_alias: None, encrypted };
+    let mut fused = FusedQuery {
+        import,
+        import_alias,
+        public: None,
+        encrypted_filters: Vec::new(),
+        group_by: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let mut resolver = resolver;
+    match from.joins.as_slice() {
+        [] => {}
+        [join] => fused.public = Some(public_side(join, &mut resolver)?),
+        _ => return Err(refused(RefusalCode::UnsupportedJoin, "join the import with one public table only")),
+    }
+    if let Some(selection) = &select.selection {
+        let mut conjuncts = Vec::new();
+        split_and(selection, &mut conjuncts);
+        for c in conjuncts {
+            match resolver.side_of(c)? {
+                Side::Public => match &mut fused.public {
+                    Some(p) => p.filters.push(c.to_string()),
+                    None => return Err(refused(RefusalCode::UnsupportedJoin, "a condition names a column the import does not have")),
+                },
+                Side::Constant => return Err(unsupported("remove the constant condition from WHERE")),
+                Side::Import | Side::Mixed => fused.encrypted_filters.push(resolver.encrypted_filter(c)?),
+            }
+        }
+    }
+    match &select.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) if modifiers.is_empty() => {
+            for e in exprs {
+                let column = resolver.group_column(e)?;
+                fused.group_by.push(column);
+            }
+        }
+        _ => return Err(unsupported("GROUP BY takes plain public columns (no ALL, ROLLUP or CUBE)")),
+    }
+    for item in &select.projection {
+        let (expr, alias) = match item {
+            SelectItem::UnnamedExpr(e) => (e, None),
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias.value.clone())),
+            _ => return Err(refused(RefusalCode::RowLevelOutput, "name the aggregates to release; `*` would output rows of the import")),
+        };
+        let output = resolver.output(expr, &fused.group_by)?;
+        let name = alias.unwrap_or_else(|| expr.to_string());
+        fused.outputs.push((name, output));
+    }
+    if !fused.outputs.iter().any(|(_, o)| matches!(o, Output::Aggregate(_))) {
+        return Err(refused(RefusalCode::RowLevelOutput, "select at least one aggregate (SUM, AVG or COUNT) of the import"));
+    }
+    Ok(Some(fused))
+}
+
+fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
+    match e {
+        Expr::BinaryOp { left, op: BinaryOperator::And, right } => {
+            split_and(left, out);
+            split_and(right, out);
+        }
+        Expr::Nested(inner) => split_and(inner, out),
+        other => out.push(other),
+    }
+}
+
+fn public_side(join: &Join, resolver: &mut Resolver<'_>) -> Result<PublicSide, Error> {
+    let TableFactor::Table { name, alias, .. } = &join.relation else {
+        return Err(refused(RefusalCode::UnsupportedJoin, "join the import with a public table by name"));
+    };
+    let parts = idents(name);
+    let table = parts.last().cloned().unwrap_or_default();
+    let alias = alias.as_ref().map(|a| a.name.value.clone()).unwrap_or_else(|| table.clone());
+    resolver.public_alias = Some(alias.clone());
+    let constraint = match &join.join_operator {
+        JoinOperator::Join(c) | JoinOperator::Inner(c) => c,
+        _ => return Err(refused(RefusalCode::UnsupportedJoin, "use an inner JOIN … ON i.pseudonym = shuyu_pseudonym(t.<person column>)")),
+    };
+    let JoinConstraint::On(on) = constraint else {
+        return Err(refused(RefusalCode::UnsupportedJoin, "join with ON i.pseudonym = shuyu_pseudonym(t.<person column>)"));
+    };
+    let join_error = || {
+        refused(
+            RefusalCode::UnsupportedJoin,
+            format!(
+                "an encrypted import joins public data only on its pseudonymised key: ON {}.{PSEUDONYM_COLUMN} = {PSEUDONYM_UDF}({alias}.<privacy-unit column>)",
+                resolver.import_alias
+            ),
+        )
+    };
+    let Expr::BinaryOp { left, op: BinaryOperator::Eq, right } = on else {
+        return Err(join_error());
+    };
+    let key = match (resolver.pseudonym_ref(left), resolver.pseudonym_call(right), resolver.pseudonym_ref(right), resolver.pseudonym_call(left)) {
+        (true, Some(col), _, _) | (_, _, true, Some(col)) => col,
+        _ => return Err(join_error()),
+    };
+    Ok(PublicSide { table, alias, key_column: key, filters: Vec::new() })
+}
+
+enum Side {
+    Public,
+    Import,
+    Mixed,
+    Constant,
+}
+
+struct Resolver<'a> {
+    import_alias: String,
+    public_alias: Option<String>,
+    /// Whether a column name is an encrypted column of the import.
+    encrypted: &'a dyn Fn(&str) -> bool,
+}
+
+enum Column {
+    Import(String),
+    Public(String),
+}
+
+impl Resolver<'_> {
+    fn column(&self, e: &Expr) -> Option<Column> {
+        match e {
+            Expr::Identifier(i) => {
+                let name = i.value.clone();
+                if name == PSEUDONYM_COLUMN || (self.encrypted)(&name) {
+                    Some(Column::Import(name))
+                } else {
+                    Some(Column::Public(name))
+                }
+            }
+            Expr::CompoundIdentifier(parts) if parts.len() == 2 => {
+                let (qualifier, name) = (&parts[0].value, parts[1].value.clone());
+                if *qualifier == self.import_alias {
+                    Some(Column::Import(name))
+                } else {
+                    Some(Column::Public(name))
+                }
+            }
+            Expr::Nested(inner) => self.column(inner),
+            _ => None,
+        }
+    }
+
+    fn pseudonym_ref(&self, e: &Expr) -> bool {
+        matches!(self.column(e), Some(Column::Import(n)) if n == PSEUDONYM_COLUMN)
+    }
+
+    /// `shuyu_pseudonym(t.col)` → `col`.
+    fn pseudonym_call(&self, e: &Expr) -> Option<String> {
+        let Expr::Function(f) = e else { return None };
+        if !idents(&f.name).last().is_some_and(|n| n.eq_ignore_ascii_case(PSEUDONYM_UDF)) {
+            return None;
+        }
+        let FunctionArguments::List(list) = &f.args else { return None };
+        match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => match self.column(arg) {
+                Some(Column::Public(c)) => Some(c),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Which side the columns of an expression come from.
+    fn side_of(&self, e: &Expr) -> Result<Side, Error> {
+        let mut import = false;
+        let mut public = false;
+        let mut failed = None;
+        visit_columns(e, &mut |c| match self.column(c) {
+            Some(Column::Import(_)) => import = true,
+            Some(Column::Public(_)) => public = true,
+            None => failed = Some(()),
+        });
+        if failed.is_some() {
+            return Err(unsupported("a condition uses an expression this path does not support"));
+        }
+        Ok(match (import, public) {
+            (true, true) => Side::Mixed,
+            (true, false) => Side::Import,
+            (false, true) => Side::Public,
+            (false, false) => Side::Constant,
+        })
+    }
+
+    fn encrypted_filter(&self, e: &Expr) -> Result<EncryptedFilter, Error> {
+        let usage = || {
+            unsupported(
+                "conditions on encrypted columns compare one column with an integer constant (=, <>, <, <=, >, >=); combine them with AND",
+            )
+        };
+        let Expr::BinaryOp { left, op, right } = e else { return Err(usage()) };
+        let comparison = match op {
+            BinaryOperator::Eq => Comparison::Eq,
+            BinaryOperator::NotEq => Comparison::Ne,
+            BinaryOperator::Lt => Comparison::Lt,
+            BinaryOperator::LtEq => Comparison::Le,
+            BinaryOperator::Gt => Comparison::Gt,
+            BinaryOperator::GtEq => Comparison::Ge,
+            _ => return Err(usage()),
+        };
+        let (column, constant, comparison) = match (self.encrypted_column(left)?, self.encrypted_column(right)?) {
+            (Some(c), None) => (c, constant(right).ok_or_else(usage)?, comparison),
+            (None, Some(c)) => (c, constant(left).ok_or_else(usage)?, flip(comparison)),
+            _ => return Err(usage()),
+        };
+        Ok(EncryptedFilter { column, comparison, constant })
+    }
+
+    fn encrypted_column(&self, e: &Expr) -> Result<Option<String>, Error> {
+        match self.column(e) {
+            Some(Column::Import(n)) if n == PSEUDONYM_COLUMN => Err(refused(
+                RefusalCode::DirectIdentifier,
+                "the pseudonymised key may only appear in the join condition",
+            )),
+            Some(Column::Import(n)) => Ok(Some(n)),
+            _ => Ok(None),
+        }
+    }
+
+    fn group_column(&self, e: &Expr) -> Result<String, Error> {
+        match self.column(e) {
+            Some(Column::Public(c)) if self.public_alias.is_some() => Ok(c),
+            Some(Column::Import(c)) if c == PSEUDONYM_COLUMN => {
+                Err(refused(RefusalCode::GroupByUnit, "grouping by the pseudonymised key would release one row per person"))
+            }
+            Some(Column::Import(c)) => Err(refused(
+                RefusalCode::RowLevelOutput,
+                format!("encrypted column {c} cannot be grouped by: its values would become visible group keys; group by a public column"),
+            )),
+            _ => Err(unsupported("GROUP BY takes columns of the joined public table")),
+        }
+    }
+
+    fn output(&self, e: &Expr, group_by: &[String]) -> Result<Output, Error> {
+        if let Some(column) = self.column(e) {
+            return match column {
+                Column::Public(c) => match group_by.iter().position(|g| *g == c) {
+                    Some(i) => Ok(Output::Group(i)),
+                    None => Err(refused(RefusalCode::RowLevelOutput, format!("column {c} is neither aggregated nor in GROUP BY"))),
+                },
+                Column::Import(c) => Err(refused(
+                    RefusalCode::RowLevelOutput,
+                    format!("encrypted column {c} cannot be output; release SUM({c}), AVG({c}) or COUNT(*) instead"),
+                )),
+            };
+        }
+        let Expr::Function(f) = e else {
+            return Err(unsupported("outputs over an encrypted import are SUM, AVG or COUNT of the import, or public group columns"));
+        };
+        let name = idents(&f.name).last().cloned().unwrap_or_default().to_ascii_lowercase();
+        if f.filter.is_some() || f.over.is_some() {
+            return Err(unsupported("aggregates over an encrypted import take no FILTER or OVER clause"));
+        }
+        let FunctionArguments::List(list) = &f.args else {
+            return Err(unsupported(format!("{name}() is not supported over an encrypted import")));
+        };
+        if list.duplicate_treatment.is_some() {
+            return Err(unsupported("DISTINCT aggregates are not supported over an encrypted import"));
+        }
+        let arg = match list.args.as_slice() {
+            [FunctionArg::Unnamed(FunctionArgExpr::Wildcard)] if name == "count" => return Ok(Output::Aggregate(Aggregate::Count)),
+            [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] => arg,
+            _ => return Err(unsupported(format!("{name}(…) takes one column of the import"))),
+        };
+        let column = match self.column(arg) {
+            Some(Column::Import(c)) if c != PSEUDONYM_COLUMN => c,
+            _ => {
+                return Err(unsupported(format!(
+                    "{name}(…) over an encrypted import takes one encrypted column of the import; aggregate public columns in a separate query"
+                )))
+            }
+        };
+        match name.as_str() {
+            "sum" => Ok(Output::Aggregate(Aggregate::Sum(column))),
+            "avg" => Ok(Output::Aggregate(Aggregate::Avg(column))),
+            "count" => Ok(Output::Aggregate(Aggregate::Count)),
+            other => Err(unsupported(format!("{other}() is not supported over encrypted columns; use SUM, AVG or COUNT"))),
+        }
+    }
+}
+
+fn visit_columns(e: &Expr, f: &mut dyn FnMut(&Expr)) {
+    match e {
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => f(e),
+        Expr::Value(_) => {}
+        Expr::Nested(inner) | Expr::UnaryOp { expr: inner, .. } | Expr::IsNull(inner) | Expr::IsNotNull(inner) => visit_columns(inner, f),
+        Expr::BinaryOp { left, right, .. } => {
+            visit_columns(left, f);
+            visit_columns(right, f);
+        }
+        Expr::Between { expr, low, high, .. } => {
+            visit_columns(expr, f);
+            visit_columns(low, f);
+            visit_columns(high, f);
+        }
+        Expr::InList { expr, list, .. } => {
+            visit_columns(expr, f);
+            list.iter().for_each(|x| visit_columns(x, f));
+        }
+        Expr::Like { expr, pattern, .. } => {
+            visit_columns(expr, f);
+            visit_columns(pattern, f);
+        }
+        Expr::Cast { expr, .. } => visit_columns(expr, f),
+        // Anything else (subqueries, functions): treated as unsupported by the caller.
+        other => f(other),
+    }
+}
+
+fn constant(e: &Expr) -> Option<u32> {
+    match e {
+        Expr::Value(v) => match &v.value {
+            Value::Number(text, _) => text.parse::<u32>().ok(),
+            _ => None,
+        },
+        Expr::Nested(inner) => constant(inner),
+        Expr::UnaryOp { op: UnaryOperator::Plus, expr } => constant(expr),
+        _ => None,
+    }
+}
+
+fn flip(c: Comparison) -> Comparison {
+    match c {
+        Comparison::Lt => Comparison::Gt,
+        Comparison::Le => Comparison::Ge,
+        Comparison::Gt => Comparison::Lt,
+        Comparison::Ge => Comparison::Le,
+        other => other,
+    }
+}
+
+/// Registers [`PSEUDONYM_UDF`] (`Utf8` → 32-byte `Binary`) with `key` on `ctx`.
+pub fn register_pseudonym_udf(ctx: &SessionContext, key: PseudonymKey) {
+    let key = Arc::new(key);
+    let udf = create_udf(
+        PSEUDONYM_UDF,
+        vec![DataType::Utf8],
+        DataType::Binary,
+        Volatility::Immutable,
+        Arc::new(move |args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let input = arrays[0].as_string::<i32>();
+            let mut out = BinaryBuilder::with_capacity(input.len(), input.len() * 32);
+            for i in 0..input.len() {
+                if input.is_null(i) {
+                    out.append_null();
+                } else {
+                    out.append_value(key.pseudonymise(input.value(i).as_bytes()).0);
+                }
+            }
+            Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        }),
+    );
+    ctx.register_udf(udf);
+}
+
+/// The groups of a fused query: the cartesian product of the group columns' public domains.
+#[derive(Debug, Clone)]
+pub struct Groups {
+    /// Per group column, its public domain.
+    pub domains: Vec<Vec<String>>,
+}
+
+impl Groups {
+    /// Number of groups (1 without GROUP BY).
+    pub fn len(&self) -> usize {
+        self.domains.iter().map(Vec::len).product()
+    }
+
+    /// Whether there are no groups (a group column with an empty domain).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The group id of one row's group values, if they all lie in the domains.
+    pub fn id(&self, values: &[&str]) -> Option<u32> {
+        let mut id = 0usize;
+        for (domain, v) in self.domains.iter().zip(values) {
+            id = id * domain.len() + domain.iter().position(|d| d == v)?;
+        }
+        u32::try_from(id).ok()
+    }
+
+    /// The group values of group `id`, per group column.
+    pub fn values(&self, mut id: usize) -> Vec<String> {
+        let mut out = vec![String::new(); self.domains.len()];
+        for (i, domain) in self.domains.iter().enumerate().rev() {
+            out[i] = domain[id % domain.len()].clone();
+            id /= domain.len();
+        }
+        out
+    }
+}
+
+/// Runs the plaintext part: per import row (given its pseudonyms), its group id or
+/// [`shuyu_crypto::linear::NO_GROUP`].
+pub async fn plaintext_groups(
+    scope: &Scope,
+    query: &FusedQuery,
+    groups: &Groups,
+    pseudonym_key: PseudonymKey,
+    import_rows: &[Pseudonym],
+) -> Result<Vec<u32>, Error> {
+    let Some(public) = &query.public else {
+        return Ok(vec![0; import_rows.len()]);
+    };
+    let ctx = SessionContext::new_with_state(scope.context().state());
+    register_pseudonym_udf(&ctx, pseudonym_key);
+    let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut select = vec![format!(
+        "{PSEUDONYM_UDF}(arrow_cast({}.{}, 'Utf8')) AS __pseudonym",
+        quote(&public.alias),
+        quote(&public.key_column)
+    )];
+    for (i, g) in query.group_by.iter().enumerate() {
+        select.push(format!("arrow_cast({}.{}, 'Utf8') AS __group_{i}", quote(&public.alias), quote(g)));
+    }
+    let mut sql = format!("SELECT {} FROM {} AS {}", select.join(", "), quote(&public.table), quote(&public.alias));
+    if !public.filters.is_empty() {
+        sql.push_str(" WHERE ");
+        sql.push_str(&public.filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND "));
+    }
+    let frame = ctx.sql(&sql).await.map_err(|e| Error::Planner(PlannerError::from_planning(e)))?;
+    let batches = frame.collect().await.map_err(|_| Error::Internal("the public part of an encrypted query failed".into()))?;
+    // Each person counts in one group only: the smallest group id their rows reach.
+    let mut by_person: HashMap<[u8; 32], u32> = HashMap::new();
+    for batch in &batches {
+        let pseudonyms = batch.column(0).as_binary::<i32>();
+        let group_columns: Vec<&StringArray> = (0..query.group_by.len()).map(|i| batch.column(i + 1).as_string::<i32>()).collect();
+        for row in 0..batch.num_rows() {
+            if pseudonyms.is_null(row) || group_columns.iter().any(|c| c.is_null(row)) {
+                continue;
+            }
+            let values: Vec<&str> = group_columns.iter().map(|c| c.value(row)).collect();
+            let Some(id) = groups.id(&values) else { continue };
+            let Ok(p) = <[u8; 32]>::try_from(pseudonyms.value(row)) else { continue };
+            by_person.entry(p).and_modify(|g| *g = (*g).min(id)).or_insert(id);
+        }
+    }
+    Ok(import_rows.iter().map(|p| by_person.get(&p.0).copied().unwrap_or(shuyu_crypto::linear::NO_GROUP)).collect())
+}
+
+/// Builds the result batch: group columns (Utf8), then each aggregate (SUM and COUNT as
+/// Int64, AVG as Float64), one row per group.
+pub fn result_batch(
+    query: &FusedQuery,
+    groups: &Groups,
+    sums: &HashMap<String, Vec<i64>>,
+    counts: Option<&[i64]>,
+) -> Result<RecordBatch, Error> {
+    let n = groups.len();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    let group_values: Vec<Vec<String>> = (0..n).map(|g| groups.values(g)).collect();
+    for (name, output) in &query.outputs {
+        match output {
+            Output::Group(i) => {
+                fields.push(Field::new(name, DataType::Utf8, false));
+                columns.push(Arc::new(StringArray::from_iter_values(group_values.iter().map(|v| v[*i].clone()))));
+            }
+            Output::Aggregate(Aggregate::Sum(c)) => {
+                let values = sums.get(c).ok_or_else(|| Error::Internal(format!("no sum for {c}")))?;
+                fields.push(Field::new(name, DataType::Int64, false));
+                columns.push(Arc::new(Int64Array::from(values.clone())));
+            }
+            Output::Aggregate(Aggregate::Count) => {
+                let values = counts.ok_or_else(|| Error::Internal("no count".into()))?;
+                fields.push(Field::new(name, DataType::Int64, false));
+                columns.push(Arc::new(Int64Array::from(values.to_vec())));
+            }
+            Output::Aggregate(Aggregate::Avg(c)) => {
+                let s = sums.get(c).ok_or_else(|| Error::Internal(format!("no sum for {c}")))?;
+                let k = counts.ok_or_else(|| Error::Internal("no count".into()))?;
+                // Post-processing of two noised releases; a noised count below one reads as one.
+                let avg: Vec<f64> = s.iter().zip(k).map(|(&s, &k)| s as f64 / k.max(1) as f64).collect();
+                fields.push(Field::new(name, DataType::Float64, false));
+                columns.push(Arc::new(Float64Array::from(avg)));
+            }
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(c: &str) -> bool {
+        c == "claim"
+    }
+
+    fn parse_ok(sql: &str) -> FusedQuery {
+        parse(sql, &enc).expect("parses").expect("names an import")
+    }
+
+    fn refusal(sql: &str) -> (RefusalCode, String) {
+        match parse(sql, &enc) {
+            Err(Error::Planner(PlannerError::Refused(r))) => (r.code, r.message),
+            other => panic!("expected a refusal for {sql}, got {other:?}"),
+        }
+    }
+
+    const JOIN: &str = "FROM imports.claims i JOIN residents r ON i.pseudonym = shuyu_pseudonym(r.person_id)";
+
+    #[test]
+    fn queries_without_imports_are_left_to_the_planner() {
+        assert_eq!(parse("SELECT COUNT(*) FROM residents", &enc).expect("ok"), None);
+        assert_eq!(parse("not sql at all", &enc).expect("ok"), None);
+    }
+
+    #[test]
+    fn a_fused_query_splits_into_plaintext_and_encrypted_parts() {
+        let q = parse_ok(&format!(
+            "SELECT r.district, SUM(i.claim) AS total, COUNT(*) AS n, AVG(claim) {JOIN} WHERE r.age >= 30 AND i.claim > 60 AND 10 <= claim GROUP BY r.district"
+        ));
+        assert_eq!(q.import, "claims");
+        let public = q.public.as_ref().expect("public side");
+        assert_eq!((public.table.as_str(), public.key_column.as_str()), ("residents", "person_id"));
+        assert_eq!(public.filters, vec!["r.age >= 30".to_string()]);
+        assert_eq!(
+            q.encrypted_filters,
+            vec![
+                EncryptedFilter { column: "claim".into(), comparison: Comparison::Gt, constant: 60 },
+                EncryptedFilter { column: "claim".into(), comparison: Comparison::Ge, constant: 10 },
+            ]
+        );
+        assert_eq!(q.group_by, vec!["district".to_string()]);
+        assert_eq!(q.outputs[0], ("district".to_string(), Output::Group(0)));
+        assert_eq!(q.outputs[1], ("total".to_string(), Output::Aggregate(Aggregate::Sum("claim".into()))));
+        assert_eq!(q.outputs[2].1, Output::Aggregate(Aggregate::Count));
+        assert_eq!(q.outputs[3].1, Output::Aggregate(Aggregate::Avg("claim".into())));
+        assert_eq!(q.summed_columns(), vec!["claim".to_string()]);
+        assert!(q.needs_count());
+    }
+
+    #[test]
+    fn unsupported_uses_of_encrypted_columns_are_refused_with_a_reason() {
+        let (code, msg) = refusal(&format!("SELECT i.claim {JOIN}"));
+        assert_eq!(code, RefusalCode::RowLevelOutput);
+        assert!(msg.contains("encrypted column claim cannot be output"), "{msg}");
+
+        let (code, msg) = refusal(&format!("SELECT i.claim, COUNT(*) {JOIN} GROUP BY i.claim"));
+        assert_eq!(code, RefusalCode::RowLevelOutput);
+        assert!(msg.contains("cannot be grouped by"), "{msg}");
+
+        let (code, msg) = refusal("SELECT SUM(i.claim) FROM imports.claims i JOIN residents r ON i.claim = r.age");
+        assert_eq!(code, RefusalCode::UnsupportedJoin);
+        assert!(msg.contains("only on its pseudonymised key"), "{msg}");
+
+        let (code, msg) = refusal(&format!("SELECT MAX(i.claim) {JOIN}"));
+        assert_eq!(code, RefusalCode::UnsupportedAggregate);
+        assert!(msg.contains("max() is not supported"), "{msg}");
+
+        let (code, _) = refusal(&format!("SELECT SUM(i.claim * 2) {JOIN}"));
+        assert_eq!(code, RefusalCode::UnsupportedAggregate);
+
+        let (code, msg) = refusal(&format!("SELECT SUM(i.claim) {JOIN} WHERE i.claim > r.age"));
+        assert_eq!(code, RefusalCode::UnsupportedAggregate);
+        assert!(msg.contains("integer constant"), "{msg}");
+
+        let (code, _) = refusal(&format!("SELECT SUM(i.claim) {JOIN} WHERE i.claim > 1 OR r.age > 3"));
+        assert_eq!(code, RefusalCode::UnsupportedAggregate);
+    }
+
+    #[test]
+    fn group_ids_enumerate_the_product_of_public_domains() {
+        let g = Groups { domains: vec![vec!["a".into(), "b".into()], vec!["x".into(), "y".into(), "z".into()]] };
+        assert_eq!(g.len(), 6);
+        assert_eq!(g.id(&["b", "y"]), Some(4));
+        assert_eq!(g.values(4), vec!["b".to_string(), "y".to_string()]);
+        assert_eq!(g.id(&["c", "y"]), None);
+    }
+}
