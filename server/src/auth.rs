@@ -31,19 +31,20 @@ pub async fn principal(store: &Store, md: &MetadataMap) -> Result<Principal, Err
     store_call(store, move |s| s.authenticate(&token)).await
 }
 
+/// Call metadata from header pairs (unit tests of the services).
+#[cfg(test)]
+pub(crate) fn test_metadata(pairs: &[(&'static str, &str)]) -> MetadataMap {
+    let mut m = MetadataMap::new();
+    for (k, v) in pairs {
+        m.insert(*k, tonic::metadata::MetadataValue::try_from(*v).expect("ascii"));
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
-    use tonic::metadata::MetadataValue;
-
+    use super::test_metadata as md;
     use super::*;
-
-    fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
-        let mut m = MetadataMap::new();
-        for (k, v) in pairs {
-            m.insert(*k, MetadataValue::try_from(*v).expect("ascii"));
-        }
-        m
-    }
 
     #[test]
     fn bearer_tokens_are_read_and_other_schemes_refused() {

@@ -222,7 +222,15 @@ impl Runner {
             None => None,
         };
         if let Some(outcome) = self.run_encrypted(p, auth, sql, amount).await {
-            return outcome;
+            // A fused query's result follows the same export policy as any other.
+            let mut outcome = outcome?;
+            outcome.result = marked(outcome.result, Environment::Prod)?;
+            if review {
+                let batches = std::mem::take(&mut outcome.result.batches);
+                let stored = review::stored_schema(&outcome.result.schema, outcome.job, auth, outcome.charged);
+                outcome.held = Some(review::hold(&self.store, p, outcome.job, stored, batches).await?);
+            }
+            return Ok(outcome);
         }
         let mut budget = cached.budget;
         if let Some(a) = amount {

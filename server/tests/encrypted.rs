@@ -182,7 +182,17 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
 
     // The fused query: the public filter drops the minor, the encrypted one the claim of 50.
     flight.set_header("x-shuyu-budget", "2");
-    let (schema, batches) = query(&mut flight, sql).await.expect("fused query");
+    // beilin-jobs exports under review: the fused result is held like any other, charged
+    // when computed, and released once the bureau approves.
+    let (notice, held) = query(&mut flight, sql).await.expect("fused query");
+    assert_eq!(notice.metadata()["shuyu.export_status"], "pending");
+    let export = shuyu_governance::ExportId(held[0].column(0).as_primitive::<Int64Type>().value(0));
+    let fetch = format!("FETCH EXPORT '{}'", export.0);
+    let e = query(&mut flight, &fetch).await.expect_err("pending review");
+    assert_eq!(code(&e), Code::FailedPrecondition);
+    domain.store.review_export(&domain.bureau, export, &shuyu_governance::ExportDecision::Approve).expect("approve");
+    let (_, batches) = query(&mut flight, &fetch).await.expect("released");
+    let schema = notice;
     assert_eq!(common::rows(&batches), 1);
     let n = batches[0].column(0).as_any().downcast_ref::<Int64Array>().expect("n").value(0);
     let total = batches[0].column(1).as_any().downcast_ref::<Int64Array>().expect("total").value(0);

@@ -221,7 +221,8 @@ pub async fn run(
         releases: releases.len(),
         elapsed: start.elapsed(),
     };
-    Ok(Outcome { result, job, charged, budget: budget_after })
+    // The runner marks the environment and holds the result under a review policy.
+    Ok(Outcome { result, job, charged, budget: budget_after, metering, held: None })
 }
 
 type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);

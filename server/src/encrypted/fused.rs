@@ -259,7 +259,11 @@ pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<Fused
             _ => return Err(refused(RefusalCode::RowLevelOutput, "name the aggregates to release; `*` would output rows of the import")),
         };
         let output = resolver.output(expr, &fused.group_by)?;
-        let name = alias.unwrap_or_else(|| expr.to_string());
+        // As in SQL: an unaliased column is named by the column alone, without its qualifier.
+        let name = alias.unwrap_or_else(|| match expr {
+            Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()).unwrap_or_else(|| expr.to_string()),
+            _ => expr.to_string(),
+        });
         fused.outputs.push((name, output));
     }
     if !fused.outputs.iter().any(|(_, o)| matches!(o, Output::Aggregate(_))) {

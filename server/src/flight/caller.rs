@@ -104,17 +104,8 @@ async fn only_active_authorization(runner: &Runner, p: &Principal) -> Result<Aut
 
 #[cfg(test)]
 mod tests {
-    use tonic::metadata::MetadataValue;
-
     use super::*;
-
-    fn md(pairs: &[(&'static str, &str)]) -> MetadataMap {
-        let mut m = MetadataMap::new();
-        for (k, v) in pairs {
-            m.insert(*k, MetadataValue::try_from(*v).expect("ascii"));
-        }
-        m
-    }
+    use crate::auth::test_metadata as md;
 
     #[test]
     fn authorization_ids_parse_in_both_spellings() {
