@@ -459,17 +459,7 @@ fn over_cap_reservation_is_refused() {
 #[test]
 fn dev_jobs_and_foreign_jobs_cannot_reserve() {
     let f = Fixture::new();
-    let dev = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Dev,
-            },
-        )
-        .unwrap();
+    let dev = f.dev_job(&f.analyst_a, f.auth_a);
     assert!(matches!(
         f.store.reserve(f.auth_a, dev, Nano(1)),
         Err(GovernanceError::Invalid { .. })

@@ -12,17 +12,7 @@ fn a_report_counts_jobs_metering_budget_exports_and_incidents() {
     f.spend(&f.analyst_a, f.auth_a, Nano(100_000_000)).unwrap();
     f.spend(&f.analyst_a, f.auth_a, Nano(200_000_000)).unwrap();
     let _ = f.spend(&f.analyst_a, f.auth_a, Nano(600_000_000)); // over the cap: refused
-    let dev = f
-        .store
-        .create_job(
-            &f.analyst_a,
-            &NewJob {
-                authorization: f.auth_a,
-                sql: "SELECT 1".into(),
-                environment: Environment::Dev,
-            },
-        )
-        .unwrap();
+    let dev = f.dev_job(&f.analyst_a, f.auth_a);
     f.store
         .finish_job(
             dev,

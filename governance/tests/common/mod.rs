@@ -247,6 +247,12 @@ impl Fixture {
             .unwrap()
     }
 
+    pub fn dev_job(&self, analyst: &Principal, auth: AuthorizationId) -> JobId {
+        self.store
+            .create_job(analyst, &NewJob { authorization: auth, sql: "SELECT 1".into(), environment: Environment::Dev })
+            .unwrap()
+    }
+
     pub fn spend(&self, analyst: &Principal, auth: AuthorizationId, cost: Nano) -> Result<Budget> {
         spend(&self.store, analyst, auth, cost, cost)
     }
