@@ -189,7 +189,10 @@ impl PrivateSession {
         let ctx = self.scope.context();
         let def = plan.budget.definition;
         for release in &plan.releases {
-            let inner = self.run_inner(ctx, release).await?;
+            // With no partials, the inner plan's rows are needed only to select keys: a
+            // quantiles-only release over public keys (or one row) skips that scan.
+            let needs_inner = !release.partials.is_empty() || matches!(release.keys, shuyu_planner::KeySet::Selected { .. });
+            let inner = if needs_inner { self.run_inner(ctx, release).await? } else { Arc::new(Vec::new()) };
             let mut cols: Vec<String> = release.partials.iter().map(|p| p.column.clone()).collect();
             if let shuyu_planner::KeySet::Selected { units_column, .. } = &release.keys {
                 cols.push(units_column.clone());

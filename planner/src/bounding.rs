@@ -26,6 +26,8 @@ use arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::{DataFusionError, HashMap, Result, ScalarValue};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
+use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use rand::seq::index::sample;
 
 use crate::aggregate::BoundingOrder;
@@ -183,6 +185,12 @@ struct BoundAccumulator {
     item: FieldRef,
     key_types: Vec<DataType>,
     converter: Option<RowConverter>,
+    /// DataFusion's vectorised interning of a batch's keys (specialised per key type).
+    /// (In a mutex only to be `Sync`, as accumulators must be; reached with `get_mut`.)
+    groups: Option<std::sync::Mutex<Box<dyn GroupValues>>>,
+    /// Group id of `groups` → key id.
+    group_keys: Vec<u32>,
+    group_buf: Vec<usize>,
     key_index: HashMap<Box<[u8]>, u32>,
     key_rows: Vec<OwnedRow>,
     /// Per key: kept units, then each partial's bounded sum.
@@ -203,17 +211,22 @@ impl std::fmt::Debug for BoundAccumulator {
 
 impl BoundAccumulator {
     fn new(params: Arc<BoundParams>, key_types: Vec<DataType>, item: FieldRef) -> Result<Self> {
-        let converter = if params.key_count == 0 {
-            None
+        let (converter, groups) = if params.key_count == 0 {
+            (None, None)
         } else {
             let sort = arrow::compute::SortOptions { descending: false, nulls_first: false };
-            Some(RowConverter::new(key_types.iter().map(|t| SortField::new_with_options(t.clone(), sort)).collect())?)
+            let converter = RowConverter::new(key_types.iter().map(|t| SortField::new_with_options(t.clone(), sort)).collect())?;
+            let schema = arrow::datatypes::Schema::new(key_types.iter().enumerate().map(|(i, t)| Field::new(format!("k{i}"), t.clone(), true)).collect::<Vec<_>>());
+            (Some(converter), Some(std::sync::Mutex::new(new_group_values(Arc::new(schema), &GroupOrdering::None)?)))
         };
         let mut acc = BoundAccumulator {
             params,
             item,
             key_types,
             converter,
+            groups,
+            group_keys: Vec::new(),
+            group_buf: Vec::new(),
             key_index: HashMap::default(),
             key_rows: Vec::new(),
             totals: Vec::new(),
@@ -239,17 +252,35 @@ impl BoundAccumulator {
         id
     }
 
-    /// Key ids of a batch's rows (all 0 without keys).
-    fn key_ids(&mut self, keys: &[ArrayRef], rows: usize) -> Result<()> {
+    /// Key ids of a batch's rows (none without keys). Keys are interned per batch with
+    /// DataFusion's vectorised group values; only a key seen for the first time is converted
+    /// to its row form (the form states are merged and ordered by).
+    fn key_ids(&mut self, keys: &[ArrayRef]) -> Result<()> {
         self.ids.clear();
-        let Some(conv) = &self.converter else {
-            self.ids.resize(rows, 0);
+        let (Some(conv), Some(groups)) = (&self.converter, self.groups.as_mut()) else {
             return Ok(());
         };
-        let converted = conv.convert_columns(keys)?;
-        let mut ids = std::mem::take(&mut self.ids);
-        ids.extend(converted.iter().map(|r| self.key_id(r)));
-        self.ids = ids;
+        let groups = groups.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let before = groups.len();
+        groups.intern(keys, &mut self.group_buf)?;
+        let after = groups.len();
+        if after > before {
+            let mut first = vec![u32::MAX; after - before];
+            for (r, g) in self.group_buf.iter().enumerate() {
+                if *g >= before && first[*g - before] == u32::MAX {
+                    first[*g - before] = r as u32;
+                }
+            }
+            let at = arrow::array::UInt32Array::from(first);
+            let taken = keys.iter().map(|k| arrow::compute::take(k.as_ref(), &at, None)).collect::<std::result::Result<Vec<_>, _>>()?;
+            let rows = conv.convert_columns(&taken)?;
+            for r in rows.iter() {
+                let id = self.key_id(r);
+                self.group_keys.push(id);
+            }
+        }
+        let group_keys = &self.group_keys;
+        self.ids.extend(self.group_buf.iter().map(|g| group_keys[*g]));
         Ok(())
     }
 
@@ -417,51 +448,76 @@ impl<'a> Reader<'a> {
 }
 
 impl BoundAccumulator {
-    /// The no-key case: a unit's run sums straight into the single total, with no per-run
-    /// key bookkeeping (most bounded releases are global or one-key-per-unit).
+    /// The no-key case. The runs touching the batch's edges stay open (they may continue in
+    /// another batch); every run strictly inside is a whole unit, clamped and added.
+    ///
+    /// Clamping a run changes nothing when the run is short enough: a run of `k` rows whose
+    /// values lie in the batch's `[min, max]` sums into `[k·min, k·max]`, inside the clamp
+    /// range `[l, h]` for every `k ≤ k_ok` (computed per partial from the batch's own
+    /// minimum and maximum, so nothing is assumed about the values). Since units are sorted,
+    /// a run longer than `k_ok` exists exactly where `u[i] == u[i + k_ok]`. So the interior
+    /// is summed with whole-slice kernels, and only the rare long runs are summed apart,
+    /// clamped, and put in place of their raw sums.
     fn update_global(&mut self, u: &[i64], cols: &[Column<'_>]) {
         let n = u.len();
         let width = cols.len();
-        // Per-row values as dense slices, nulls and false conditions as 0.
-        let dense: Vec<Option<std::borrow::Cow<'_, [i64]>>> = cols
-            .iter()
-            .map(|c| match c {
-                Column::Rows => None,
-                Column::Value(v) if v.null_count() == 0 => Some(std::borrow::Cow::Borrowed(v.values().as_ref())),
-                _ => Some(std::borrow::Cow::Owned((0..n).map(|r| c.at(r)).collect())),
-            })
-            .collect();
+        // First run [0, a), last run [b, n); interior [a, b).
+        let a = u.partition_point(|x| *x <= u[0]);
+        let b = if a == n { n } else { u.partition_point(|x| *x < u[n - 1]) };
+        let first: Vec<i64> = cols.iter().map(|c| c.sum(0, a)).collect();
+        self.merge_open(u[0], &UnitSums { keys: vec![0], sums: first });
+        if a == n {
+            return;
+        }
+        let last: Vec<i64> = cols.iter().map(|c| c.sum(b, n)).collect();
+        self.merge_open(u[n - 1], &UnitSums { keys: vec![0], sums: last });
+        if a >= b {
+            return;
+        }
+        let inner = &u[a..b];
+        let units = 1 + inner.iter().zip(&inner[1..]).filter(|(x, y)| x != y).count() as i64;
         let bounds: Vec<(i64, i64)> = self.params.partials.iter().map(|(_, lo, hi)| (*lo, *hi)).collect();
-        let mut sums = vec![0i64; width];
-        let mut totals = vec![0i64; width + 1];
-        let mut start = 0;
-        while start < n {
-            let unit = u[start];
-            let mut end = start + 1;
-            while end < n && u[end] == unit {
-                end += 1;
-            }
-            for (p, d) in dense.iter().enumerate() {
-                sums[p] = match d {
-                    None => (end - start) as i64,
-                    Some(v) => v[start..end].iter().sum(),
-                };
-            }
-            if start == 0 || end == n {
-                let open = UnitSums { keys: vec![0], sums: sums.clone() };
-                self.merge_open(unit, &open);
-            } else {
-                totals[0] += 1;
-                for p in 0..width {
-                    totals[p + 1] += sums[p].clamp(bounds[p].0, bounds[p].1);
+        let k_ok = cols.iter().zip(&bounds).map(|(c, (l, h))| c.safe_run_length(a, b, *l, *h)).min().unwrap_or(usize::MAX);
+        let mut totals: Vec<i64> = cols.iter().map(|c| c.sum(a, b)).collect();
+        if k_ok < inner.len() {
+            // Long runs: replace each one's raw sums by its clamped sums.
+            let mut i = 0;
+            while let Some(off) = if k_ok == 0 { (i < inner.len()).then_some(0) } else { first_equal(&inner[i..], &inner[i + k_ok..]) } {
+                let unit = inner[i + off];
+                let s = a + inner.partition_point(|x| *x < unit);
+                let e = a + inner.partition_point(|x| *x <= unit);
+                for (p, c) in cols.iter().enumerate() {
+                    let raw = c.sum(s, e);
+                    totals[p] += raw.clamp(bounds[p].0, bounds[p].1) - raw;
+                }
+                i = e - a;
+                if k_ok > 0 && i + k_ok >= inner.len() {
+                    break;
                 }
             }
-            start = end;
         }
-        for (t, d) in self.totals.iter_mut().zip(totals) {
+        self.totals[0] += units;
+        for (t, d) in self.totals[1..].iter_mut().zip(totals) {
             *t += d;
         }
+        debug_assert_eq!(width + 1, self.totals.len());
     }
+}
+
+/// The first `i` with `a[i] == b[i]`, scanning 64 pairs at a time with a branch-free
+/// comparison (vectorised), then locating the hit inside the block.
+fn first_equal(a: &[i64], b: &[i64]) -> Option<usize> {
+    let n = a.len().min(b.len());
+    let mut at = 0;
+    while at < n {
+        let end = (at + 64).min(n);
+        let mask = a[at..end].iter().zip(&b[at..end]).enumerate().fold(0u64, |m, (j, (x, y))| m | (u64::from(x == y) << j));
+        if mask != 0 {
+            return Some(at + mask.trailing_zeros() as usize);
+        }
+        at = end;
+    }
+    None
 }
 
 /// A partial's argument, resolved once per batch.
@@ -472,6 +528,54 @@ enum Column<'a> {
 }
 
 impl Column<'_> {
+    /// The sum of rows `[s, e)` (nulls and false conditions add nothing).
+    fn sum(&self, s: usize, e: usize) -> i64 {
+        match self {
+            Column::Rows => (e - s) as i64,
+            Column::Where(b) => BooleanArray::slice(b, s, e - s).true_count() as i64,
+            Column::Value(v) => {
+                let part = Int64Array::slice(v, s, e - s);
+                if part.null_count() == 0 {
+                    part.values().iter().sum()
+                } else {
+                    arrow::compute::sum(&part).unwrap_or(0)
+                }
+            }
+        }
+    }
+
+    /// The longest run length `k` for which any `k` rows of `[s, e)` sum into `[l, h]`
+    /// (0 when even one row may not).
+    fn safe_run_length(&self, s: usize, e: usize, l: i64, h: i64) -> usize {
+        let (mn, mx) = match self {
+            Column::Rows => (1, 1),
+            Column::Where(_) => (0, 1),
+            Column::Value(v) => {
+                // Over all slots, nulls included: a null's slot holds some value, so this may
+                // only widen the range (a null itself adds 0, hence 0 is included then).
+                let (mn, mx) = v.values()[s..e].iter().fold((i64::MAX, i64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+                if v.null_count() > 0 { (mn.min(0), mx.max(0)) } else { (mn, mx) }
+            }
+        };
+        // k rows sum into [k·mn, k·mx]: for mx > 0 that stays ≤ h while k ≤ h / mx, for
+        // mx ≤ 0 it is largest at k = 1; the same, mirrored, for the lower side.
+        let up = if mx <= 0 {
+            if mx <= h { usize::MAX } else { 0 }
+        } else if h < mx {
+            0
+        } else {
+            (h / mx) as usize
+        };
+        let down = if mn >= 0 {
+            if mn >= l { usize::MAX } else { 0 }
+        } else if l > mn {
+            0
+        } else {
+            (l / mn) as usize
+        };
+        up.min(down)
+    }
+
     #[inline]
     fn at(&self, r: usize) -> i64 {
         match self {
@@ -499,12 +603,13 @@ impl Accumulator for BoundAccumulator {
             return Err(not_clustered());
         }
         let u = units.values();
-        if u.windows(2).any(|w| w[0] > w[1]) {
+        // A branch-free fold the compiler vectorises: this check runs on every row.
+        if u.iter().zip(&u[1..]).fold(false, |acc, (x, y)| acc | (x > y)) {
             return Err(not_clustered());
         }
         self.intervals.push((u[0], u[n - 1]));
         let kc = self.params.key_count;
-        self.key_ids(&values[1..1 + kc], n)?;
+        self.key_ids(&values[1..1 + kc])?;
         let mut args = values[1 + kc..].iter();
         let mut cols = Vec::with_capacity(self.params.partials.len());
         for (input, _, _) in &self.params.partials {

@@ -219,3 +219,103 @@ async fn the_global_pass_matches_the_direct_bounding() {
         assert_eq!(vals, want.to_vec(), "batch {batch_rows} rows, {partitions} partitions");
     }
 }
+
+/// Per unit: rows, flagged rows and the value sum, each clamped; summed over units, with the
+/// unit count first. The direct computation the global pass must match.
+fn direct_global(data: &[(i64, bool, Option<i64>)], bounds: [(i64, i64); 3]) -> Vec<i64> {
+    let mut per: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
+    for (u, f, v) in data {
+        let e = per.entry(*u).or_default();
+        e[0] += 1;
+        e[1] += i64::from(*f);
+        e[2] += v.unwrap_or(0);
+    }
+    per.values().fold(vec![0i64; 4], |mut acc, s| {
+        acc[0] += 1;
+        for p in 0..3 {
+            acc[p + 1] += s[p].clamp(bounds[p].0, bounds[p].1);
+        }
+        acc
+    })
+}
+
+async fn run_global(data: &[(i64, bool, Option<i64>)], batch_rows: usize, partitions: usize, bounds: [(i64, i64); 3]) -> Vec<i64> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("unit", DataType::Int64, false),
+        Field::new("flag", DataType::Boolean, false),
+        Field::new("value", DataType::Int64, true),
+    ]));
+    let chunks: Vec<RecordBatch> = data
+        .chunks(batch_rows)
+        .map(|c| {
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from(c.iter().map(|r| r.0).collect::<Vec<_>>())),
+                Arc::new(BooleanArray::from(c.iter().map(|r| r.1).collect::<Vec<_>>())),
+                Arc::new(Int64Array::from(c.iter().map(|r| r.2).collect::<Vec<_>>())),
+            ];
+            RecordBatch::try_new(schema.clone(), cols).unwrap()
+        })
+        .collect();
+    let per = chunks.len().div_ceil(partitions);
+    let parts: Vec<Vec<RecordBatch>> = chunks.chunks(per).map(|c| c.to_vec()).collect();
+    let ctx = SessionContext::new();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts).unwrap())).unwrap();
+    let params = BoundParams {
+        key_count: 0,
+        names: vec!["rows".into(), "flagged".into(), "value".into()],
+        partials: vec![(PartialInput::Rows, bounds[0].0, bounds[0].1), (PartialInput::Where, bounds[1].0, bounds[1].1), (PartialInput::Value, bounds[2].0, bounds[2].1)],
+        units_column: Some("units".into()),
+        max_groups: None,
+        order: BoundingOrder::Random,
+    };
+    let scan = ctx.table("t").await.unwrap().into_unoptimized_plan();
+    let out = ["units", "rows", "flagged", "value"].map(|n| get_field(col("b"), n).alias(n)).to_vec();
+    let plan = LogicalPlanBuilder::from(scan)
+        .aggregate(Vec::<datafusion::prelude::Expr>::new(), vec![params.call(vec![col("unit"), col("flag"), col("value")]).alias("b")])
+        .unwrap()
+        .unnest_column("b")
+        .unwrap()
+        .project(out)
+        .unwrap()
+        .build()
+        .unwrap();
+    let got = ctx.execute_logical_plan(plan).await.unwrap().collect().await.unwrap();
+    let b = got.iter().find(|b| b.num_rows() > 0).expect("one row");
+    (0..4).map(|i| b.column(i).as_primitive::<Int64Type>().value(0)).collect()
+}
+
+/// Runs longer than the row bound, among many short ones, with every value inside the per-row
+/// bounds (the case where the pass sums whole slices and clamps only the long runs), and
+/// with values of both signs. Lengths and values come from a fixed linear congruential
+/// sequence so every configuration is reproducible.
+#[tokio::test]
+async fn the_global_pass_clamps_exactly_the_long_runs() {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move |m: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % m
+    };
+    // Values in [-40, 100] (null every 9th row); 1 in 25 units has 20 to 80 rows.
+    let mut data: Vec<(i64, bool, Option<i64>)> = Vec::new();
+    for u in 0..2_000i64 {
+        let n = if next(25) == 0 { 20 + next(61) } else { 1 + next(4) };
+        for _ in 0..n {
+            let v = if data.len() % 9 == 8 { None } else { Some(next(141) as i64 - 40) };
+            data.push((u, next(3) == 0, v));
+        }
+    }
+    let long = data.windows(4).filter(|w| w[0].0 == w[3].0).count();
+    assert!(long > 50, "the fixture must have runs longer than the bound of 3 rows");
+    // Bounds for 3 rows: counts in [0, 3]; values in [3·(-40), 3·100].
+    let bounds = [(0, MAX_ROWS), (0, MAX_ROWS), (-40 * MAX_ROWS, HI * MAX_ROWS)];
+    let want = direct_global(&data, bounds);
+    for (batch_rows, partitions) in [(1_000_000, 1), (8192, 2), (257, 1), (64, 3), (7, 2), (1, 2)] {
+        assert_eq!(run_global(&data, batch_rows, partitions, bounds).await, want, "batch {batch_rows} rows, {partitions} partitions");
+    }
+    // A value bound so tight that even one row may exceed it: every run is clamped apart.
+    let tight = [(0, MAX_ROWS), (0, MAX_ROWS), (-10, 10)];
+    let want = direct_global(&data, tight);
+    for (batch_rows, partitions) in [(1_000_000, 1), (100, 2)] {
+        assert_eq!(run_global(&data, batch_rows, partitions, tight).await, want, "tight bound, batch {batch_rows} rows");
+    }
+}

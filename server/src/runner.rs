@@ -222,10 +222,11 @@ impl Runner {
             None => None,
         };
         if let Some(outcome) = self.run_encrypted(p, auth, sql, amount).await {
+            let explained = explain.is_some();
             // A fused query's result follows the same export policy as any other.
             let mut outcome = outcome?;
             outcome.result = marked(outcome.result, Environment::Prod)?;
-            if review {
+            if review && !explained {
                 let batches = std::mem::take(&mut outcome.result.batches);
                 let stored = review::stored_schema(&outcome.result.schema, outcome.job, auth, outcome.charged);
                 outcome.held = Some(review::hold(&self.store, p, outcome.job, stored, batches).await?);
@@ -306,7 +307,9 @@ impl Runner {
     /// A query naming an encrypted import (`imports.<name>`) runs as a fused query; `None`
     /// for every other query.
     async fn run_encrypted(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Option<Result<Outcome, Error>> {
-        let import = fused::named_import(sql)?;
+        let explain = strip_explain_privacy(sql);
+        let statement = explain.unwrap_or(sql);
+        let import = fused::named_import(statement)?;
         let Some(enc) = self.encryption.clone() else {
             return Some(Err(Error::NotServed("this server computes on no encrypted imports (no [encryption] configured)".into())));
         };
@@ -315,12 +318,12 @@ impl Runner {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
-        let query = match fused::parse(sql, &|c| columns.iter().any(|x| x == c)) {
+        let query = match fused::parse(statement, &|c| columns.iter().any(|x| x == c)) {
             Ok(Some(q)) => q,
             Ok(None) => return None,
             Err(e) => return Some(Err(e)),
         };
-        Some(execute::run(self, &enc, p, auth, sql, query, amount).await)
+        Some(execute::run(self, &enc, p, auth, sql, query, amount, explain.is_some()).await)
     }
 
     /// The encrypted column names of the caller's approved import `name`.

@@ -1,14 +1,15 @@
-//! Encrypted social data end to end: custodian keys and `shuyu encrypt` (the library calls
-//! behind the commands: the shared target directory's binary may be another build's), upload
-//! and verification over gRPC, the bureau's approval, fused SQL over Flight SQL, decryption by
-//! a keyholder on loopback, a noised result charged to the budget; refusals of every
-//! unsupported use and of unapproved imports.
+//! Encrypted social data end to end, the custodian's side through the `shuyu` binary itself
+//! (`shuyu keys generate`, `shuyu encrypt`, `shuyu keyholder serve` on loopback): upload and
+//! verification over gRPC, the bureau's approval, fused SQL over Flight SQL (global and
+//! grouped, and its EXPLAIN PRIVACY), decryption by the keyholder, noised results charged to
+//! the budget; refusals of every unsupported use and of unapproved imports.
 //!
 //! One test shares the expensive set-up (TFHE keys take seconds; each encrypted operation a
 //! fraction of one): the bundle has four rows.
 
 mod common;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ use common::{city, code, message, query};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use shuyu::config::Config;
 use shuyu::demo::bootstrap;
-use shuyu::encrypted::{custodian, EncryptionContext};
+use shuyu::encrypted::EncryptionContext;
 use shuyu::runner::Runner;
 use shuyu_governance::Nano;
 use shuyu_compute::noise::{calibrate_scale, confidence_half_width, Mechanism};
@@ -82,12 +83,58 @@ async fn upload(client: &mut ImportsClient<Channel>, bundle: &Path, token: &str,
     Ok(r.get_ref().import_id)
 }
 
+/// Runs the `shuyu` binary built with this test and returns its stdout; fails the test with
+/// its stderr on a non-zero exit.
+fn shuyu(args: &[&std::ffi::OsStr]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shuyu")).args(args).output().expect("run shuyu");
+    assert!(out.status.success(), "shuyu {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The keyholder process, killed when the test ends.
+struct Keyholder(std::process::Child);
+
+impl Drop for Keyholder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `shuyu keyholder serve` on a free loopback port and returns it with the address it
+/// printed.
+fn start_keyholder(keys: &Path, domain_key: &Path, journal: &Path) -> (Keyholder, String) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_shuyu"))
+        .arg("keyholder")
+        .arg("serve")
+        .arg("--keys")
+        .arg(keys)
+        .arg("--domain-key")
+        .arg(domain_key)
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--journal")
+        .arg(journal)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the keyholder");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Keyholder(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout).read_line(&mut line).expect("the keyholder's address");
+    let uri = line.trim().strip_prefix("shuyu keyholder on ").unwrap_or_else(|| panic!("unexpected first line: {line}")).to_string();
+    (guard, uri)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() {
     let dir = tempfile::tempdir().expect("tmp");
     let keys = dir.path().join("keys");
     let k = keys.clone();
-    tokio::task::spawn_blocking(move || custodian::generate_keys(&k)).await.expect("join").expect("keys generate");
+    tokio::task::spawn_blocking(move || shuyu(&["keys".as_ref(), "generate".as_ref(), "--out".as_ref(), k.as_os_str()]))
+        .await
+        .expect("join");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -97,14 +144,14 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
 
     // The domain: demo governance, its CRS, the keyholder on loopback, the server.
     let domain = bootstrap(&dir.path().join("domain"), city()).expect("domain");
-    let kh_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let kh_addr = kh_listener.local_addr().expect("addr");
-    let verifying = ed25519_dalek::VerifyingKey::from_bytes(&domain.store.domain_public_key()).expect("key");
-    let keyholder = shuyu::encrypted::keyholder::open(&keys, verifying, &dir.path().join("journal")).expect("keyholder");
-    tokio::spawn(shuyu::encrypted::keyholder::run(kh_listener, keyholder, std::future::pending()));
-    let (k, crs_path, uri) = (keys.join("domain.keys"), dir.path().join("crs.bin"), format!("http://{kh_addr}"));
+    let domain_key = dir.path().join("domain.pub");
+    std::fs::write(&domain_key, hex::encode(domain.store.domain_public_key())).expect("domain key");
+    let (_keyholder, uri) = start_keyholder(&keys, &domain_key, &dir.path().join("journal"));
+    assert!(uri.starts_with("grpc://127.0.0.1:"), "{uri}");
+    let (k, crs_path) = (keys.join("domain.keys"), dir.path().join("crs.bin"));
     let enc = tokio::task::spawn_blocking(move || EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS, uri)).await.expect("join").expect("context");
-    let runner = Arc::new(Runner::new(domain.store.clone(), Default::default()).with_encryption(Arc::new(enc)));
+    let enc = Arc::new(enc);
+    let runner = Arc::new(Runner::new(domain.store.clone(), Default::default()).with_encryption(enc.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), ..Config::default() };
@@ -132,19 +179,30 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let input = dir.path().join("claims.csv");
     std::fs::write(&input, csv).expect("csv");
     let bundle = dir.path().join("bundle");
-    let options = custodian::EncryptOptions {
-        keys: keys.clone(),
-        input,
-        key_column: "person_id".into(),
-        pseudonym_key: pseudonym_file,
-        crs: Some(crs_file),
-        authorization: auth,
-        columns: vec![custodian::parse_column(&format!("claim:{BOUND}")).expect("column")],
-        out: bundle.clone(),
-        progress: false,
-    };
-    let manifest = custodian::encrypt(&options).await.expect("shuyu encrypt");
-    assert_eq!(manifest.rows, 4);
+    let (auth_arg, column_arg) = (auth.to_string(), format!("claim:{BOUND}"));
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "encrypt".as_ref(),
+        "--keys".as_ref(),
+        keys.as_os_str(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--key-column".as_ref(),
+        "person_id".as_ref(),
+        "--pseudonym-key".as_ref(),
+        pseudonym_file.as_os_str(),
+        "--crs".as_ref(),
+        crs_file.as_os_str(),
+        "--authorization".as_ref(),
+        auth_arg.as_ref(),
+        "--column".as_ref(),
+        column_arg.as_ref(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ];
+    let owned: Vec<std::ffi::OsString> = args.iter().map(|a| a.to_os_string()).collect();
+    tokio::task::spawn_blocking(move || shuyu(&owned.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())).await.expect("join");
+    let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["rows"], 4);
 
     // Upload: verified (proofs, one row per person) and requested from the bureau.
     let import = upload(&mut imports, &bundle, &jobs.token, auth).await.expect("upload");
@@ -218,8 +276,74 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     assert_eq!(recorded.status, shuyu_governance::JobStatus::Succeeded);
     assert_eq!(recorded.metering.releases, 2);
 
-    // The keyholder journalled the grant and the decryption, without values.
+    // EXPLAIN PRIVACY of the fused query: its two releases and their total, answered at once
+    // (not held for review), reading no ciphertext and spending nothing.
+    let (_, explained) = query(&mut flight, &format!("EXPLAIN PRIVACY {sql}")).await.expect("explain");
+    let e = &explained[0];
+    let text = |c: usize, r: usize| e.column(c).as_string::<i32>().value(r).to_string();
+    let number = |c: usize, r: usize| e.column(c).as_primitive::<arrow::datatypes::Float64Type>().value(r);
+    assert_eq!(e.num_rows(), 3, "sum, count, total");
+    assert_eq!((text(1, 0), text(1, 1), text(1, 2)), ("total".to_string(), "n".to_string(), "(total)".to_string()));
+    assert!(text(2, 0).starts_with(&format!("sum(claim) under encryption (bootstrapped tier, bound {BOUND}")), "{}", text(2, 0));
+    assert_eq!(text(2, 1), "count(*) under encryption", "the count is under the encrypted condition claim > 60");
+    assert_eq!((text(3, 0), number(4, 0), number(4, 1)), ("discrete_laplace".to_string(), f64::from(BOUND), 1.0));
+    assert!((number(6, 0) + number(6, 1) - 2.0).abs() < 1e-6 && (number(6, 2) - 2.0).abs() < 1e-6, "each release costs half of the epsilon 2 asked for");
+    let scale = calibrate_scale(Mechanism::DiscreteLaplace, f64::from(BOUND), number(6, 0)).expect("scale");
+    assert!((number(5, 0) - scale).abs() <= 1e-6 * scale, "the sum's scale is its sensitivity over its epsilon");
+    assert_eq!(text(8, 0), "one row");
+    let unchanged = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
+    assert_eq!((unchanged.spent, unchanged.reserved), (after.spent, after.reserved), "EXPLAIN PRIVACY spends nothing");
+
+    // A grouped fused query: public group keys (every key of the domain, empty ones included),
+    // the count of plaintext matches noised in the clear, the sum under encryption.
+    let districts = {
+        let ctx = SessionContext::new();
+        let path = city().join("residents.parquet");
+        ctx.register_parquet("residents", path.to_string_lossy().as_ref(), ParquetReadOptions::default()).await.expect("residents");
+        let list = ids[..3].iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        let mut out = HashMap::new();
+        for b in ctx.sql(&format!("SELECT person_id, district FROM residents WHERE person_id IN ({list})")).await.expect("sql").collect().await.expect("collect") {
+            for r in 0..b.num_rows() {
+                out.insert(b.column(0).as_primitive::<Int64Type>().value(r), b.column(1).as_string_view().value(r).to_string());
+            }
+        }
+        out
+    };
+    let grouped = "SELECT r.district, COUNT(*) AS n, SUM(i.claim) AS total FROM imports.claims i \
+                   JOIN residents r ON i.pseudonym = shuyu_pseudonym(r.person_id) WHERE r.age >= 18 GROUP BY r.district";
+    let (_, held) = query(&mut flight, grouped).await.expect("grouped fused query");
+    let export = shuyu_governance::ExportId(held[0].column(0).as_primitive::<Int64Type>().value(0));
+    domain.store.review_export(&domain.bureau, export, &shuyu_governance::ExportDecision::Approve).expect("approve");
+    let (schema, batches) = query(&mut flight, &format!("FETCH EXPORT '{}'", export.0)).await.expect("released");
+    assert_eq!(schema.fields().iter().map(|f| f.name().as_str()).collect::<Vec<_>>(), ["district", "n", "total"]);
+    let b = &batches[0];
+    let keys: Vec<String> = (0..b.num_rows()).map(|r| b.column(0).as_string::<i32>().value(r).to_string()).collect();
+    let manifest = shuyu_datasets::demo_manifest("residents").expect("residents manifest");
+    let domain_order = manifest.columns.iter().find(|c| c.name == "district").and_then(|c| c.public_domain.clone()).expect("district domain");
+    assert_eq!(keys, domain_order, "every key of the public domain (12 districts), in domain order");
+    for (r, key) in keys.iter().enumerate() {
+        let members: Vec<usize> = (0..3).filter(|i| districts[&ids[*i]] == *key).collect();
+        let (n_true, sum_true) = (members.len() as i64, members.iter().map(|i| i64::from(claims[*i])).sum::<i64>());
+        let n = b.column(1).as_primitive::<Int64Type>().value(r);
+        let total = b.column(2).as_primitive::<Int64Type>().value(r);
+        assert!((n - n_true).abs() <= half(1.0), "group {key}: noised count {n} too far from {n_true}");
+        assert!((total - sum_true).abs() <= half(f64::from(BOUND)), "group {key}: noised sum {total} too far from {sum_true}");
+    }
+
+    // The job's time limit covers the encrypted part: past it the job fails with a timeout,
+    // the encrypted work stops, nothing reaches the keyholder, and the charge stands (noise
+    // had been drawn).
+    let hurried = Runner::new(domain.store.clone(), shuyu::config::Limits { query_timeout_secs: 0, ..Default::default() }).with_encryption(enc.clone());
+    let before_timeout = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
+    let err = hurried.run(&jobs.analyst, jobs.authorization, sql, Some(2.0)).await.expect_err("no time to compute");
+    assert!(matches!(err, shuyu::Error::Timeout(_)), "{err}");
+    let after_timeout = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
+    let spent = after_timeout.spent.saturating_sub(before_timeout.spent).as_f64();
+    assert!(spent > 1.999 && spent <= 2.0, "the timed-out job is charged ({spent})");
+    assert_eq!(after_timeout.reserved, before_timeout.reserved);
+
+    // The keyholder journalled each job's grant and decryption, without values.
     let journal = std::fs::read_to_string(dir.path().join("journal")).expect("journal");
-    assert_eq!(journal.lines().count(), 2);
+    assert_eq!(journal.lines().count(), 4, "two fused jobs, a grant and a decryption each; EXPLAIN reached no keyholder");
     assert!(journal.contains(&format!("\"{job}\"")));
 }

@@ -7,10 +7,11 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, release_cost, Mechanism, PrivacyDefinition};
+use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confidence_half_width, release_cost, Mechanism, PrivacyDefinition};
 use shuyu_compute::QueryResult;
 use shuyu_crypto::bootstrapped::{self, BootstrappedAggregate};
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
@@ -53,6 +54,16 @@ async fn open_import(runner: &Runner, p: &Principal, auth: AuthorizationId, name
     Ok((path, Arc::new(bundle)))
 }
 
+/// Sets its flag when dropped: the encrypted part, running on a blocking thread that a timeout
+/// cannot cancel, checks the flag between steps and stops once the job's future is gone.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Releases of a fused query: one per summed column and one for the count.
 struct Releases {
     sums: Vec<(String, u32)>,
@@ -65,7 +76,9 @@ impl Releases {
     }
 }
 
-/// Runs a fused query for `p` under `auth`.
+/// Runs a fused query for `p` under `auth`; with `explain` (EXPLAIN PRIVACY), returns its
+/// releases and their calibration instead, reading no ciphertext and spending nothing.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     runner: &Runner,
     enc: &Arc<EncryptionContext>,
@@ -74,8 +87,11 @@ pub async fn run(
     sql: &str,
     query: FusedQuery,
     amount: Option<f64>,
+    explain: bool,
 ) -> Result<Outcome, Error> {
     let start = Instant::now();
+    let limit = runner.limits().timeout();
+    let deadline = tokio::time::Instant::now() + limit;
     let cached = runner.scope(p, auth).await?;
     let mut budget = cached.budget;
     if let Some(a) = amount {
@@ -143,21 +159,6 @@ pub async fn run(
     let job = store_call(runner.store(), move |s| s.create_job(&caller, &NewJob { authorization: auth, sql: text, environment: Environment::Prod })).await?;
     let recorder = Recorder { runner, job, tables: cached.tables.clone() };
 
-    // Plaintext part.
-    let pseudonym_key = EncryptionContext::pseudonym_key(runner.store(), auth)?;
-    let pseudonyms = {
-        let b = bundle.clone();
-        tokio::task::spawn_blocking(move || b.pseudonyms()).await.map_err(|e| Error::Internal(e.to_string()))?
-    };
-    let pseudonyms = match pseudonyms {
-        Ok(p) => p,
-        Err(e) => return recorder.fail(JobStatus::Failed, e.into()).await,
-    };
-    let row_groups = match fused::plaintext_groups(&cached.scope, &query, &groups, pseudonym_key, &pseudonyms).await {
-        Ok(g) => g,
-        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
-    };
-
     // Budget: the amount split evenly between the releases.
     let definition = match budget.definition {
         shuyu_planner::PrivacyDefinition::PureDp => PrivacyDefinition::PureDp,
@@ -178,6 +179,34 @@ pub async fn run(
         plan.push((scale, cost));
     }
     let cost = compose(&plan.iter().map(|(_, c)| *c).collect::<Vec<_>>()).map_err(noise_error)?;
+    if explain {
+        let batch = explain_batch(&query, &releases, &plan, mechanism, cost, groups.len(), budget.definition).map_err(Error::Internal);
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+        };
+        recorder.finish(JobStatus::Succeeded, Metering::default(), None).await?;
+        let caller = p.clone();
+        let budget_now = store_call(runner.store(), move |s| s.budget(&caller, auth)).await?;
+        let result = QueryResult { schema: batch.schema(), batches: vec![batch], cost, delta: 0.0, explain: true, releases: releases.len(), elapsed: start.elapsed() };
+        return Ok(Outcome { result, job, charged: Nano::ZERO, budget: budget_now, metering: Metering::default(), held: None });
+    }
+
+    // Plaintext part.
+    let pseudonym_key = EncryptionContext::pseudonym_key(runner.store(), auth)?;
+    let pseudonyms = {
+        let b = bundle.clone();
+        tokio::task::spawn_blocking(move || b.pseudonyms()).await.map_err(|e| Error::Internal(e.to_string()))?
+    };
+    let pseudonyms = match pseudonyms {
+        Ok(p) => p,
+        Err(e) => return recorder.fail(JobStatus::Failed, e.into()).await,
+    };
+    let row_groups = match fused::plaintext_groups(&cached.scope, &query, &groups, pseudonym_key, &pseudonyms).await {
+        Ok(g) => g,
+        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
+    };
+
     let reservation = match Nano::charge(cost, "query cost") {
         Ok(n) => store_call(runner.store(), move |s| s.reserve(auth, job, n)).await,
         Err(e) => Err(e.into()),
@@ -199,7 +228,11 @@ pub async fn run(
         noises.push(v);
     }
     let signing = runner.store().domain_signing_key();
-    let outcome = compute_and_release(enc, signing, &path, &bundle, &query, &releases, &row_groups, n, noises, job, auth).await;
+    // The job's time limit covers the encrypted part and the keyholder's answer; past it the
+    // encrypted work stops at its next step (see `StopOnDrop`) and the charge stands.
+    let outcome = tokio::time::timeout_at(deadline, compute_and_release(enc, signing, &path, &bundle, &query, &releases, &row_groups, n, noises, job, auth))
+        .await
+        .unwrap_or(Err(Error::Timeout(limit)));
     let charged = reservation.amount;
     let budget_after = settle(runner, &reservation, Some(charged)).await?;
     let (sums, counts, encrypted_ops) = match outcome {
@@ -248,6 +281,9 @@ async fn compute_and_release(
     let count = releases.count;
     let count_noise = if count { noises.pop() } else { None };
     let sum_noises = noises;
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let stopped = stop.0.clone();
+    let check = move || if stopped.load(Ordering::Relaxed) { Err(Error::Internal("the encrypted part was stopped: the job ran out of time".into())) } else { Ok(()) };
     let computed = tokio::task::spawn_blocking(move || -> Result<(Vec<BootstrappedAggregate>, Option<Vec<i64>>, u64), Error> {
         bootstrapped::install_server_key(enc2.server_key());
         let mut columns = HashMap::new();
@@ -257,6 +293,7 @@ async fn compute_and_release(
             let file = path2.join(&name);
             let values = enc2.column(file, &sha, || Ok(bundle2.import_bootstrapped(&name, enc2.public_key(), enc2.crs())?))?;
             columns.insert(name, values);
+            check()?;
         }
         let mut ops = 0u64;
         let rows = groups2.len();
@@ -279,6 +316,7 @@ async fn compute_and_release(
                     bootstrapped::and(&prev, &full)?
                 }
             });
+            check()?;
         }
         let mut aggregates = Vec::new();
         for ((name, bound), noise) in sum_columns.iter().zip(&sum_noises) {
@@ -286,6 +324,7 @@ async fn compute_and_release(
             ops += rows as u64;
             shuyu_crypto::noise::noise_bootstrapped(&mut sums, noise)?;
             aggregates.extend(sums);
+            check()?;
         }
         let mut plain_counts = None;
         if let Some(noise) = count_noise {
@@ -362,4 +401,64 @@ impl Recorder<'_> {
         self.finish(status, Metering::default(), Some(e.to_string())).await?;
         Err(e)
     }
+}
+
+/// EXPLAIN PRIVACY of a fused query, in the planner's EXPLAIN schema: one row per release
+/// (the summed columns, then the count) and a total row.
+#[allow(clippy::too_many_arguments)]
+fn explain_batch(
+    query: &FusedQuery,
+    releases: &Releases,
+    plan: &[(f64, f64)],
+    mechanism: Mechanism,
+    total: f64,
+    groups: usize,
+    definition: shuyu_planner::PrivacyDefinition,
+) -> Result<arrow::record_batch::RecordBatch, String> {
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use fused::{Aggregate, Output};
+    let keys = if query.group_by.is_empty() { "one row".to_string() } else { format!("public domain: {groups} keys, empty ones included") };
+    let users = |want: &dyn Fn(&Aggregate) -> bool| -> String {
+        query
+            .outputs
+            .iter()
+            .filter(|(_, o)| matches!(o, Output::Aggregate(a) if want(a)))
+            .map(|(name, _)| name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let encrypted_count = !query.encrypted_filters.is_empty();
+    let mut rows: Vec<(Option<i64>, String, String, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String)> = Vec::new();
+    let measures = releases.sums.iter().map(|(c, b)| {
+        (
+            users(&|a| matches!(a, Aggregate::Sum(x) | Aggregate::Avg(x) if x == c)),
+            format!("sum({c}) under encryption (bootstrapped tier, bound {b} verified at import)"),
+            f64::from(*b),
+        )
+    });
+    let count = releases.count.then(|| {
+        let measure = if encrypted_count { "count(*) under encryption" } else { "count(*) of plaintext matches" };
+        (users(&|a| matches!(a, Aggregate::Count | Aggregate::Avg(_))), measure.to_string(), 1.0)
+    });
+    for ((column, measure, sensitivity), (scale, cost)) in measures.chain(count).zip(plan) {
+        let half = confidence_half_width(mechanism, *scale, 0.95).map_err(|e| e.to_string())?;
+        rows.push((Some(0), column, measure, mechanism.name().to_string(), Some(sensitivity), Some(*scale), Some(*cost), Some(half), keys.clone()));
+    }
+    let unit = match definition {
+        shuyu_planner::PrivacyDefinition::PureDp => "epsilon",
+        shuyu_planner::PrivacyDefinition::Zcdp => "rho",
+    };
+    rows.push((None, "(total)".into(), format!("{} releases, basic composition; noise added under encryption", plan.len()), format!("{unit} (delta 0e0)"), None, None, Some(total), None, String::new()));
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.2.clone()).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.3.clone()).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.4).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.5).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.6).collect::<Vec<_>>())),
+        Arc::new(Float64Array::from(rows.iter().map(|r| r.7).collect::<Vec<_>>())),
+        Arc::new(StringArray::from(rows.iter().map(|r| r.8.clone()).collect::<Vec<_>>())),
+    ];
+    arrow::record_batch::RecordBatch::try_new(shuyu_planner::explain::explain_schema(), cols).map_err(|e| e.to_string())
 }

@@ -159,7 +159,12 @@ impl DomainKeyholderClient {
     pub async fn release(&self, signing: &SigningKey, request: ReleaseRequest) -> Result<Vec<i64>, Error> {
         let grant = JobGrant::new(request.job_id.clone(), request.authorization_id.clone(), request.values.len() as u64).sign(signing);
         let request = request.sign(signing);
-        let channel = tonic::transport::Endpoint::from_shared(self.uri.clone())
+        // `shuyu keyholder serve` prints its address as grpc://host:port (plaintext gRPC).
+        let endpoint = match self.uri.strip_prefix("grpc://") {
+            Some(rest) => format!("http://{rest}"),
+            None => self.uri.clone(),
+        };
+        let channel = tonic::transport::Endpoint::from_shared(endpoint)
             .map_err(|_| Error::Usage(format!("the keyholder address {} is not a URI", self.uri)))?
             .connect()
             .await
