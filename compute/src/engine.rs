@@ -189,10 +189,7 @@ impl PrivateSession {
         let ctx = self.scope.context();
         let def = plan.budget.definition;
         for release in &plan.releases {
-            // With no partials, the inner plan's rows are needed only to select keys: a
-            // quantiles-only release over public keys (or one row) skips that scan.
-            let needs_inner = !release.partials.is_empty() || matches!(release.keys, shuyu_planner::KeySet::Selected { .. });
-            let inner = if needs_inner { self.run_inner(ctx, release).await? } else { Arc::new(Vec::new()) };
+            let inner = if release.needs_inner() { self.run_inner(ctx, release).await? } else { Arc::new(Vec::new()) };
             let mut cols: Vec<String> = release.partials.iter().map(|p| p.column.clone()).collect();
             if let shuyu_planner::KeySet::Selected { units_column, .. } = &release.keys {
                 cols.push(units_column.clone());
@@ -215,7 +212,10 @@ impl PrivateSession {
             let batch = assemble::build_batch(release, &keys, outputs)?;
             release.slot.fill(batch).map_err(ComputeError::Internal)?;
         }
-        let batches = collect(ctx, &plan.outer).await?;
+        let batches = match crate::passthrough::direct_result(plan) {
+            Some(batch) => vec![batch],
+            None => collect(ctx, &plan.outer).await?,
+        };
         let base_schema: SchemaRef = batches
             .first()
             .map(|b| b.schema())

@@ -11,6 +11,8 @@
 //! - [`assemble`]: one release: inner results → key set → noisy partials → output columns.
 //! - [`engine`]: [`PrivateSession`], the library entry point (`execute`, `explain`).
 //! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column).
+//! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
+//!   renames a release's columns.
 //! - [`error`]: the crate's error enum.
 
 pub mod assemble;
@@ -19,6 +21,7 @@ pub mod engine;
 pub mod error;
 pub mod metadata;
 pub mod noise;
+pub mod passthrough;
 
 pub use calibrator::OpenDpCalibrator;
 pub use engine::{PrivateSession, QueryResult};

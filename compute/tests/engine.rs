@@ -122,3 +122,37 @@ async fn a_repeated_query_reuses_the_exact_aggregate_but_draws_fresh_noise_and_c
     let other = shuyu_planner::Scope::from_context(scope.context().clone(), scope.catalog().clone());
     assert!(other.catalog().exact_cache().is_empty());
 }
+
+/// A post-processing plan that only selects and renames is answered from the release's batch
+/// directly, with exactly what DataFusion returns for it; one with real work (here a sort and
+/// a limit, or an expression) is left to DataFusion.
+#[tokio::test]
+async fn select_and_rename_outer_plans_skip_datafusion_with_the_same_result() {
+    let s = PrivateSession::new(common::health_scope().await);
+    let budget = QueryBudget::pure(1.0);
+    for sql in [
+        "SELECT district, COUNT(*), SUM(income) FROM residents GROUP BY district",
+        "SELECT COUNT(*) AS n FROM residents WHERE age >= 18",
+        "SELECT t.d, t.n FROM (SELECT district AS d, COUNT(*) AS n FROM residents GROUP BY district) t",
+    ] {
+        let plan = s.plan(sql, budget).await.unwrap();
+        let result = s.execute_plan(&plan).await.unwrap();
+        let direct = shuyu_compute::passthrough::direct_result(&plan).unwrap_or_else(|| panic!("{sql}: not passed through:\n{}", plan.outer.display_indent_schema()));
+        let through = s.scope().context().execute_logical_plan(plan.outer.clone()).await.unwrap().collect().await.unwrap();
+        let through = arrow::compute::concat_batches(&through[0].schema(), &through).unwrap();
+        assert_eq!(direct, through, "{sql}: the same batch as DataFusion's");
+        assert_eq!(result.num_rows(), direct.num_rows());
+        let names: Vec<&str> = result.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        let through_schema = through.schema();
+        let want: Vec<&str> = through_schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, want, "{sql}: output names");
+    }
+    for sql in [
+        "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY n DESC LIMIT 3",
+        "SELECT COUNT(*) * 2 AS twice FROM residents",
+    ] {
+        let plan = s.plan(sql, budget).await.unwrap();
+        s.execute_plan(&plan).await.unwrap();
+        assert!(shuyu_compute::passthrough::direct_result(&plan).is_none(), "{sql}: has work for DataFusion");
+    }
+}

@@ -227,6 +227,15 @@ pub struct Release {
     pub slot: Arc<ReleaseTable>,
 }
 
+impl Release {
+    /// Whether the inner plan must run: its rows carry the partials and, under partition
+    /// selection, the keys. A quantiles-only release over public keys (or one row) needs
+    /// only its histogram plans.
+    pub fn needs_inner(&self) -> bool {
+        !self.partials.is_empty() || matches!(self.keys, KeySet::Selected { .. })
+    }
+}
+
 /// A query the privacy analyzer accepted.
 #[derive(Debug, Clone)]
 pub struct PrivatePlan {
