@@ -174,49 +174,12 @@ fn the_fixture_exercises_clamping_and_key_limits() {
 /// The no-key pass: per unit, all rows summed, clamped, then summed over units.
 #[tokio::test]
 async fn the_global_pass_matches_the_direct_bounding() {
-    let data = rows(300);
-    let mut per: BTreeMap<i64, [i64; 3]> = BTreeMap::new();
-    for (u, _, f, v) in &data {
-        let e = per.entry(*u).or_default();
-        e[0] += 1;
-        e[1] += i64::from(*f);
-        e[2] += v.unwrap_or(0);
-    }
-    let want = per.values().fold([0i64; 4], |mut acc, s| {
-        acc[0] += 1;
-        acc[1] += s[0].clamp(0, MAX_ROWS);
-        acc[2] += s[1].clamp(0, MAX_ROWS);
-        acc[3] += s[2].clamp(LO, HI * MAX_ROWS);
-        acc
-    });
+    // The keyed fixture without its key; unit 3's values exceed the per-row bound.
+    let data: Vec<(i64, bool, Option<i64>)> = rows(300).into_iter().map(|(u, _, f, v)| (u, f, v)).collect();
+    let bounds = [(0, MAX_ROWS), (0, MAX_ROWS), (LO, HI * MAX_ROWS)];
+    let want = direct_global(&data, bounds);
     for (batch_rows, partitions) in [(100_000, 1), (5, 1), (5, 3), (1, 2)] {
-        let parts = batches(&data, batch_rows, partitions);
-        let ctx = SessionContext::new();
-        ctx.register_table("t", Arc::new(MemTable::try_new(parts[0][0].schema(), parts).unwrap())).unwrap();
-        let params = BoundParams {
-            key_count: 0,
-            names: vec!["rows".into(), "flagged".into(), "value".into()],
-            partials: vec![(PartialInput::Rows, 0, MAX_ROWS), (PartialInput::Where, 0, MAX_ROWS), (PartialInput::Value, LO, HI * MAX_ROWS)],
-            units_column: Some("units".into()),
-            max_groups: None,
-            order: BoundingOrder::Random,
-        };
-        let scan = ctx.table("t").await.unwrap().into_unoptimized_plan();
-        let out = ["units", "rows", "flagged", "value"].map(|n| get_field(col("b"), n).alias(n)).to_vec();
-        let plan = LogicalPlanBuilder::from(scan)
-            .aggregate(Vec::<datafusion::prelude::Expr>::new(), vec![params.call(vec![col("unit"), col("flag"), col("value")]).alias("b")])
-            .unwrap()
-            .unnest_column("b")
-            .unwrap()
-            .project(out)
-            .unwrap()
-            .build()
-            .unwrap();
-        let got = ctx.execute_logical_plan(plan).await.unwrap().collect().await.unwrap();
-        let b = got.iter().find(|b| b.num_rows() > 0).expect("one row");
-        assert_eq!(b.num_rows(), 1);
-        let vals: Vec<i64> = (0..4).map(|i| b.column(i).as_primitive::<Int64Type>().value(0)).collect();
-        assert_eq!(vals, want.to_vec(), "batch {batch_rows} rows, {partitions} partitions");
+        assert_eq!(run_global(&data, batch_rows, partitions, bounds).await, want, "batch {batch_rows} rows, {partitions} partitions");
     }
 }
 

@@ -68,8 +68,8 @@ async fn client_at(addr: std::net::SocketAddr, unit: &shuyu::demo::DemoUnit) -> 
     c
 }
 
-async fn upload(client: &mut ImportsClient<Channel>, bundle: &Path, token: &str, auth: i64) -> Result<i64, tonic::Status> {
-    let mut chunks = vec![UploadChunk { name: "claims".into(), description: "partner insurer's 2025 claims".into(), ..Default::default() }];
+async fn upload(client: &mut ImportsClient<Channel>, bundle: &Path, name: &str, tier: &str, token: &str, auth: i64) -> Result<i64, tonic::Status> {
+    let mut chunks = vec![UploadChunk { name: name.into(), description: "partner insurer's 2025 claims".into(), ..Default::default() }];
     for entry in std::fs::read_dir(bundle).expect("bundle dir") {
         let entry = entry.expect("entry");
         let data = std::fs::read(entry.path()).expect("read");
@@ -79,7 +79,7 @@ async fn upload(client: &mut ImportsClient<Channel>, bundle: &Path, token: &str,
     }
     let r = client.upload_bundle(with_auth(futures::stream::iter(chunks), token, auth)).await?;
     assert_eq!(r.get_ref().rows, 4);
-    assert_eq!(r.get_ref().columns, vec![format!("claim:{BOUND}:bootstrapped")]);
+    assert_eq!(r.get_ref().columns, vec![format!("claim:{BOUND}:{tier}")]);
     Ok(r.get_ref().import_id)
 }
 
@@ -179,33 +179,38 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let input = dir.path().join("claims.csv");
     std::fs::write(&input, csv).expect("csv");
     let bundle = dir.path().join("bundle");
-    let (auth_arg, column_arg) = (auth.to_string(), format!("claim:{BOUND}"));
-    let args: Vec<&std::ffi::OsStr> = vec![
-        "encrypt".as_ref(),
-        "--keys".as_ref(),
-        keys.as_os_str(),
-        "--input".as_ref(),
-        input.as_os_str(),
-        "--key-column".as_ref(),
-        "person_id".as_ref(),
-        "--pseudonym-key".as_ref(),
-        pseudonym_file.as_os_str(),
-        "--crs".as_ref(),
-        crs_file.as_os_str(),
-        "--authorization".as_ref(),
-        auth_arg.as_ref(),
-        "--column".as_ref(),
-        column_arg.as_ref(),
-        "--out".as_ref(),
-        bundle.as_os_str(),
-    ];
-    let owned: Vec<std::ffi::OsString> = args.iter().map(|a| a.to_os_string()).collect();
-    tokio::task::spawn_blocking(move || shuyu(&owned.iter().map(|a| a.as_os_str()).collect::<Vec<_>>())).await.expect("join");
+    let encrypt = |column: String, out: std::path::PathBuf| {
+        let (keys, input, pseudonym_file, crs_file) = (keys.clone(), input.clone(), pseudonym_file.clone(), crs_file.clone());
+        tokio::task::spawn_blocking(move || {
+            let auth_arg = auth.to_string();
+            let args: Vec<&std::ffi::OsStr> = vec![
+                "encrypt".as_ref(),
+                "--keys".as_ref(),
+                keys.as_os_str(),
+                "--input".as_ref(),
+                input.as_os_str(),
+                "--key-column".as_ref(),
+                "person_id".as_ref(),
+                "--pseudonym-key".as_ref(),
+                pseudonym_file.as_os_str(),
+                "--crs".as_ref(),
+                crs_file.as_os_str(),
+                "--authorization".as_ref(),
+                auth_arg.as_ref(),
+                "--column".as_ref(),
+                column.as_ref(),
+                "--out".as_ref(),
+                out.as_os_str(),
+            ];
+            shuyu(&args);
+        })
+    };
+    encrypt(format!("claim:{BOUND}"), bundle.clone()).await.expect("shuyu encrypt");
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["rows"], 4);
 
     // Upload: verified (proofs, one row per person) and requested from the bureau.
-    let import = upload(&mut imports, &bundle, &jobs.token, auth).await.expect("upload");
+    let import = upload(&mut imports, &bundle, "claims", "bootstrapped", &jobs.token, auth).await.expect("upload");
 
     let mut flight = client_at(addr, jobs).await;
     let sql = "SELECT COUNT(*) AS n, SUM(i.claim) AS total FROM imports.claims i \
@@ -236,6 +241,21 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
         assert_eq!(code(&e), Code::PermissionDenied, "{bad}");
         assert!(message(&e).starts_with(want), "{bad}: {}", message(&e));
     }
+    // The same claims encrypted on the linear tier: imported, but refused in a release, since
+    // their bound rests on the data holder's word.
+    let linear = dir.path().join("bundle-linear");
+    encrypt(format!("claim:{BOUND}:linear"), linear.clone()).await.expect("shuyu encrypt, linear");
+    let linear_import = upload(&mut imports, &linear, "claims_linear", "linear", &jobs.token, auth).await.expect("upload linear");
+    domain.store.review_import(&domain.bureau, shuyu_governance::ImportId(linear_import), true).expect("approve");
+    let e = query(&mut flight, "SELECT SUM(i.claim) FROM imports.claims_linear i JOIN residents r ON i.pseudonym = shuyu_pseudonym(r.person_id)")
+        .await
+        .expect_err("linear tier");
+    assert_eq!(code(&e), Code::PermissionDenied);
+    assert!(
+        message(&e).starts_with("refused [UNBOUNDED_SENSITIVITY]: column claim of import claims_linear is linear-tier: its bound rests on the data holder's word"),
+        "{}",
+        message(&e)
+    );
     let before = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
 
     // The fused query: the public filter drops the minor, the encrypted one the claim of 50.
