@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type};
+use arrow::datatypes::{DataType, Float64Type, Int32Type, Int64Type};
 use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
@@ -92,9 +92,14 @@ impl ScalarUDFImpl for OnGridUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let x = args.args[0].to_array(args.number_rows)?;
-        let x = cast(&x, &DataType::Float64)?;
         let p = self.params;
-        let out: Int64Array = x.as_primitive::<Float64Type>().unary(|v| p.map(v));
+        // Integer columns are mapped straight from their values (`as f64`, as the cast
+        // does), without materialising a Float64 copy first.
+        let out: Int64Array = match x.data_type() {
+            DataType::Int64 => x.as_primitive::<Int64Type>().unary(|v| p.map(v as f64)),
+            DataType::Int32 => x.as_primitive::<Int32Type>().unary(|v| p.map(f64::from(v))),
+            _ => cast(&x, &DataType::Float64)?.as_primitive::<Float64Type>().unary(|v| p.map(v)),
+        };
         Ok(ColumnarValue::Array(Arc::new(out)))
     }
 }
