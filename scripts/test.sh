@@ -8,6 +8,10 @@ export OPENSSL_NO_VENDOR="${OPENSSL_NO_VENDOR:-1}"
 #    Flight SQL tests.
 cargo test --workspace
 
+# 1b. The criterion benchmarks still compile (dev profile here; `cargo bench` runs them in
+#     release).
+cargo build --workspace --benches --profile dev
+
 # 2. With noise switched off (test-only feature): oracle tests against plain DataFusion,
 #    the heavy-visitor sensitivity test, and the noise module's noiseless behaviour.
 cargo test -p shuyu-compute --features noiseless --lib --test oracle --test sensitivity
