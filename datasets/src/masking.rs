@@ -22,7 +22,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{new_null_array, Array, ArrayRef, AsArray, Date32Array, Float64Array, Int64Array, StringArray, UInt32Array};
-use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
+use arrow::datatypes::{Date32Type, Float64Type, Int64Type};
 use chrono::{Datelike, NaiveDate};
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha20Rng;
@@ -145,20 +145,9 @@ pub fn checked_rule(table: &str, c: &ColumnManifest) -> Result<MaskingRule, Data
     Ok(rule)
 }
 
-/// The Arrow type a sampled column is stored as (the manifest's type).
-pub fn arrow_type(t: ColumnType) -> DataType {
-    match t {
-        ColumnType::Int64 => DataType::Int64,
-        ColumnType::Float64 => DataType::Float64,
-        ColumnType::Utf8 => DataType::Utf8,
-        ColumnType::Boolean => DataType::Boolean,
-        ColumnType::Date32 => DataType::Date32,
-    }
-}
-
 /// Masks one column of a sample with `rule` (from [`checked_rule`]). `rng` drives shuffles.
 pub fn mask(rule: MaskingRule, c: &ColumnManifest, values: &ArrayRef, key: &MaskingKey, rng: &mut ChaCha20Rng) -> Result<ArrayRef, DatasetsError> {
-    let expected = arrow_type(c.data_type);
+    let expected = crate::generate::arrow_type(c.data_type);
     if values.data_type() != &expected {
         return Err(DatasetsError::Masking(format!(
             "column {} is stored as {}, its manifest says {expected}; regenerate the data or fix the manifest",

@@ -17,11 +17,10 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::compute::{concat_batches, filter_record_batch};
-use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
@@ -32,7 +31,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::TableManifest;
-use crate::masking::{arrow_type, checked_rule, mask, MaskingKey};
+use crate::masking::{checked_rule, mask, MaskingKey};
 use crate::DatasetsError;
 
 /// The report file of a samples folder, written last.
@@ -252,7 +251,7 @@ fn sample_table(t: &SourceTable, dir: &Path, opts: &SampleOptions, key: &Masking
         None => cap.min(1.0),
     };
 
-    let schema: SchemaRef = Arc::new(Schema::new(m.columns.iter().map(|c| Field::new(&c.name, arrow_type(c.data_type), true)).collect::<Vec<_>>()));
+    let schema: SchemaRef = crate::generate::arrow_schema(m);
     let mut kept: Vec<RecordBatch> = Vec::new();
     let (mut seen, mut rows) = (0u64, 0u64);
     for batch in reader {
