@@ -6,7 +6,8 @@
 //! - [`error`]: the crate's error enum.
 //! - [`keyholder`]: the keyholder policy: grants, signed release requests, journal.
 //! - [`keys`]: custodian keys, domain keys, the domain's CRS; versioned serialization.
-//! - [`linear`]: the linear tier (packed GLWE over the 2^128 torus, sums by public masks).
+//! - [`linear`]: the linear tier (packed GLWE over the 2^128 torus, sums by public masks) and
+//!   the domain's conversion of proven, clamped values into it.
 //! - [`noise`]: integer DP noise added to aggregates under encryption.
 //! - [`pseudonym`]: keyed-hash (HMAC-SHA256) pseudonyms of the join key.
 //! - [`release`]: job grants and release requests, Ed25519-signed by the domain.

@@ -1,9 +1,9 @@
 //! Filtered, grouped sums of a linear column by public masks, and the aggregate ciphertexts
 //! they produce (one LWE ciphertext per group), with DP noise added under encryption.
 
-use super::key::LinearColumn;
+use super::key::{LinearColumn, LinearOrigin};
 use super::ntt::{Transformed, MAX_PRODUCTS_PER_ACCUMULATOR};
-use super::{mask_from_seed, plan, GLWE_DIMENSION, LWE_DIMENSION, MAX_ROWS_PER_AGGREGATE, POLYNOMIAL_SIZE, SCALE_LOG2};
+use super::{plan, GLWE_DIMENSION, LWE_DIMENSION, POLYNOMIAL_SIZE};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
 
@@ -14,7 +14,9 @@ pub const NO_GROUP: u32 = u32::MAX;
 const BLOCKS_PER_TASK: usize = 64;
 const _: () = assert!(BLOCKS_PER_TASK <= MAX_PRODUCTS_PER_ACCUMULATOR);
 
-const AGGREGATE_MAGIC: &[u8; 8] = b"SYLINA01";
+const AGGREGATE_MAGIC: &[u8; 8] = b"SYLINA02";
+/// Serialized size: magic, rows, bound, origin, noise magnitude, body, mask.
+const AGGREGATE_BYTES: usize = 8 + 8 + 4 + 1 + 16 + 16 * (1 + LWE_DIMENSION);
 
 /// The encrypted sum of one group: an LWE ciphertext of dimension `kN = 4096` over the 2^128
 /// torus, with the bookkeeping that keeps it inside the exactness budget.
@@ -24,6 +26,7 @@ pub struct LinearAggregate {
     body: u128,
     rows: u64,
     bound: u32,
+    origin: LinearOrigin,
     /// Largest absolute value of the DP noise added so far (sum of magnitudes).
     noise_magnitude: u128,
 }
@@ -42,6 +45,22 @@ impl LinearAggregate {
         self.body
     }
 
+    /// `log2` of the scale of the encrypted value.
+    pub fn scale_log2(&self) -> u32 {
+        self.origin.scale_log2()
+    }
+
+    /// How the summed column was encrypted.
+    pub fn origin(&self) -> LinearOrigin {
+        self.origin
+    }
+
+    /// The exclusive bound on the decrypted value's magnitude that keeps it exact: the signed
+    /// message space of `128 - scale` bits.
+    fn message_limit(&self) -> u128 {
+        1u128 << (127 - self.scale_log2())
+    }
+
     /// The largest magnitude the decrypted value can have: `rows * bound + |noise added|`.
     pub fn max_magnitude(&self) -> u128 {
         self.rows as u128 * self.bound as u128 + self.noise_magnitude
@@ -52,22 +71,28 @@ impl LinearAggregate {
     /// signed 64-bit message space.
     pub fn add_noise(&mut self, noise: i64) -> Result<()> {
         let magnitude = self.max_magnitude() + noise.unsigned_abs() as u128;
-        if magnitude >= 1u128 << 63 {
-            return Err(CryptoError::Capacity(
-                "the noised sum could exceed 2^63 in magnitude; lower the bound or the noise scale".into(),
-            ));
+        if magnitude >= self.message_limit() {
+            return Err(CryptoError::Capacity(format!(
+                "the noised sum could exceed 2^{} in magnitude; lower the bound or the noise scale",
+                127 - self.scale_log2()
+            )));
         }
         self.noise_magnitude += noise.unsigned_abs() as u128;
-        self.body = self.body.wrapping_add((noise as i128 as u128) << SCALE_LOG2);
+        self.body = self.body.wrapping_add((noise as i128 as u128) << self.scale_log2());
         Ok(())
     }
 
-    /// Serializes the aggregate (magic, rows, bound, noise magnitude, body, mask; little endian).
+    /// Serializes the aggregate (magic, rows, bound, origin, noise magnitude, body, mask; little
+    /// endian).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(8 + 8 + 4 + 16 + 16 * (1 + LWE_DIMENSION));
+        let mut out = Vec::with_capacity(AGGREGATE_BYTES);
         out.extend_from_slice(AGGREGATE_MAGIC);
         out.extend_from_slice(&self.rows.to_le_bytes());
         out.extend_from_slice(&self.bound.to_le_bytes());
+        out.push(match self.origin {
+            LinearOrigin::Custodian => 0,
+            LinearOrigin::Converted => 1,
+        });
         out.extend_from_slice(&self.noise_magnitude.to_le_bytes());
         out.extend_from_slice(&self.body.to_le_bytes());
         for m in &self.mask {
@@ -78,18 +103,22 @@ impl LinearAggregate {
 
     /// Reads an aggregate written by [`LinearAggregate::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let expected = 8 + 8 + 4 + 16 + 16 * (1 + LWE_DIMENSION);
-        if bytes.len() != expected || &bytes[..8] != AGGREGATE_MAGIC {
+        if bytes.len() != AGGREGATE_BYTES || &bytes[..8] != AGGREGATE_MAGIC {
             return Err(CryptoError::malformed("linear aggregate", "wrong length or format version"));
         }
         let u128_at = |o: usize| u128::from_le_bytes(bytes[o..o + 16].try_into().expect("16 bytes"));
         let rows = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
         let bound = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-        let noise_magnitude = u128_at(20);
-        let body = u128_at(36);
-        let mask = (0..LWE_DIMENSION).map(|i| u128_at(52 + 16 * i)).collect();
-        let aggregate = LinearAggregate { mask, body, rows, bound, noise_magnitude };
-        if rows > MAX_ROWS_PER_AGGREGATE || aggregate.max_magnitude() >= 1u128 << 63 {
+        let origin = match bytes[20] {
+            0 => LinearOrigin::Custodian,
+            1 => LinearOrigin::Converted,
+            _ => return Err(CryptoError::malformed("linear aggregate", "unknown column origin")),
+        };
+        let noise_magnitude = u128_at(21);
+        let body = u128_at(37);
+        let mask = (0..LWE_DIMENSION).map(|i| u128_at(53 + 16 * i)).collect();
+        let aggregate = LinearAggregate { mask, body, rows, bound, origin, noise_magnitude };
+        if rows > origin.max_rows_per_aggregate() || aggregate.max_magnitude() >= aggregate.message_limit() {
             return Err(CryptoError::malformed("linear aggregate", "outside the exactness budget"));
         }
         Ok(aggregate)
@@ -121,9 +150,10 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
             })? += 1;
         }
     }
-    if counts.iter().any(|&c| c > MAX_ROWS_PER_AGGREGATE) {
+    let max_rows = column.origin().max_rows_per_aggregate();
+    if counts.iter().any(|&c| c > max_rows) {
         return Err(CryptoError::Capacity(format!(
-            "a group holds more than {MAX_ROWS_PER_AGGREGATE} rows, beyond the linear tier's exactness budget"
+            "a group holds more than {max_rows} rows, beyond the linear tier's exactness budget"
         )));
     }
     let blocks = column.blocks();
@@ -159,6 +189,7 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
                 body: partial.body,
                 rows,
                 bound: column.bound(),
+                origin: column.origin(),
                 noise_magnitude: 0,
             }
         })
@@ -193,7 +224,7 @@ fn sum_task(blocks: &[super::LinearBlock], first_block: usize, groups: &[u32], n
         if ones.iter().all(Vec::is_empty) {
             continue;
         }
-        let mask = mask_from_seed(block.seed());
+        let mask = block.mask();
         for (j, t) in mask_t.iter_mut().enumerate() {
             ntt.forward_u128(&mask[j * n..(j + 1) * n], t);
         }
@@ -223,7 +254,7 @@ fn sum_task(blocks: &[super::LinearBlock], first_block: usize, groups: &[u32], n
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::linear::{LinearEncryptor, LinearSecretKey, NOISE_BOUND_LOG2};
+    use crate::linear::{LinearEncryptor, LinearSecretKey, NOISE_BOUND_LOG2, SCALE_LOG2};
 
     /// Direct noise-budget check at the worst-case magnitudes of [`MAX_ROWS_PER_AGGREGATE`]
     /// rows: the phase of a real aggregate is shifted by plaintext amounts so that its message
@@ -237,7 +268,7 @@ mod tests {
         let (sum, noise) = key.decrypt_with_noise(&aggregate);
         assert_eq!(sum, 2048 * u32::MAX as i64);
 
-        let n = MAX_ROWS_PER_AGGREGATE as i128;
+        let n = crate::linear::MAX_ROWS_PER_AGGREGATE as i128;
         let worst_sum = n * u32::MAX as i128; // below 2^63
         let worst_noise = n << NOISE_BOUND_LOG2; // below 2^61
         let shift_message = worst_sum - sum as i128;

@@ -3,7 +3,10 @@
 
 use super::aggregate::LinearAggregate;
 use super::ntt::Transformed;
-use super::{mask_from_seed, plan, GLWE_DIMENSION, LWE_DIMENSION, NOISE_BOUND_LOG2, POLYNOMIAL_SIZE, SCALE_LOG2};
+use super::{
+    mask_from_seed, plan, CONVERTED_SCALE_LOG2, GLWE_DIMENSION, LWE_DIMENSION, MAX_CONVERTED_ROWS_PER_AGGREGATE,
+    MAX_ROWS_PER_AGGREGATE, NOISE_BOUND_LOG2, POLYNOMIAL_SIZE, SCALE_LOG2,
+};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
 use tfhe::core_crypto::commons::math::random::{DefaultRandomGenerator, RandomGenerator, Seed, TUniform};
@@ -79,8 +82,11 @@ impl LinearSecretKey {
             .filter(|(_, &b)| b == 1)
             .fold(0u128, |acc, (&a, _)| acc.wrapping_add(a));
         let phase = aggregate.body().wrapping_sub(dot);
-        let message = (phase.wrapping_add(1u128 << (SCALE_LOG2 - 1)) >> SCALE_LOG2) as u64 as i64;
-        let noise = phase.wrapping_sub((message as u64 as u128) << SCALE_LOG2) as i128;
+        let scale = aggregate.scale_log2();
+        // The rounded quotient, read as a signed integer of `128 - scale` bits.
+        let quotient = phase.wrapping_add(1u128 << (scale - 1)) >> scale;
+        let message = ((quotient << scale) as i128 >> scale) as i64;
+        let noise = phase.wrapping_sub((message as i128 as u128) << scale) as i128;
         (message, noise)
     }
 
@@ -97,22 +103,45 @@ impl LinearSecretKey {
     }
 }
 
-/// One block of up to `N` encrypted values: the public mask seed and one body coefficient per
-/// value (`16` bytes per value).
+/// Where a block's GLWE mask comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum BlockMask {
+    /// Expanded from a public seed (custodian encryption with the secret key).
+    Seeded(u128),
+    /// Stored in full (`k * N` coefficients): blocks the domain packs itself
+    /// ([`super::ConversionKey`]), whose masks come out of a keyswitch.
+    Explicit(Vec<u128>),
+}
+
+/// Flag in the serialized value count of a block with an explicit mask.
+const EXPLICIT_MASK_FLAG: u32 = 1 << 31;
+
+/// One block of up to `N` encrypted values: the GLWE mask (a public seed, or the full mask of
+/// a block packed by the domain) and one body coefficient per value (`16` bytes per value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinearBlock {
-    seed: u128,
+    mask: BlockMask,
     body: Vec<u128>,
 }
 
 impl LinearBlock {
+    /// A block packed by the domain: its full mask and the first `rows` body coefficients.
+    pub(crate) fn packed(mask: Vec<u128>, body: Vec<u128>) -> Self {
+        debug_assert_eq!(mask.len(), LWE_DIMENSION);
+        LinearBlock { mask: BlockMask::Explicit(mask), body }
+    }
+
     /// Number of values in the block.
     pub fn rows(&self) -> usize {
         self.body.len()
     }
 
-    pub(crate) fn seed(&self) -> u128 {
-        self.seed
+    /// The block's GLWE mask, `k` polynomials of `N` coefficients.
+    pub(crate) fn mask(&self) -> std::borrow::Cow<'_, [u128]> {
+        match &self.mask {
+            BlockMask::Seeded(seed) => std::borrow::Cow::Owned(mask_from_seed(*seed)),
+            BlockMask::Explicit(mask) => std::borrow::Cow::Borrowed(mask),
+        }
     }
 
     pub(crate) fn body(&self) -> &[u128] {
@@ -121,55 +150,116 @@ impl LinearBlock {
 
     /// Serialized size in bytes.
     pub fn byte_len(&self) -> usize {
-        20 + 16 * self.body.len()
+        let mask = match self.mask {
+            BlockMask::Seeded(_) => 0,
+            BlockMask::Explicit(_) => 16 * LWE_DIMENSION,
+        };
+        20 + 16 * self.body.len() + mask
     }
 
-    /// Serializes the block: seed (16 bytes LE), value count (u32 LE), bodies (16 bytes LE each).
+    /// Serializes the block: seed (16 bytes LE, zero for an explicit mask), value count (u32 LE,
+    /// its top bit set for an explicit mask), bodies (16 bytes LE each), then an explicit mask.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.seed.to_le_bytes());
-        out.extend_from_slice(&(self.body.len() as u32).to_le_bytes());
+        let (seed, flag) = match self.mask {
+            BlockMask::Seeded(seed) => (seed, 0),
+            BlockMask::Explicit(_) => (0, EXPLICIT_MASK_FLAG),
+        };
+        out.extend_from_slice(&seed.to_le_bytes());
+        out.extend_from_slice(&(self.body.len() as u32 | flag).to_le_bytes());
         for b in &self.body {
             out.extend_from_slice(&b.to_le_bytes());
+        }
+        if let BlockMask::Explicit(mask) = &self.mask {
+            for m in mask {
+                out.extend_from_slice(&m.to_le_bytes());
+            }
         }
     }
 
     /// Reads one block from the front of `bytes`; returns it and the bytes consumed.
     pub fn read_from(bytes: &[u8]) -> Result<(Self, usize)> {
         let bad = || CryptoError::malformed("linear block", "truncated");
+        let u128s = |range: std::ops::Range<usize>| -> Result<Vec<u128>> {
+            Ok(bytes
+                .get(range)
+                .ok_or_else(bad)?
+                .chunks_exact(16)
+                .map(|c| u128::from_le_bytes(c.try_into().expect("16-byte chunk")))
+                .collect())
+        };
         let seed = u128::from_le_bytes(bytes.get(..16).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
-        let rows = u32::from_le_bytes(bytes.get(16..20).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+        let count = u32::from_le_bytes(bytes.get(16..20).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
+        let explicit = count & EXPLICIT_MASK_FLAG != 0;
+        let rows = (count & !EXPLICIT_MASK_FLAG) as usize;
         if rows == 0 || rows > POLYNOMIAL_SIZE {
             return Err(CryptoError::malformed("linear block", "value count outside 1..=2048"));
         }
         let end = 20 + 16 * rows;
-        let body = bytes
-            .get(20..end)
-            .ok_or_else(bad)?
-            .chunks_exact(16)
-            .map(|c| u128::from_le_bytes(c.try_into().expect("16-byte chunk")))
-            .collect();
-        Ok((LinearBlock { seed, body }, end))
+        let body = u128s(20..end)?;
+        if !explicit {
+            return Ok((LinearBlock { mask: BlockMask::Seeded(seed), body }, end));
+        }
+        let mask_end = end + 16 * LWE_DIMENSION;
+        Ok((LinearBlock { mask: BlockMask::Explicit(u128s(end..mask_end)?), body }, mask_end))
+    }
+}
+
+/// How a linear column's ciphertexts were made, which decides what its bound is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearOrigin {
+    /// Encrypted by the custodian with the secret key: the domain cannot check the values
+    /// against the declared bound, so releases over such a column are refused.
+    Custodian,
+    /// Converted by the domain from proven, clamped bootstrapped-tier values
+    /// ([`super::ConversionKey`]): every value is at most the bound. Scale `2^70`.
+    Converted,
+}
+
+impl LinearOrigin {
+    /// `log2` of the scale the values sit at.
+    pub fn scale_log2(self) -> u32 {
+        match self {
+            LinearOrigin::Custodian => SCALE_LOG2,
+            LinearOrigin::Converted => CONVERTED_SCALE_LOG2,
+        }
+    }
+
+    /// Most rows one aggregate of such a column may sum and stay exact.
+    pub fn max_rows_per_aggregate(self) -> u64 {
+        match self {
+            LinearOrigin::Custodian => MAX_ROWS_PER_AGGREGATE,
+            LinearOrigin::Converted => MAX_CONVERTED_ROWS_PER_AGGREGATE,
+        }
     }
 }
 
 /// An encrypted column of the linear tier: full blocks of `N` values, the last one possibly
-/// shorter, and the declared bound of its values.
+/// shorter, the declared bound of its values and how they were encrypted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinearColumn {
     blocks: Vec<LinearBlock>,
     bound: u32,
+    origin: LinearOrigin,
 }
 
 impl LinearColumn {
-    /// Assembles a column; refuses a short block anywhere but at the end.
+    /// Assembles a column the custodian encrypted; refuses a short block anywhere but at the
+    /// end.
     pub fn new(blocks: Vec<LinearBlock>, bound: u32) -> Result<Self> {
+        Self::with_origin(blocks, bound, LinearOrigin::Custodian)
+    }
+
+    /// Assembles a column of the given origin. Only the domain's own conversion, or the
+    /// domain's store reading back what the conversion wrote, may claim
+    /// [`LinearOrigin::Converted`].
+    pub fn with_origin(blocks: Vec<LinearBlock>, bound: u32, origin: LinearOrigin) -> Result<Self> {
         if let Some(i) = blocks.iter().rev().skip(1).position(|b| b.rows() != POLYNOMIAL_SIZE) {
             return Err(CryptoError::InvalidInput(format!(
                 "block {} of a linear column holds fewer than {POLYNOMIAL_SIZE} values; only the last block may",
                 blocks.len() - 2 - i
             )));
         }
-        Ok(LinearColumn { blocks, bound })
+        Ok(LinearColumn { blocks, bound, origin })
     }
 
     /// The blocks, in row order.
@@ -180,6 +270,11 @@ impl LinearColumn {
     /// The declared upper bound of every value.
     pub fn bound(&self) -> u32 {
         self.bound
+    }
+
+    /// How the column's ciphertexts were made.
+    pub fn origin(&self) -> LinearOrigin {
+        self.origin
     }
 
     /// Number of values.
@@ -228,13 +323,13 @@ impl LinearEncryptor {
         let mut noise = vec![0u128; values.len()];
         let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
         noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
-        let mut body = self.mask_times_key(seed);
+        let mut body = self.mask_times_key(&mask_from_seed(seed));
         body.truncate(values.len());
         for ((b, &v), e) in body.iter_mut().zip(values).zip(&noise) {
             *b = b.wrapping_add((v as u128) << SCALE_LOG2).wrapping_add(*e);
         }
         noise.zeroize();
-        Ok(LinearBlock { seed, body })
+        Ok(LinearBlock { mask: BlockMask::Seeded(seed), body })
     }
 
     /// Encrypts a whole column in parallel (blocks of `N` values).
@@ -247,10 +342,25 @@ impl LinearEncryptor {
         LinearColumn::new(blocks, bound)
     }
 
-    /// `sum_j A_j * S_j` for the mask expanded from `seed`.
-    fn mask_times_key(&self, seed: u128) -> Vec<u128> {
+    /// Encrypts one GLWE ciphertext of `plaintext` (`N` coefficients, already scaled) with a
+    /// fresh uniform mask and `TUniform(30)` noise, laid out as TFHE-rs lays out a GLWE: the `k`
+    /// mask polynomials, then the body.
+    pub(crate) fn encrypt_glwe_into(&self, plaintext: &[u128], out: &mut [u128]) {
+        let (mask, body) = out.split_at_mut(LWE_DIMENSION);
+        mask.copy_from_slice(&mask_from_seed(fresh_seed()));
+        let mut noise = vec![0u128; POLYNOMIAL_SIZE];
+        let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
+        noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
+        let product = self.mask_times_key(mask);
+        for (((b, a), e), p) in body.iter_mut().zip(&product).zip(&noise).zip(plaintext) {
+            *b = a.wrapping_add(*e).wrapping_add(*p);
+        }
+        noise.zeroize();
+    }
+
+    /// `sum_j A_j * S_j` for a mask of `k` polynomials.
+    fn mask_times_key(&self, mask: &[u128]) -> Vec<u128> {
         let ntt = plan();
-        let mask = mask_from_seed(seed);
         let mut acc = ntt.zero();
         let mut t = ntt.zero();
         for (j, key) in self.key_ntt.iter().enumerate() {

@@ -27,15 +27,22 @@
 //! `n * bound + |dp_noise| < 2^63` ([`LinearAggregate::add_noise`] checks it). So sums are exact
 //! for up to 2,147,483,647 values of 32 bits, far beyond the 10 million the service needs.
 //!
+//! Those are the figures of columns the custodian encrypts ([`LinearOrigin::Custodian`]),
+//! whose bound the domain cannot check. Columns the domain converts from proven, clamped
+//! bootstrapped-tier values ([`LinearOrigin::Converted`], [`ConversionKey`]) sit at scale
+//! 2^70 with a statistical noise budget, exact for [`MAX_CONVERTED_ROWS_PER_AGGREGATE`] rows.
+//!
 //! The NTT products are exact modulo 2^128 (see [`ntt`]); accumulators are finished every
 //! [`ntt::MAX_PRODUCTS_PER_ACCUMULATOR`] blocks.
 
 mod aggregate;
+mod convert;
 mod key;
 pub(crate) mod ntt;
 
 pub use aggregate::{grouped_sum, LinearAggregate, NO_GROUP};
-pub use key::{LinearBlock, LinearColumn, LinearEncryptor, LinearSecretKey};
+pub use convert::{ConversionKey, BOOTSTRAP_BASE_LOG, BOOTSTRAP_LEVELS, PACKING_BASE_LOG, PACKING_LEVELS};
+pub use key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
 
 /// Polynomial size `N`: values per block.
 pub const POLYNOMIAL_SIZE: usize = 2048;
@@ -47,6 +54,12 @@ pub const NOISE_BOUND_LOG2: u32 = 30;
 pub const SCALE_LOG2: u32 = 64;
 /// Most rows one aggregate may sum and stay exact (see the module comment).
 pub const MAX_ROWS_PER_AGGREGATE: u64 = (1 << 31) - 1;
+/// `log2` of the scale of columns the domain converted from proven values ([`ConversionKey`]):
+/// a larger scale, because a bootstrap's output noise is far above a fresh encryption's.
+pub const CONVERTED_SCALE_LOG2: u32 = 70;
+/// Most rows one aggregate of a converted column may sum and stay exact (see [`ConversionKey`]'s
+/// module): 2^24, above the 10 million the service needs.
+pub const MAX_CONVERTED_ROWS_PER_AGGREGATE: u64 = 1 << 24;
 /// Name of the parameter set, written in manifests.
 pub const PARAMETER_SET: &str = "shuyu-linear-v1/glwe-k2-n2048-tuniform30-q2^128 (TFHE-rs 1.8 NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 GLWE)";
 

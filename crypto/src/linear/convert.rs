@@ -1,0 +1,252 @@
+//! The domain's conversion of proven, clamped bootstrapped-tier values into the linear tier,
+//! so that a column whose bound the domain has checked can be summed at linear-tier speed.
+//!
+//! # Why
+//! A column the custodian encrypts with the linear secret key is cheap to sum but its bound
+//! cannot be checked by the domain ([`super::LinearOrigin::Custodian`]). Values imported
+//! through the bootstrapped tier are proven (zero-knowledge) and clamped under encryption, so
+//! their bound holds; this module carries them into the linear encoding once, at import.
+//!
+//! # How
+//! Each 32-bit value is 16 radix blocks of 2 bits (TFHE-rs `PARAM_MESSAGE_2_CARRY_2`). Blocks
+//! are paired into eight 4-bit digits (`b0 + 4·b1`, noise level 5, the parameter set's
+//! maximum). Each digit is keyswitched to the small key, modulus-switched with TFHE-rs's
+//! centred-mean noise reduction, and blind-rotated with a 128-bit bootstrapping key whose
+//! lookup table maps `d` to `d · 16^j · 2^70`: the output is an LWE ciphertext of dimension
+//! 4096 over 2^128 under an intermediate key. The eight outputs sum to the value at scale
+//! [`CONVERTED_SCALE_LOG2`](super::CONVERTED_SCALE_LOG2). A packing keyswitch then puts up to
+//! 2048 of them into one GLWE ciphertext under the linear tier's key, whose mask is stored in
+//! full ([`super::LinearBlock`]): 48 bytes per value in full blocks.
+//!
+//! # Noise and exactness
+//! The 128-bit bootstrapping key uses TFHE-rs's noise-squashing GLWE parameters (k = 2,
+//! N = 2048, TUniform(30), 128-bit security) with a finer decomposition than TFHE-rs's own
+//! (base 2^10, 9 levels instead of 2^24, 3): measured output noise σ = 2^50.2 per digit
+//! (2^64.6 with TFHE-rs's choice), `examples/verifiable_linear_cost.rs`. The packing key
+//! (base 2^17, 5 levels, TUniform(30)) adds σ ≈ 2^51.6 per value by the standard keyswitch
+//! variance `4096 · 5 · 2^34/12 · Var(TUniform(30))`. Per value σ ≈ 2^52.1; over
+//! [`MAX_CONVERTED_ROWS_PER_AGGREGATE`](super::MAX_CONVERTED_ROWS_PER_AGGREGATE) = 2^24 rows
+//! σ ≈ 2^64.1 against a rounding margin of 2^69, 29 standard deviations. The message space
+//! at scale 2^70 is signed 57 bits: 2^24 values of 32 bits sum below 2^56.
+//!
+//! # Trust
+//! The two keys are made by the custodian (`ConversionKey::generate`) and, like the server
+//! key, are trusted to be well formed: a malformed bootstrapping key could write any value.
+//! `docs/encryption.md` states the witnessed key ceremony this rests on.
+
+use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
+use zeroize::Zeroizing;
+use super::{CONVERTED_SCALE_LOG2, GLWE_DIMENSION, POLYNOMIAL_SIZE};
+use crate::error::{CryptoError, Result};
+use rayon::prelude::*;
+use tfhe::core_crypto::prelude::*;
+use tfhe::integer::IntegerCiphertext;
+use tfhe::shortint::atomic_pattern::AtomicPatternServerKey;
+use tfhe::shortint::ciphertext::NoiseLevel;
+use tfhe::shortint::noise_squashing::atomic_pattern::AtomicPatternNoiseSquashingKey;
+use tfhe::shortint::noise_squashing::{NoiseSquashingKey, NoiseSquashingPrivateKey, Shortint128BootstrappingKey};
+use tfhe::shortint::parameters::{NoiseSquashingParameters, NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128};
+use tfhe::shortint::PBSOrder;
+use tfhe::FheUint32;
+
+/// Decomposition base (log2) of the 128-bit bootstrapping key.
+pub const BOOTSTRAP_BASE_LOG: usize = 10;
+/// Decomposition levels of the 128-bit bootstrapping key.
+pub const BOOTSTRAP_LEVELS: usize = 9;
+/// Decomposition base (log2) of the packing keyswitch key.
+pub const PACKING_BASE_LOG: usize = 17;
+/// Decomposition levels of the packing keyswitch key.
+pub const PACKING_LEVELS: usize = 5;
+/// Bits per converted digit (two 2-bit radix blocks).
+const DIGIT_BITS: usize = 4;
+/// Radix blocks of a `FheUint32`.
+const BLOCKS_PER_VALUE: usize = 16;
+
+/// What the domain needs to convert proven values into the linear tier: a 128-bit
+/// bootstrapping key from the bootstrapped tier's small key to an intermediate key, and a
+/// packing keyswitch key from that key to the linear tier's GLWE key. Neither decrypts.
+pub struct ConversionKey {
+    squashing: NoiseSquashingKey,
+    packing: LwePackingKeyswitchKeyOwned<u128>,
+}
+
+impl std::fmt::Debug for ConversionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConversionKey { bootstrapping_key, packing_key }")
+    }
+}
+
+fn conversion_parameters() -> NoiseSquashingParameters {
+    let NoiseSquashingParameters::Classic(mut params) = NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 else {
+        unreachable!("TFHE-rs's CPU noise-squashing parameters are classic")
+    };
+    params.decomp_base_log = DecompositionBaseLog(BOOTSTRAP_BASE_LOG);
+    params.decomp_level_count = DecompositionLevelCount(BOOTSTRAP_LEVELS);
+    NoiseSquashingParameters::Classic(params)
+}
+
+impl ConversionKey {
+    /// Generates the key (custodian side, from the secret keys of both tiers). The
+    /// intermediate key is fresh and dropped here: nothing is ever decrypted under it.
+    pub fn generate(client_key: &tfhe::ClientKey, linear: &LinearSecretKey) -> Self {
+        let integer: &tfhe::integer::ClientKey = client_key.as_ref();
+        let shortint: &tfhe::shortint::ClientKey = integer.as_ref();
+        let intermediate = NoiseSquashingPrivateKey::new(conversion_parameters());
+        let squashing = NoiseSquashingKey::new(shortint, &intermediate);
+        let packing = packing_key(&intermediate.post_noise_squashing_lwe_secret_key(), linear);
+        ConversionKey { squashing, packing }
+    }
+
+    /// Size of the two keys in memory, in bytes.
+    pub fn byte_len(&self) -> usize {
+        let bsk = self.bootstrapping_key().0;
+        let glwe = bsk.glwe_size().0;
+        bsk.input_lwe_dimension().0 * glwe * glwe * BOOTSTRAP_LEVELS * bsk.polynomial_size().0 * 16
+            + self.packing.as_ref().len() * 16
+    }
+
+    fn bootstrapping_key(&self) -> (&Fourier128LweBootstrapKeyOwned, &tfhe::shortint::server_key::ModulusSwitchConfiguration<u64>) {
+        let AtomicPatternNoiseSquashingKey::Standard(pattern) = self.squashing.atomic_pattern() else {
+            unreachable!("KS-PBS parameters give the standard atomic pattern")
+        };
+        let Shortint128BootstrappingKey::Classic { bsk, modulus_switch_noise_reduction_key } = pattern.bootstrapping_key() else {
+            unreachable!("classic parameters give a classic bootstrapping key")
+        };
+        (bsk, modulus_switch_noise_reduction_key)
+    }
+
+    /// Converts proven, clamped values (each at most `bound`, as the bootstrapped tier's import
+    /// guarantees) into a linear column of origin [`LinearOrigin::Converted`]. Work is spread
+    /// over rayon's pool by value; blocks of 2048 values are packed one at a time.
+    pub fn convert_column(&self, server_key: &tfhe::ServerKey, values: &[FheUint32], bound: u32) -> Result<LinearColumn> {
+        let integer: &tfhe::integer::ServerKey = server_key.as_ref();
+        let shortint: &tfhe::shortint::ServerKey = integer.as_ref();
+        let AtomicPatternServerKey::Standard(pattern) = &shortint.atomic_pattern else {
+            return Err(CryptoError::InvalidInput("the server key is not of the KS-PBS atomic pattern".into()));
+        };
+        let (bsk, _) = self.bootstrapping_key();
+        if pattern.pbs_order != PBSOrder::KeyswitchBootstrap
+            || pattern.key_switching_key.output_key_lwe_dimension() != bsk.input_lwe_dimension()
+        {
+            return Err(CryptoError::InvalidInput(
+                "the conversion key was not generated for this server key; regenerate both in one key ceremony".into(),
+            ));
+        }
+        let luts: Vec<GlweCiphertextOwned<u128>> = (0..BLOCKS_PER_VALUE / 2)
+            .map(|digit| {
+                generate_programmable_bootstrap_glwe_lut(
+                    bsk.polynomial_size(),
+                    bsk.glwe_size(),
+                    1 << DIGIT_BITS,
+                    CiphertextModulus::new_native(),
+                    1u128 << CONVERTED_SCALE_LOG2,
+                    |d: u128| d << (DIGIT_BITS * digit),
+                )
+            })
+            .collect();
+        let blocks = values
+            .chunks(POLYNOMIAL_SIZE)
+            .map(|chunk| {
+                let converted = chunk
+                    .par_iter()
+                    .map(|value| self.convert_value(shortint, &pattern.key_switching_key, &luts, value))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(self.pack(&converted))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        LinearColumn::with_origin(blocks, bound, LinearOrigin::Converted)
+    }
+
+    /// One value: eight digit bootstraps summed into one LWE ciphertext (dimension 4096).
+    fn convert_value(
+        &self,
+        shortint: &tfhe::shortint::ServerKey,
+        keyswitch_key: &LweKeyswitchKeyOwned<u64>,
+        luts: &[GlweCiphertextOwned<u128>],
+        value: &FheUint32,
+    ) -> Result<LweCiphertextOwned<u128>> {
+        let (radix, ..) = value.clone().into_raw_parts();
+        let blocks = radix.blocks();
+        if blocks.len() != BLOCKS_PER_VALUE {
+            return Err(CryptoError::InvalidInput(format!(
+                "a converted value has {BLOCKS_PER_VALUE} radix blocks; this one has {}",
+                blocks.len()
+            )));
+        }
+        let (bsk, modulus_switch) = self.bootstrapping_key();
+        let fft = Fft128::new(bsk.polynomial_size());
+        let fft = fft.as_view();
+        let mut buffers = ComputationBuffers::new();
+        buffers.resize(
+            blind_rotate_f128_lwe_ciphertext_mem_optimized_requirement::<u128>(bsk.glwe_size(), bsk.polynomial_size(), fft)
+                .unaligned_bytes_required(),
+        );
+        let output_size = bsk.output_lwe_dimension().to_lwe_size();
+        let mut sum = LweCiphertext::new(0u128, output_size, CiphertextModulus::new_native());
+        let mut digit_out = LweCiphertext::new(0u128, output_size, CiphertextModulus::new_native());
+        let mut switched = LweCiphertext::new(0u64, keyswitch_key.output_lwe_size(), keyswitch_key.ciphertext_modulus());
+        for (pair, lut) in blocks.chunks_exact(2).zip(luts) {
+            let [low, high] = [&pair[0], &pair[1]].map(|block| clean(shortint, block));
+            let digit = shortint.unchecked_add(&shortint.unchecked_scalar_mul(&high, 4), &low);
+            keyswitch_lwe_ciphertext(keyswitch_key, &digit.ct, &mut switched);
+            let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
+            let msed = modulus_switch.lwe_ciphertext_modulus_switch::<usize, _>(&switched, log_modulus);
+            blind_rotate_f128_lwe_ciphertext_mem_optimized(&msed, &mut digit_out, lut, bsk, fft, buffers.stack());
+            lwe_ciphertext_add_assign(&mut sum, &digit_out);
+        }
+        Ok(sum)
+    }
+
+    /// Packs up to 2048 converted values into one block under the linear tier's key.
+    fn pack(&self, converted: &[LweCiphertextOwned<u128>]) -> LinearBlock {
+        let lwe_size = converted[0].lwe_size();
+        let container: Vec<u128> = converted.iter().flat_map(|c| c.as_ref().iter().copied()).collect();
+        let list = LweCiphertextList::from_container(container, lwe_size, CiphertextModulus::new_native());
+        let mut glwe = GlweCiphertext::new(
+            0u128,
+            GlweSize(GLWE_DIMENSION + 1),
+            PolynomialSize(POLYNOMIAL_SIZE),
+            CiphertextModulus::new_native(),
+        );
+        par_keyswitch_lwe_ciphertext_list_and_pack_in_glwe_ciphertext(&self.packing, &list, &mut glwe);
+        let mask = glwe.get_mask().as_ref().to_vec();
+        let body = glwe.get_body().as_ref()[..converted.len()].to_vec();
+        LinearBlock::packed(mask, body)
+    }
+}
+
+/// The packing keyswitch key from `input` to the linear key, laid out as TFHE-rs's
+/// `generate_lwe_packing_keyswitch_key` lays it out (per input key element, one GLWE per level,
+/// from the last level to the first, each encrypting the element's recomposition summand
+/// `s_i * 2^(128 - base_log * level)` in coefficient 0). The GLWE encryptions use the linear
+/// tier's exact CRT-NTT products, in parallel, instead of TFHE-rs's sequential generator:
+/// 20,480 encryptions take seconds rather than minutes.
+fn packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -> LwePackingKeyswitchKeyOwned<u128> {
+    let encryptor = LinearEncryptor::new(linear);
+    let glwe_len = (GLWE_DIMENSION + 1) * POLYNOMIAL_SIZE;
+    let mut container = vec![0u128; input.lwe_dimension().0 * PACKING_LEVELS * glwe_len];
+    container.par_chunks_mut(PACKING_LEVELS * glwe_len).zip(input.as_ref().par_iter()).for_each(|(levels, &element)| {
+        let mut plaintext = Zeroizing::new(vec![0u128; POLYNOMIAL_SIZE]);
+        for (glwe, level) in levels.chunks_exact_mut(glwe_len).zip((1..=PACKING_LEVELS).rev()) {
+            plaintext[0] = element << (128 - PACKING_BASE_LOG * level);
+            encryptor.encrypt_glwe_into(&plaintext, glwe);
+        }
+    });
+    LwePackingKeyswitchKey::from_container(
+        container,
+        DecompositionBaseLog(PACKING_BASE_LOG),
+        DecompositionLevelCount(PACKING_LEVELS),
+        GlweSize(GLWE_DIMENSION + 1),
+        PolynomialSize(POLYNOMIAL_SIZE),
+        CiphertextModulus::new_native(),
+    )
+}
+
+/// A block with an empty carry and nominal noise, bootstrapping it only when it is not.
+fn clean(shortint: &tfhe::shortint::ServerKey, block: &tfhe::shortint::Ciphertext) -> tfhe::shortint::Ciphertext {
+    if block.degree.get() < 4 && block.noise_level() <= NoiseLevel::NOMINAL {
+        block.clone()
+    } else {
+        shortint.message_extract(block)
+    }
+}
