@@ -35,7 +35,6 @@
 //! `docs/encryption.md` states the witnessed key ceremony this rests on.
 
 use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
-use zeroize::Zeroizing;
 use super::{CONVERTED_SCALE_LOG2, GLWE_DIMENSION, POLYNOMIAL_SIZE};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
@@ -48,6 +47,7 @@ use tfhe::shortint::noise_squashing::{NoiseSquashingKey, NoiseSquashingPrivateKe
 use tfhe::shortint::parameters::{NoiseSquashingParameters, NOISE_SQUASHING_PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128};
 use tfhe::shortint::PBSOrder;
 use tfhe::FheUint32;
+use zeroize::Zeroizing;
 
 /// Decomposition base (log2) of the 128-bit bootstrapping key.
 pub const BOOTSTRAP_BASE_LOG: usize = 10;
@@ -116,8 +116,10 @@ impl ConversionKey {
     }
 
     /// Converts proven, clamped values (each at most `bound`, as the bootstrapped tier's import
-    /// guarantees) into a linear column of origin [`LinearOrigin::Converted`]. Work is spread
-    /// over rayon's pool by value; blocks of 2048 values are packed one at a time.
+    /// guarantees; nothing here checks it) into a linear column of origin
+    /// [`LinearOrigin::Converted`]. Work is spread over rayon's pool by value; blocks of 2048
+    /// values are packed one at a time. Only parameter mismatches between the keys are
+    /// detected: keys of the same parameters from another ceremony give wrong sums.
     pub fn convert_column(&self, server_key: &tfhe::ServerKey, values: &[FheUint32], bound: u32) -> Result<LinearColumn> {
         let integer: &tfhe::integer::ServerKey = server_key.as_ref();
         let shortint: &tfhe::shortint::ServerKey = integer.as_ref();
@@ -129,7 +131,7 @@ impl ConversionKey {
             || pattern.key_switching_key.output_key_lwe_dimension() != bsk.input_lwe_dimension()
         {
             return Err(CryptoError::InvalidInput(
-                "the conversion key was not generated for this server key; regenerate both in one key ceremony".into(),
+                "the conversion key does not fit this server key's parameters; generate both in one key ceremony".into(),
             ));
         }
         let luts: Vec<GlweCiphertextOwned<u128>> = (0..BLOCKS_PER_VALUE / 2)
