@@ -3,11 +3,12 @@
 //! message space, and serialization of packed blocks and converted aggregates.
 //!
 //! One test, because the conversion key (a 2.4 GB 128-bit bootstrapping key and a 2 GB packing
-//! key) takes about a minute to generate on 2 cores; five values keep the 40 bootstraps short.
+//! key, shipped compressed as 1.45 GB) takes about a minute to generate on 2 cores; five values
+//! keep the 40 bootstraps short.
 
 use shuyu_crypto::bootstrapped;
 use shuyu_crypto::linear::{
-    grouped_sum, ConversionKey, LinearAggregate, LinearBlock, LinearOrigin, LinearSecretKey, CONVERTED_SCALE_LOG2,
+    grouped_sum, CompressedConversionKey, LinearAggregate, LinearBlock, LinearOrigin, LinearSecretKey, CONVERTED_SCALE_LOG2,
     NO_GROUP,
 };
 use tfhe::prelude::*;
@@ -19,7 +20,11 @@ fn converted_values_sum_exactly_under_the_linear_key() {
     let server_key = ServerKey::new(&client_key);
     bootstrapped::install_server_key(&server_key);
     let linear_key = LinearSecretKey::generate();
-    let conversion = ConversionKey::generate(&client_key, &linear_key);
+    // As the custodian ships it and the domain reads it back.
+    let shipped = CompressedConversionKey::generate(&client_key, &linear_key).to_bytes().unwrap();
+    assert!(CompressedConversionKey::from_bytes(&shipped[..shipped.len() - 1]).is_err(), "a truncated key is refused");
+    let conversion = CompressedConversionKey::from_bytes(&shipped).unwrap().decompress();
+    drop(shipped);
 
     // Full-width values, including both ends of the range, and one value that went through
     // the import's homomorphic clamp (`min`), whose blocks come out of a bootstrap.

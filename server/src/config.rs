@@ -20,6 +20,7 @@
 //! [encryption]                      # optional; both or neither
 //! domain_keys = "/etc/shuyu/domain.keys"   # SHUYU_ENCRYPTION_DOMAIN_KEYS
 //! keyholder = "http://10.0.0.9:50061"      # SHUYU_ENCRYPTION_KEYHOLDER
+//! conversion_keys = "/etc/shuyu/conversion.keys"  # optional; SHUYU_ENCRYPTION_CONVERSION_KEYS
 //! ```
 
 use std::net::SocketAddr;
@@ -83,6 +84,10 @@ pub struct EncryptionConfig {
     pub domain_keys: PathBuf,
     /// The keyholder's URI, e.g. `http://127.0.0.1:50061`.
     pub keyholder: String,
+    /// The custodian's `conversion.keys`, if any: proven columns are then converted into the
+    /// linear tier at upload, and sums without an encrypted filter run there.
+    #[serde(default)]
+    pub conversion_keys: Option<PathBuf>,
 }
 
 /// PEM files of the server's TLS identity.
@@ -187,7 +192,10 @@ impl Config {
             self.dev_data_dir = Some(PathBuf::from(v));
         }
         match (var("SHUYU_ENCRYPTION_DOMAIN_KEYS"), var("SHUYU_ENCRYPTION_KEYHOLDER")) {
-            (Some(keys), Some(keyholder)) => self.encryption = Some(EncryptionConfig { domain_keys: keys.into(), keyholder }),
+            (Some(keys), Some(keyholder)) => {
+                let conversion_keys = var("SHUYU_ENCRYPTION_CONVERSION_KEYS").map(PathBuf::from);
+                self.encryption = Some(EncryptionConfig { domain_keys: keys.into(), keyholder, conversion_keys })
+            }
             (None, None) => {}
             _ => return Err(Error::Usage("set both SHUYU_ENCRYPTION_DOMAIN_KEYS and SHUYU_ENCRYPTION_KEYHOLDER, or neither".into())),
         }

@@ -90,9 +90,10 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     if let Some(enc) = &config.encryption {
         // The CRS is generated once by the domain and kept beside the store.
         let crs = config.data_dir.join("encryption-crs.bin");
-        let (keys, uri) = (enc.domain_keys.clone(), enc.keyholder.clone());
+        let (keys, uri, conversion) = (enc.domain_keys.clone(), enc.keyholder.clone(), enc.conversion_keys.clone());
         let context = tokio::task::spawn_blocking(move || {
-            crate::encrypted::EncryptionContext::load(&keys, &crs, crate::encrypted::context::CRS_MAX_BITS, uri)
+            crate::encrypted::EncryptionContext::load(&keys, &crs, crate::encrypted::context::CRS_MAX_BITS, uri)?
+                .with_conversion_keys(conversion.as_deref())
         })
         .await
         .map_err(|e| Error::Internal(format!("loading the encryption keys: {e}")))??;

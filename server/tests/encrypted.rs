@@ -2,10 +2,14 @@
 //! (`shuyu keys generate`, `shuyu encrypt`, `shuyu keyholder serve` on loopback): upload and
 //! verification over gRPC, the bureau's approval, fused SQL over Flight SQL (global and
 //! grouped, and its EXPLAIN PRIVACY), decryption by the keyholder, noised results charged to
-//! the budget; refusals of every unsupported use and of unapproved imports.
+//! the budget; refusals of every unsupported use and of unapproved imports. The domain holds
+//! the custodian's conversion keys, so the upload also converts the proven column into the
+//! linear tier: the filtered query runs on the bootstrapped tier, the grouped one (no
+//! encrypted filter) on the linear tier.
 //!
-//! One test shares the expensive set-up (TFHE keys take seconds; each encrypted operation a
-//! fraction of one): the bundle has four rows.
+//! One test shares the expensive set-up (TFHE keys take seconds, the conversion key about a
+//! minute; each encrypted operation a fraction of one, each conversion about 4 s per value):
+//! the bundle has four rows.
 
 mod common;
 
@@ -148,8 +152,14 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     std::fs::write(&domain_key, hex::encode(domain.store.domain_public_key())).expect("domain key");
     let (_keyholder, uri) = start_keyholder(&keys, &domain_key, &dir.path().join("journal"));
     assert!(uri.starts_with("grpc://127.0.0.1:"), "{uri}");
-    let (k, crs_path) = (keys.join("domain.keys"), dir.path().join("crs.bin"));
-    let enc = tokio::task::spawn_blocking(move || EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS, uri)).await.expect("join").expect("context");
+    let (k, crs_path, conversion) = (keys.join("domain.keys"), dir.path().join("crs.bin"), keys.join("conversion.keys"));
+    let enc = tokio::task::spawn_blocking(move || {
+        EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS, uri)?.with_conversion_keys(Some(&conversion))
+    })
+    .await
+    .expect("join")
+    .expect("context");
+    assert!(enc.conversion().is_some());
     let enc = Arc::new(enc);
     let runner = Arc::new(Runner::new(domain.store.clone(), Default::default()).with_encryption(enc.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -209,8 +219,10 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(bundle.join("manifest.json")).expect("manifest")).expect("json");
     assert_eq!(manifest["rows"], 4);
 
-    // Upload: verified (proofs, one row per person) and requested from the bureau.
-    let import = upload(&mut imports, &bundle, "claims", "bootstrapped", &jobs.token, auth).await.expect("upload");
+    // Upload: verified (proofs, one row per person), converted into the linear tier, and
+    // requested from the bureau.
+    let import = upload(&mut imports, &bundle, "claims", "bootstrapped+linear", &jobs.token, auth).await.expect("upload");
+
 
     let mut flight = client_at(addr, jobs).await;
     let sql = "SELECT COUNT(*) AS n, SUM(i.claim) AS total FROM imports.claims i \
@@ -226,6 +238,8 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     assert!(message(&e).contains("the unit has no import named claims"), "{}", message(&e));
 
     domain.store.review_import(&domain.bureau, shuyu_governance::ImportId(import), true).expect("approve");
+    let filed = domain.store.import_path(&jobs.analyst, "claims").expect("import path");
+    assert!(enc.has_converted(&filed, "claim"), "the converted column sits in the import's .converted directory");
 
     // Refusals, each with its code and reason (before any budget is spent).
     let join = "FROM imports.claims i JOIN residents r ON i.pseudonym = shuyu_pseudonym(r.person_id)";
@@ -315,7 +329,8 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     assert_eq!((unchanged.spent, unchanged.reserved), (after.spent, after.reserved), "EXPLAIN PRIVACY spends nothing");
 
     // A grouped fused query: public group keys (every key of the domain, empty ones included),
-    // the count of plaintext matches noised in the clear, the sum under encryption.
+    // the count of plaintext matches noised in the clear, the sum under encryption on the
+    // linear tier (no encrypted filter, and the column was converted at upload).
     let districts = {
         let ctx = SessionContext::new();
         let path = city().join("residents.parquet");
@@ -331,6 +346,9 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     };
     let grouped = "SELECT r.district, COUNT(*) AS n, SUM(i.claim) AS total FROM imports.claims i \
                    JOIN residents r ON i.pseudonym = shuyu_pseudonym(r.person_id) WHERE r.age >= 18 GROUP BY r.district";
+    let (_, explained) = query(&mut flight, &format!("EXPLAIN PRIVACY {grouped}")).await.expect("explain grouped");
+    let measure = explained[0].column(2).as_string::<i32>().value(0).to_string();
+    assert!(measure.starts_with(&format!("sum(claim) under encryption (linear tier, converted at import, bound {BOUND}")), "{measure}");
     let (_, held) = query(&mut flight, grouped).await.expect("grouped fused query");
     let export = shuyu_governance::ExportId(held[0].column(0).as_primitive::<Int64Type>().value(0));
     domain.store.review_export(&domain.bureau, export, &shuyu_governance::ExportDecision::Approve).expect("approve");

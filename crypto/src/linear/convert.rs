@@ -35,7 +35,7 @@
 //! `docs/encryption.md` states the witnessed key ceremony this rests on.
 
 use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
-use super::{CONVERTED_SCALE_LOG2, GLWE_DIMENSION, POLYNOMIAL_SIZE};
+use super::{CONVERTED_SCALE_LOG2, GLWE_DIMENSION, LWE_DIMENSION, POLYNOMIAL_SIZE};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
 use tfhe::core_crypto::prelude::*;
@@ -86,15 +86,10 @@ fn conversion_parameters() -> NoiseSquashingParameters {
 }
 
 impl ConversionKey {
-    /// Generates the key (custodian side, from the secret keys of both tiers). The
-    /// intermediate key is fresh and dropped here: nothing is ever decrypted under it.
+    /// Generates the key (custodian side) and expands it at once; see
+    /// [`CompressedConversionKey::generate`].
     pub fn generate(client_key: &tfhe::ClientKey, linear: &LinearSecretKey) -> Self {
-        let integer: &tfhe::integer::ClientKey = client_key.as_ref();
-        let shortint: &tfhe::shortint::ClientKey = integer.as_ref();
-        let intermediate = NoiseSquashingPrivateKey::new(conversion_parameters());
-        let squashing = NoiseSquashingKey::new(shortint, &intermediate);
-        let packing = packing_key(&intermediate.post_noise_squashing_lwe_secret_key(), linear);
-        ConversionKey { squashing, packing }
+        CompressedConversionKey::generate(client_key, linear).decompress()
     }
 
     /// Size of the two keys in memory, in bytes.
@@ -217,31 +212,128 @@ impl ConversionKey {
     }
 }
 
-/// The packing keyswitch key from `input` to the linear key, laid out as TFHE-rs's
-/// `generate_lwe_packing_keyswitch_key` lays it out (per input key element, one GLWE per level,
-/// from the last level to the first, each encrypting the element's recomposition summand
-/// `s_i * 2^(128 - base_log * level)` in coefficient 0). The GLWE encryptions use the linear
-/// tier's exact CRT-NTT products, in parallel, instead of TFHE-rs's sequential generator:
-/// 20,480 encryptions take seconds rather than minutes.
-fn packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -> LwePackingKeyswitchKeyOwned<u128> {
+/// Bytes of one GLWE ciphertext of the packing key.
+const GLWE_LEN: usize = (GLWE_DIMENSION + 1) * POLYNOMIAL_SIZE;
+
+/// The packing keyswitch key from `input` to the linear key, in seeded form (one mask seed and
+/// one body per GLWE), in the order TFHE-rs's `generate_lwe_packing_keyswitch_key` lays the key
+/// out: per input key element, one GLWE per level from the last level to the first, each
+/// encrypting the element's recomposition summand `s_i * 2^(128 - base_log * level)` in
+/// coefficient 0. The encryptions use the linear tier's exact CRT-NTT products, in parallel,
+/// instead of TFHE-rs's sequential generator (seconds instead of about 6 minutes).
+fn seeded_packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -> (Vec<u128>, Vec<u128>) {
     let encryptor = LinearEncryptor::new(linear);
-    let glwe_len = (GLWE_DIMENSION + 1) * POLYNOMIAL_SIZE;
-    let mut container = vec![0u128; input.lwe_dimension().0 * PACKING_LEVELS * glwe_len];
-    container.par_chunks_mut(PACKING_LEVELS * glwe_len).zip(input.as_ref().par_iter()).for_each(|(levels, &element)| {
-        let mut plaintext = Zeroizing::new(vec![0u128; POLYNOMIAL_SIZE]);
-        for (glwe, level) in levels.chunks_exact_mut(glwe_len).zip((1..=PACKING_LEVELS).rev()) {
-            plaintext[0] = element << (128 - PACKING_BASE_LOG * level);
-            encryptor.encrypt_glwe_into(&plaintext, glwe);
+    let count = input.lwe_dimension().0 * PACKING_LEVELS;
+    let mut seeds = vec![0u128; count];
+    let mut bodies = vec![0u128; count * POLYNOMIAL_SIZE];
+    seeds
+        .par_chunks_mut(PACKING_LEVELS)
+        .zip(bodies.par_chunks_mut(PACKING_LEVELS * POLYNOMIAL_SIZE))
+        .zip(input.as_ref().par_iter())
+        .for_each(|((seeds, bodies), &element)| {
+            let mut plaintext = Zeroizing::new(vec![0u128; POLYNOMIAL_SIZE]);
+            let levels = (1..=PACKING_LEVELS).rev();
+            for ((seed, body), level) in seeds.iter_mut().zip(bodies.chunks_exact_mut(POLYNOMIAL_SIZE)).zip(levels) {
+                plaintext[0] = element << (128 - PACKING_BASE_LOG * level);
+                let (s, b) = encryptor.encrypt_glwe_seeded(&plaintext);
+                *seed = s;
+                body.copy_from_slice(&b);
+            }
+        });
+    (seeds, bodies)
+}
+
+/// The conversion key as the custodian ships it to the domain: the 128-bit bootstrapping key
+/// compressed by TFHE-rs (seeded masks, about 0.78 GB) and the packing key as one seed and one
+/// body per GLWE (about 0.67 GB). [`CompressedConversionKey::decompress`] expands both (4.4 GB).
+pub struct CompressedConversionKey {
+    squashing: tfhe::integer::noise_squashing::CompressedNoiseSquashingKey,
+    packing_seeds: Vec<u128>,
+    packing_bodies: Vec<u128>,
+}
+
+impl std::fmt::Debug for CompressedConversionKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CompressedConversionKey { bootstrapping_key, packing_key }")
+    }
+}
+
+const CONVERSION_MAGIC: &[u8; 8] = b"SYCONV01";
+
+impl CompressedConversionKey {
+    /// Generates the key (custodian side, from the secret keys of both tiers; about a minute on
+    /// 2 cores). The intermediate key is fresh and dropped here: nothing is ever decrypted
+    /// under it.
+    pub fn generate(client_key: &tfhe::ClientKey, linear: &LinearSecretKey) -> Self {
+        let integer: &tfhe::integer::ClientKey = client_key.as_ref();
+        let intermediate = NoiseSquashingPrivateKey::new(conversion_parameters());
+        let (packing_seeds, packing_bodies) =
+            seeded_packing_key(&intermediate.post_noise_squashing_lwe_secret_key(), linear);
+        let intermediate = tfhe::integer::noise_squashing::NoiseSquashingPrivateKey::from_raw_parts(intermediate);
+        let squashing = integer.new_compressed_noise_squashing_key(&intermediate);
+        CompressedConversionKey { squashing, packing_seeds, packing_bodies }
+    }
+
+    /// Serializes the key: magic, the bootstrapping key (TFHE-rs safe serialization, length
+    /// prefixed), the number of packing GLWEs (u64 LE), their seeds, their bodies (u128 LE).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let squashing = crate::keys::to_tfhe_bytes(&self.squashing, "conversion key")?;
+        let mut out = Vec::with_capacity(8 + 8 + squashing.len() + 8 + 16 * (self.packing_seeds.len() + self.packing_bodies.len()));
+        out.extend_from_slice(CONVERSION_MAGIC);
+        out.extend_from_slice(&(squashing.len() as u64).to_le_bytes());
+        out.extend_from_slice(&squashing);
+        out.extend_from_slice(&(self.packing_seeds.len() as u64).to_le_bytes());
+        for v in self.packing_seeds.iter().chain(&self.packing_bodies) {
+            out.extend_from_slice(&v.to_le_bytes());
         }
-    });
-    LwePackingKeyswitchKey::from_container(
-        container,
-        DecompositionBaseLog(PACKING_BASE_LOG),
-        DecompositionLevelCount(PACKING_LEVELS),
-        GlweSize(GLWE_DIMENSION + 1),
-        PolynomialSize(POLYNOMIAL_SIZE),
-        CiphertextModulus::new_native(),
-    )
+        Ok(out)
+    }
+
+    /// Reads a key written by [`CompressedConversionKey::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let bad = |why: &str| CryptoError::malformed("conversion key", why.to_string());
+        let rest = bytes.strip_prefix(CONVERSION_MAGIC.as_slice()).ok_or_else(|| bad("not a conversion key or another format version"))?;
+        let u64_at = |b: &[u8], at: usize| -> Result<usize> {
+            Ok(u64::from_le_bytes(b.get(at..at + 8).ok_or_else(|| bad("truncated"))?.try_into().expect("8 bytes")) as usize)
+        };
+        let len = u64_at(rest, 0)?;
+        let squashing_bytes = rest.get(8..8usize.saturating_add(len)).ok_or_else(|| bad("truncated"))?;
+        let squashing = crate::keys::from_tfhe_bytes(squashing_bytes, "conversion key")?;
+        let rest = &rest[8 + len..];
+        let count = u64_at(rest, 0)?;
+        let expected = (LWE_DIMENSION * PACKING_LEVELS, 8 + 16 * count * (1 + POLYNOMIAL_SIZE));
+        if count != expected.0 || rest.len() != expected.1 {
+            return Err(bad("the packing key does not have the expected size"));
+        }
+        let values: Vec<u128> =
+            rest[8..].chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
+        let (seeds, bodies) = values.split_at(count);
+        Ok(CompressedConversionKey { squashing, packing_seeds: seeds.to_vec(), packing_bodies: bodies.to_vec() })
+    }
+
+    /// Expands the key for use: the bootstrapping key into TFHE-rs's 128-bit Fourier form, the
+    /// packing masks from their seeds.
+    pub fn decompress(&self) -> ConversionKey {
+        let squashing = self.squashing.decompress().into_raw_parts();
+        let mut container = vec![0u128; self.packing_seeds.len() * GLWE_LEN];
+        container
+            .par_chunks_mut(GLWE_LEN)
+            .zip(self.packing_seeds.par_iter())
+            .zip(self.packing_bodies.par_chunks(POLYNOMIAL_SIZE))
+            .for_each(|((glwe, &seed), body)| {
+                glwe[..LWE_DIMENSION].copy_from_slice(&super::mask_from_seed(seed));
+                glwe[LWE_DIMENSION..].copy_from_slice(body);
+            });
+        let packing = LwePackingKeyswitchKey::from_container(
+            container,
+            DecompositionBaseLog(PACKING_BASE_LOG),
+            DecompositionLevelCount(PACKING_LEVELS),
+            GlweSize(GLWE_DIMENSION + 1),
+            PolynomialSize(POLYNOMIAL_SIZE),
+            CiphertextModulus::new_native(),
+        );
+        ConversionKey { squashing, packing }
+    }
 }
 
 /// A block with an empty carry and nominal noise, bootstrapping it only when it is not.

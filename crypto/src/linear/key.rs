@@ -343,19 +343,19 @@ impl LinearEncryptor {
     }
 
     /// Encrypts one GLWE ciphertext of `plaintext` (`N` coefficients, already scaled) with a
-    /// fresh uniform mask and `TUniform(30)` noise, laid out as TFHE-rs lays out a GLWE: the `k`
-    /// mask polynomials, then the body.
-    pub(crate) fn encrypt_glwe_into(&self, plaintext: &[u128], out: &mut [u128]) {
-        let (mask, body) = out.split_at_mut(LWE_DIMENSION);
-        mask.copy_from_slice(&mask_from_seed(fresh_seed()));
+    /// mask expanded from a fresh public seed and `TUniform(30)` noise; returns the seed and the
+    /// body (the mask is `mask_from_seed(seed)`, `k` polynomials, as TFHE-rs lays them out).
+    pub(crate) fn encrypt_glwe_seeded(&self, plaintext: &[u128]) -> (u128, Vec<u128>) {
+        let seed = fresh_seed();
         let mut noise = vec![0u128; POLYNOMIAL_SIZE];
         let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
         noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
-        let product = self.mask_times_key(mask);
-        for (((b, a), e), p) in body.iter_mut().zip(&product).zip(&noise).zip(plaintext) {
-            *b = a.wrapping_add(*e).wrapping_add(*p);
+        let mut body = self.mask_times_key(&mask_from_seed(seed));
+        for ((b, e), p) in body.iter_mut().zip(&noise).zip(plaintext) {
+            *b = b.wrapping_add(*e).wrapping_add(*p);
         }
         noise.zeroize();
+        (seed, body)
     }
 
     /// `sum_j A_j * S_j` for a mask of `k` polynomials.

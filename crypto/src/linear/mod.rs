@@ -41,7 +41,7 @@ mod key;
 pub(crate) mod ntt;
 
 pub use aggregate::{grouped_sum, LinearAggregate, NO_GROUP};
-pub use convert::{ConversionKey, BOOTSTRAP_BASE_LOG, BOOTSTRAP_LEVELS, PACKING_BASE_LOG, PACKING_LEVELS};
+pub use convert::{CompressedConversionKey, ConversionKey, BOOTSTRAP_BASE_LOG, BOOTSTRAP_LEVELS, PACKING_BASE_LOG, PACKING_LEVELS};
 pub use key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
 
 /// Polynomial size `N`: values per block.

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use shuyu_crypto::keys::{DomainCrs, DomainKeys};
+use shuyu_crypto::linear::{CompressedConversionKey, ConversionKey, LinearBlock, LinearColumn, LinearOrigin};
 use shuyu_crypto::pseudonym::PseudonymKey;
 use shuyu_governance::{AuthorizationId, Store};
 use tfhe::{CompactPublicKey, FheUint32, ServerKey};
@@ -17,6 +18,14 @@ pub const CRS_MAX_BITS: usize = 512;
 
 /// Verified, clamped ciphertexts of one bootstrapped column, keyed by its file and checksum.
 type ColumnCache = Mutex<HashMap<(PathBuf, String), Arc<Vec<FheUint32>>>>;
+/// Converted linear columns, keyed by their file.
+type ConvertedCache = Mutex<HashMap<PathBuf, Arc<LinearColumn>>>;
+
+/// Directory, inside an import's bundle directory, of the columns the domain converted into
+/// the linear tier. An upload cannot write it: bundle file names may not start with a dot or
+/// contain a separator, so only the domain's own conversion ever claims
+/// [`LinearOrigin::Converted`].
+pub const CONVERTED_DIR: &str = ".converted";
 
 /// The domain's encryption material: none of it decrypts anything.
 pub struct EncryptionContext {
@@ -26,6 +35,8 @@ pub struct EncryptionContext {
     crs_bytes: Vec<u8>,
     keyholder: String,
     columns: ColumnCache,
+    conversion: Option<ConversionKey>,
+    converted: ConvertedCache,
 }
 
 impl std::fmt::Debug for EncryptionContext {
@@ -46,7 +57,69 @@ impl EncryptionContext {
             crs_bytes,
             keyholder: keyholder.into(),
             columns: Mutex::new(HashMap::new()),
+            conversion: None,
+            converted: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Adds the custodian's conversion keys read from `path`, if any (expanding them takes
+    /// seconds and 4.4 GB of memory).
+    pub fn with_conversion_keys(mut self, path: Option<&Path>) -> Result<Self, Error> {
+        if let Some(path) = path {
+            let bytes = std::fs::read(path).map_err(Error::io(format!("reading the conversion keys {}", path.display())))?;
+            self.conversion = Some(CompressedConversionKey::from_bytes(&bytes)?.decompress());
+        }
+        Ok(self)
+    }
+
+    /// The conversion keys, when the bureau configured them.
+    pub fn conversion(&self) -> Option<&ConversionKey> {
+        self.conversion.as_ref()
+    }
+
+    /// Converts a verified, clamped column into the linear tier and writes it to
+    /// `dir/.converted/<name>` (block frames), through a temporary file.
+    pub fn convert_column(&self, dir: &Path, name: &str, values: &[FheUint32], bound: u32) -> Result<bool, Error> {
+        let Some(conversion) = &self.conversion else { return Ok(false) };
+        let column = conversion.convert_column(&self.server_key, values, bound)?;
+        let mut bytes = Vec::with_capacity(column.byte_len());
+        for block in column.blocks() {
+            block.write_to(&mut bytes);
+        }
+        let converted = dir.join(CONVERTED_DIR);
+        std::fs::create_dir_all(&converted).map_err(Error::io("creating the converted-column directory"))?;
+        let (tmp, path) = (converted.join(format!(".{name}.tmp")), converted.join(name));
+        std::fs::write(&tmp, &bytes).map_err(Error::io("writing a converted column"))?;
+        std::fs::rename(&tmp, &path).map_err(Error::io("writing a converted column"))?;
+        Ok(true)
+    }
+
+    /// Whether the domain converted column `name` of the import in `dir` into the linear tier.
+    pub fn has_converted(&self, dir: &Path, name: &str) -> bool {
+        dir.join(CONVERTED_DIR).join(name).is_file()
+    }
+
+    /// The converted linear column `name` of the import in `dir`, if the domain converted it.
+    pub fn converted_column(&self, dir: &Path, name: &str, bound: u32) -> Result<Option<Arc<LinearColumn>>, Error> {
+        let path = dir.join(CONVERTED_DIR).join(name);
+        if let Some(hit) = self.converted.lock().unwrap_or_else(PoisonError::into_inner).get(&path) {
+            return Ok(Some(hit.clone()));
+        }
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io("reading a converted column")(e)),
+        };
+        let mut blocks = Vec::new();
+        let mut rest = bytes.as_slice();
+        while !rest.is_empty() {
+            let (block, used) = LinearBlock::read_from(rest)?;
+            blocks.push(block);
+            rest = &rest[used..];
+        }
+        let column = Arc::new(LinearColumn::with_origin(blocks, bound, LinearOrigin::Converted)?);
+        self.converted.lock().unwrap_or_else(PoisonError::into_inner).insert(path, column.clone());
+        Ok(Some(column))
     }
 
     /// Loads the domain keys from `domain_keys` and the CRS from `crs_path`, generating the

@@ -2,7 +2,9 @@
 //!
 //! - `shuyu keys generate --out DIR`: writes `DIR/custodian.key` (both secret keys; 0600,
 //!   never leaves the custodian) and `DIR/domain.keys` (the compressed server key and the
-//!   compact public key: hand this file to the bureau for `[encryption] domain_keys`).
+//!   compact public key: hand this file to the bureau for `[encryption] domain_keys`) and,
+//!   unless `--no-conversion-key`, `DIR/conversion.keys` (about 1.45 GB: the keys the domain
+//!   converts proven columns into the linear tier with; `[encryption] conversion_keys`).
 //! - `shuyu encrypt`: reads CSV or Parquet, pseudonymises the join key with the
 //!   authorization's pseudonym key, encrypts the declared value columns (bootstrapped tier by
 //!   default: ZK-proven under the domain's CRS, so the domain verifies the bound) and writes
@@ -19,6 +21,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use shuyu_crypto::bundle::{BundleWriter, ColumnSpec, ColumnTier, EncryptionKeys, Manifest};
 use shuyu_crypto::keys::{CustodianKeys, DomainCrs, DomainKeys};
+use shuyu_crypto::linear::CompressedConversionKey;
 use shuyu_crypto::pseudonym::PseudonymKey;
 
 use crate::Error;
@@ -27,15 +30,27 @@ use crate::Error;
 pub const CUSTODIAN_KEYS_FILE: &str = "custodian.key";
 /// The keys the domain may hold, inside a key directory.
 pub const DOMAIN_KEYS_FILE: &str = "domain.keys";
+/// The domain's conversion keys (proven columns into the linear tier), inside a key directory.
+pub const CONVERSION_KEYS_FILE: &str = "conversion.keys";
 
-/// `shuyu keys generate`: creates `out` (which must not exist) with fresh keys.
-pub fn generate_keys(out: &Path) -> Result<(), Error> {
+/// `shuyu keys generate`: creates `out` (which must not exist) with fresh keys, and the
+/// conversion key when `conversion` is set.
+pub fn generate_keys(out: &Path, conversion: bool) -> Result<(), Error> {
     create_private_dir(out)?;
     let keys = CustodianKeys::generate();
     write_private(&out.join(CUSTODIAN_KEYS_FILE), &keys.to_bytes()?)?;
     let domain = keys.domain_keys().to_bytes()?;
     let path = out.join(DOMAIN_KEYS_FILE);
     std::fs::write(&path, domain).map_err(Error::io(format!("writing {}", path.display())))?;
+    if conversion {
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_message("generating the conversion key (about a minute on 2 cores; 1.45 GB)");
+        spinner.enable_steady_tick(std::time::Duration::from_millis(200));
+        let bytes = CompressedConversionKey::generate(keys.client_key(), keys.linear_key()).to_bytes()?;
+        let path = out.join(CONVERSION_KEYS_FILE);
+        std::fs::write(&path, bytes).map_err(Error::io(format!("writing {}", path.display())))?;
+        spinner.finish_and_clear();
+    }
     Ok(())
 }
 

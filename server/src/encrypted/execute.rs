@@ -13,9 +13,9 @@ use std::time::Instant;
 
 use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confidence_half_width, release_cost, Mechanism, PrivacyDefinition};
 use shuyu_compute::QueryResult;
-use shuyu_crypto::bootstrapped::{self, BootstrappedAggregate};
+use shuyu_crypto::bootstrapped;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
-use shuyu_crypto::linear::NO_GROUP;
+use shuyu_crypto::linear::{grouped_sum, NO_GROUP};
 use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
 use shuyu_governance::{AuthorizationId, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
 use shuyu_planner::{PlannerError, Refusal, RefusalCode};
@@ -180,7 +180,8 @@ pub async fn run(
     }
     let cost = compose(&plan.iter().map(|(_, c)| *c).collect::<Vec<_>>()).map_err(noise_error)?;
     if explain {
-        let batch = explain_batch(&query, &releases, &plan, mechanism, cost, groups.len(), budget.definition).map_err(Error::Internal);
+        let linear: Vec<bool> = releases.sums.iter().map(|(c, _)| query.encrypted_filters.is_empty() && enc.has_converted(&path, c)).collect();
+        let batch = explain_batch(&query, &releases, &linear, &plan, mechanism, cost, groups.len(), budget.definition).map_err(Error::Internal);
         let batch = match batch {
             Ok(b) => b,
             Err(e) => return recorder.fail(JobStatus::Failed, e).await,
@@ -263,6 +264,11 @@ type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);
 /// The encrypted part: verified columns, encrypted predicates, conditional sums and counts,
 /// noise under encryption (plaintext counts are noised in the clear), one signed release.
 #[allow(clippy::too_many_arguments)]
+/// What the encrypted part hands back: the noised encrypted values to release (sums, then an
+/// encrypted count), a count noised in the clear when no encrypted filter applies, and the
+/// number of encrypted operations.
+type Computed = (Vec<EncryptedValue>, Option<Vec<i64>>, u64);
+
 async fn compute_and_release(
     enc: &Arc<EncryptionContext>,
     signing: &ed25519_dalek::SigningKey,
@@ -284,10 +290,23 @@ async fn compute_and_release(
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let stopped = stop.0.clone();
     let check = move || if stopped.load(Ordering::Relaxed) { Err(Error::Internal("the encrypted part was stopped: the job ran out of time".into())) } else { Ok(()) };
-    let computed = tokio::task::spawn_blocking(move || -> Result<(Vec<BootstrappedAggregate>, Option<Vec<i64>>, u64), Error> {
+    let computed = tokio::task::spawn_blocking(move || -> Result<Computed, Error> {
         bootstrapped::install_server_key(enc2.server_key());
+        // Linear tier: sums with no encrypted filter, over columns the domain converted from
+        // proven values at upload. Everything else runs on the bootstrapped tier.
+        let mut linear = HashMap::new();
+        if query2.encrypted_filters.is_empty() {
+            for (name, bound) in &sum_columns {
+                if let Some(column) = enc2.converted_column(&path2, name, *bound)? {
+                    linear.insert(name.clone(), column);
+                }
+            }
+        }
         let mut columns = HashMap::new();
         for name in query2.encrypted_columns() {
+            if linear.contains_key(&name) {
+                continue;
+            }
             let entry = bundle2.manifest().columns.iter().find(|c| c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
             let sha = entry.map(|e| e.file.sha256.clone()).unwrap_or_default();
             let file = path2.join(&name);
@@ -320,10 +339,18 @@ async fn compute_and_release(
         }
         let mut aggregates = Vec::new();
         for ((name, bound), noise) in sum_columns.iter().zip(&sum_noises) {
-            let mut sums = bootstrapped::conditional_sum(&columns[name], *bound, condition.as_deref(), &groups2, n)?;
             ops += rows as u64;
-            shuyu_crypto::noise::noise_bootstrapped(&mut sums, noise)?;
-            aggregates.extend(sums);
+            if let Some(column) = linear.get(name) {
+                let mut sums = grouped_sum(column, &groups2, n)?;
+                shuyu_crypto::noise::noise_linear(&mut sums, noise)?;
+                aggregates.extend(sums.iter().map(EncryptedValue::linear));
+            } else {
+                let mut sums = bootstrapped::conditional_sum(&columns[name], *bound, condition.as_deref(), &groups2, n)?;
+                shuyu_crypto::noise::noise_bootstrapped(&mut sums, noise)?;
+                for sum in &sums {
+                    aggregates.push(EncryptedValue::bootstrapped(sum)?);
+                }
+            }
             check()?;
         }
         let mut plain_counts = None;
@@ -333,7 +360,9 @@ async fn compute_and_release(
                     let mut counts = bootstrapped::conditional_count(c, &groups2, n)?;
                     ops += rows as u64;
                     shuyu_crypto::noise::noise_bootstrapped(&mut counts, &noise)?;
-                    aggregates.extend(counts);
+                    for count in &counts {
+                        aggregates.push(EncryptedValue::bootstrapped(count)?);
+                    }
                 }
                 None => {
                     // No encrypted predicate: the count is of public facts the domain knows.
@@ -354,9 +383,8 @@ async fn compute_and_release(
     })
     .await
     .map_err(|e| Error::Internal(format!("the encrypted part did not complete: {e}")))??;
-    let (aggregates, plain_counts, ops) = computed;
+    let (values, plain_counts, ops) = computed;
 
-    let values = aggregates.iter().map(EncryptedValue::bootstrapped).collect::<Result<Vec<_>, _>>()?;
     let decrypted = if values.is_empty() {
         Vec::new()
     } else {
@@ -409,6 +437,7 @@ impl Recorder<'_> {
 fn explain_batch(
     query: &FusedQuery,
     releases: &Releases,
+    linear: &[bool],
     plan: &[(f64, f64)],
     mechanism: Mechanism,
     total: f64,
@@ -429,10 +458,11 @@ fn explain_batch(
     };
     let encrypted_count = !query.encrypted_filters.is_empty();
     let mut rows: Vec<(Option<i64>, String, String, String, Option<f64>, Option<f64>, Option<f64>, Option<f64>, String)> = Vec::new();
-    let measures = releases.sums.iter().map(|(c, b)| {
+    let measures = releases.sums.iter().zip(linear).map(|((c, b), &linear)| {
+        let tier = if linear { "linear tier, converted at import" } else { "bootstrapped tier" };
         (
             users(&|a| matches!(a, Aggregate::Sum(x) | Aggregate::Avg(x) if x == c)),
-            format!("sum({c}) under encryption (bootstrapped tier, bound {b} verified at import)"),
+            format!("sum({c}) under encryption ({tier}, bound {b} verified at import)"),
             f64::from(*b),
         )
     });

@@ -5,7 +5,9 @@
 //! area, then verifies the bundle before anything is filed: checksums, the authorization it
 //! was written for, one row per pseudonym (contribution bounding), and for every
 //! bootstrapped column the zero-knowledge bound proofs against the domain's CRS and public
-//! key (then clamping to the declared bound). Only then is the import requested from the
+//! key (then clamping to the declared bound, and, when the bureau configured conversion keys,
+//! converting the column into the linear tier: 8 bootstraps per value, about 4.4 s per value
+//! on 2 cores, written to the bundle's `.converted/` directory). Only then is the import requested from the
 //! bureau (governance `request_import`) and the bundle moved to `imports/<unit>/<name>`; a
 //! failed upload leaves nothing behind. Queries use the import only once the bureau has
 //! approved it (`ReviewImport` on the admin service); revocation deletes the unit's files.
@@ -99,8 +101,13 @@ fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: 
                 shuyu_crypto::bootstrapped::install_server_key(enc.server_key());
                 let name = column.spec.name.clone();
                 let values = bundle.import_bootstrapped(&name, enc.public_key(), enc.crs())?;
+                let converted = enc.convert_column(dir, &name, &values, column.spec.bound)?;
                 enc.column(final_dir.join(&name), &column.file.sha256, || Ok(values))?;
-                "bootstrapped"
+                if converted {
+                    "bootstrapped+linear"
+                } else {
+                    "bootstrapped"
+                }
             }
             ColumnTier::Linear => "linear",
         };

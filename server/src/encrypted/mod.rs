@@ -12,7 +12,8 @@
 //! - [`execute`]: a fused query as a governed job: checks, reservation, encrypted part,
 //!   keyholder release, commit, job record.
 //! - [`fused`]: queries naming an approved import (`imports.<name>`): the plaintext part in
-//!   DataFusion, the encrypted part on the bootstrapped tier, noise under encryption,
+//!   DataFusion, the encrypted part on the bootstrapped tier (or the linear tier for sums over
+//!   columns converted at upload, with no encrypted filter), noise under encryption,
 //!   release through the keyholder, charged and audited like any other job.
 
 pub mod context;
