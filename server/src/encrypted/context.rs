@@ -18,8 +18,9 @@ pub const CRS_MAX_BITS: usize = 512;
 
 /// Verified, clamped ciphertexts of one bootstrapped column, keyed by its file and checksum.
 type ColumnCache = Mutex<HashMap<(PathBuf, String), Arc<Vec<FheUint32>>>>;
-/// Converted linear columns, keyed by their file.
-type ConvertedCache = Mutex<HashMap<PathBuf, Arc<LinearColumn>>>;
+/// Converted linear columns, keyed by their file and the checksum of the bundle file they were
+/// converted from (an import revoked and uploaded again under the same name misses).
+type ConvertedCache = Mutex<HashMap<(PathBuf, String), Arc<LinearColumn>>>;
 
 /// Directory, inside an import's bundle directory, of the columns the domain converted into
 /// the linear tier. An upload cannot write it: bundle file names may not start with a dot or
@@ -99,13 +100,19 @@ impl EncryptionContext {
         dir.join(CONVERTED_DIR).join(name).is_file()
     }
 
-    /// The converted linear column `name` of the import in `dir`, if the domain converted it.
-    pub fn converted_column(&self, dir: &Path, name: &str, bound: u32) -> Result<Option<Arc<LinearColumn>>, Error> {
+    /// The converted linear column `name` of the import in `dir`, if the domain converted it;
+    /// `sha256` is the checksum of the bundle file it was converted from.
+    pub fn converted_column(&self, dir: &Path, name: &str, sha256: &str, bound: u32) -> Result<Option<Arc<LinearColumn>>, Error> {
         let path = dir.join(CONVERTED_DIR).join(name);
-        if let Some(hit) = self.converted.lock().unwrap_or_else(PoisonError::into_inner).get(&path) {
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let key = (path, sha256.to_string());
+        if let Some(hit) = self.converted.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(Some(hit.clone()));
         }
-        let bytes = match std::fs::read(&path) {
+        let path = &key.0;
+        let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("reading a converted column")(e)),
@@ -118,7 +125,7 @@ impl EncryptionContext {
             rest = &rest[used..];
         }
         let column = Arc::new(LinearColumn::with_origin(blocks, bound, LinearOrigin::Converted)?);
-        self.converted.lock().unwrap_or_else(PoisonError::into_inner).insert(path, column.clone());
+        self.converted.lock().unwrap_or_else(PoisonError::into_inner).insert(key, column.clone());
         Ok(Some(column))
     }
 

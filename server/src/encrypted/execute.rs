@@ -297,7 +297,9 @@ async fn compute_and_release(
         let mut linear = HashMap::new();
         if query2.encrypted_filters.is_empty() {
             for (name, bound) in &sum_columns {
-                if let Some(column) = enc2.converted_column(&path2, name, *bound)? {
+                let entry = bundle2.manifest().columns.iter().find(|c| &c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
+                let sha = entry.map(|e| e.file.sha256.as_str()).unwrap_or_default();
+                if let Some(column) = enc2.converted_column(&path2, name, sha, *bound)? {
                     linear.insert(name.clone(), column);
                 }
             }

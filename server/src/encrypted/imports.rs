@@ -5,9 +5,10 @@
 //! area, then verifies the bundle before anything is filed: checksums, the authorization it
 //! was written for, one row per pseudonym (contribution bounding), and for every
 //! bootstrapped column the zero-knowledge bound proofs against the domain's CRS and public
-//! key (then clamping to the declared bound, and, when the bureau configured conversion keys,
-//! converting the column into the linear tier: 8 bootstraps per value, about 4.4 s per value
-//! on 2 cores, written to the bundle's `.converted/` directory). Only then is the import requested from the
+//! key (then clamping to the declared bound). When the bureau configured conversion keys,
+//! each verified column is then converted into the linear tier in the background (8
+//! bootstraps per value, about 4.4 s per value on 2 cores) and written to the bundle's
+//! `.converted/` directory; queries use the bootstrapped tier until it is in place. Only then is the import requested from the
 //! bureau (governance `request_import`) and the bundle moved to `imports/<unit>/<name>`; a
 //! failed upload leaves nothing behind. Queries use the import only once the bureau has
 //! approved it (`ReviewImport` on the admin service); revocation deletes the unit's files.
@@ -75,8 +76,12 @@ impl Drop for Staging {
     }
 }
 
-/// Verifies a staged bundle: returns its row count and column descriptions.
-fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: i64) -> Result<(u64, Vec<String>), Error> {
+/// A verified, clamped column waiting to be converted into the linear tier.
+type ToConvert = (String, u32, Arc<Vec<tfhe::FheUint32>>);
+
+/// Verifies a staged bundle: returns its row count, column descriptions and the verified
+/// columns to convert into the linear tier (when the domain has conversion keys).
+fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: i64) -> Result<(u64, Vec<String>, Vec<ToConvert>), Error> {
     let bundle = Bundle::open(dir)?;
     let manifest = bundle.manifest().clone();
     if manifest.authorization_id != authorization.to_string() {
@@ -95,25 +100,43 @@ fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: 
         )));
     }
     let mut columns = Vec::new();
+    let mut to_convert = Vec::new();
     for column in &manifest.columns {
         let tier = match column.spec.tier {
             ColumnTier::Bootstrapped => {
                 shuyu_crypto::bootstrapped::install_server_key(enc.server_key());
                 let name = column.spec.name.clone();
                 let values = bundle.import_bootstrapped(&name, enc.public_key(), enc.crs())?;
-                let converted = enc.convert_column(dir, &name, &values, column.spec.bound)?;
-                enc.column(final_dir.join(&name), &column.file.sha256, || Ok(values))?;
-                if converted {
-                    "bootstrapped+linear"
-                } else {
-                    "bootstrapped"
+                let values = enc.column(final_dir.join(&name), &column.file.sha256, || Ok(values))?;
+                if enc.conversion().is_some() {
+                    to_convert.push((name, column.spec.bound, values));
                 }
+                "bootstrapped"
             }
             ColumnTier::Linear => "linear",
         };
         columns.push(format!("{}:{}:{tier}", column.spec.name, column.spec.bound));
     }
-    Ok((manifest.rows, columns))
+    Ok((manifest.rows, columns, to_convert))
+}
+
+/// Converts the verified columns of a filed import into the linear tier, one after the other,
+/// on a blocking thread; queries use each one once its file is in place. A failure (the unit
+/// revoked meanwhile, the disk full) leaves the column on the bootstrapped tier and is logged
+/// without any value.
+fn convert_in_background(enc: Arc<EncryptionContext>, dir: PathBuf, import: i64, columns: Vec<ToConvert>) {
+    if columns.is_empty() {
+        return;
+    }
+    tokio::task::spawn_blocking(move || {
+        for (name, bound, values) in columns {
+            let started = std::time::Instant::now();
+            match enc.convert_column(&dir, &name, &values, bound) {
+                Ok(_) => tracing::info!(import, column = %name, rows = values.len(), secs = started.elapsed().as_secs_f64(), "column converted into the linear tier"),
+                Err(e) => tracing::warn!(import, column = %name, error = %e, "conversion into the linear tier failed; the column stays on the bootstrapped tier"),
+            }
+        }
+    });
 }
 
 impl ImportsService {
@@ -164,7 +187,7 @@ impl ImportsService {
         }
         let final_dir = area.join(&name);
         let (enc, dir, target) = (self.enc.clone(), staging.dir.clone(), final_dir.clone());
-        let (rows, columns) = tokio::task::spawn_blocking(move || verify(&enc, &dir, &target, auth.0))
+        let (rows, columns, to_convert) = tokio::task::spawn_blocking(move || verify(&enc, &dir, &target, auth.0))
             .await
             .map_err(|e| Error::Internal(format!("verifying a bundle: {e}")))??;
         let caller = p.clone();
@@ -174,6 +197,7 @@ impl ImportsService {
         std::fs::rename(&staging.dir, &final_dir).map_err(Error::io("filing the uploaded bundle"))?;
         staging.keep = true;
         tracing::info!(%import, rows, "encrypted import uploaded and verified; awaiting the bureau's review");
+        convert_in_background(self.enc.clone(), final_dir, import.0, to_convert);
         Ok(UploadResult { import_id: import.0, rows, columns })
     }
 }
