@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
 use shuyu_crypto::linear::{
     grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION, NO_GROUP,
-    POLYNOMIAL_SIZE,
+    PACKED_POLYNOMIAL_SIZE,
 };
 use std::time::Instant;
 use tfhe::core_crypto::prelude::*;
@@ -139,12 +139,12 @@ fn throughput() {
         (0..ROWS).map(|_| if rng.random_bool(0.2) { NO_GROUP } else { rng.random_range(0..GROUPS as u32) }).collect();
     let key = LinearSecretKey::generate();
     let custodian = LinearEncryptor::new(&key).encrypt_column("v", &values, u32::MAX).expect("values within the bound");
-    let blocks = (0..ROWS / POLYNOMIAL_SIZE)
+    let blocks = (0..ROWS / PACKED_POLYNOMIAL_SIZE)
         .map(|_| {
-            let mut bytes = Vec::with_capacity(20 + 16 * (POLYNOMIAL_SIZE + LWE_DIMENSION));
+            let mut bytes = Vec::with_capacity(20 + 16 * (PACKED_POLYNOMIAL_SIZE + LWE_DIMENSION));
             bytes.extend_from_slice(&0u128.to_le_bytes());
-            bytes.extend_from_slice(&(POLYNOMIAL_SIZE as u32 | 1 << 31).to_le_bytes());
-            bytes.extend((0..16 * (POLYNOMIAL_SIZE + LWE_DIMENSION)).map(|_| rng.random::<u8>()));
+            bytes.extend_from_slice(&(PACKED_POLYNOMIAL_SIZE as u32 | 1 << 31).to_le_bytes());
+            bytes.extend((0..16 * (PACKED_POLYNOMIAL_SIZE + LWE_DIMENSION)).map(|_| rng.random::<u8>()));
             LinearBlock::read_from(&bytes).expect("a well-formed block").0
         })
         .collect();

@@ -3,7 +3,7 @@
 //! message space, and serialization of packed blocks and converted aggregates.
 //!
 //! One test, because the conversion key (a 2.4 GB 128-bit bootstrapping key and a 2 GB packing
-//! key, shipped compressed as 1.45 GB) takes about a minute to generate on 2 cores; five values
+//! key, shipped compressed as 2.1 GB) takes about a minute to generate on 2 cores; five values
 //! keep the 40 bootstraps short.
 
 use shuyu_crypto::bootstrapped;

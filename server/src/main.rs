@@ -100,7 +100,7 @@ enum KeysCommand {
         /// Key directory to create (must not exist).
         #[arg(long)]
         out: PathBuf,
-        /// Skip the conversion key (about a minute and 1.45 GB): the domain then sums every
+        /// Skip the conversion key (about a minute and 2.1 GB): the domain then sums every
         /// encrypted column on the bootstrapped tier.
         #[arg(long)]
         no_conversion_key: bool,

@@ -3,7 +3,7 @@
 
 use super::key::{LinearColumn, LinearOrigin};
 use super::ntt::{Transformed, MAX_PRODUCTS_PER_ACCUMULATOR};
-use super::{plan, GLWE_DIMENSION, LWE_DIMENSION, POLYNOMIAL_SIZE};
+use super::{plan_for, Ring, LWE_DIMENSION};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
 
@@ -157,10 +157,11 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
         )));
     }
     let blocks = column.blocks();
+    let ring = column.ring();
     let partials = blocks
         .par_chunks(BLOCKS_PER_TASK)
         .enumerate()
-        .map(|(task, chunk)| sum_task(chunk, task * BLOCKS_PER_TASK, groups, num_groups))
+        .map(|(task, chunk)| sum_task(ring, chunk, task * BLOCKS_PER_TASK, groups, num_groups))
         .reduce(
             || (0..num_groups).map(|_| None).collect::<Vec<Option<Partial>>>(),
             |mut left, right| {
@@ -185,7 +186,7 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
         .map(|(partial, rows)| {
             let partial = partial.unwrap_or(Partial { mask_products: vec![0; LWE_DIMENSION], body: 0 });
             LinearAggregate {
-                mask: extract_mask(&partial.mask_products),
+                mask: extract_mask(ring, &partial.mask_products),
                 body: partial.body,
                 rows,
                 bound: column.bound(),
@@ -197,19 +198,20 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
 }
 
 /// Sample extraction at coefficient `N - 1`: the LWE mask entry for key bit `(j, u)` is
-/// coefficient `N - 1 - u` of `A_j * M` (no sign change: the index never wraps).
-fn extract_mask(products: &[u128]) -> Vec<u128> {
-    let n = POLYNOMIAL_SIZE;
-    (0..GLWE_DIMENSION).flat_map(|j| (0..n).map(move |u| products[j * n + n - 1 - u])).collect()
+/// coefficient `N - 1 - u` of `A_j * M` (no sign change: the index never wraps). In both rings
+/// key bit `(j, u)` is bit `j * N + u` of the same 4096-bit key.
+fn extract_mask(ring: Ring, products: &[u128]) -> Vec<u128> {
+    let n = ring.n;
+    (0..ring.k).flat_map(|j| (0..n).map(move |u| products[j * n + n - 1 - u])).collect()
 }
 
-fn sum_task(blocks: &[super::LinearBlock], first_block: usize, groups: &[u32], num_groups: usize) -> Vec<Option<Partial>> {
-    let ntt = plan();
-    let n = POLYNOMIAL_SIZE;
-    let mut accumulators: Vec<Option<[Transformed; GLWE_DIMENSION]>> = (0..num_groups).map(|_| None).collect();
+fn sum_task(ring: Ring, blocks: &[super::LinearBlock], first_block: usize, groups: &[u32], num_groups: usize) -> Vec<Option<Partial>> {
+    let ntt = plan_for(ring.n);
+    let n = ring.n;
+    let mut accumulators: Vec<Option<Vec<Transformed>>> = (0..num_groups).map(|_| None).collect();
     let mut bodies = vec![0u128; num_groups];
     let mut ones: Vec<Vec<usize>> = vec![Vec::new(); num_groups];
-    let mut mask_t: [Transformed; GLWE_DIMENSION] = std::array::from_fn(|_| ntt.zero());
+    let mut mask_t: Vec<Transformed> = (0..ring.k).map(|_| ntt.zero()).collect();
     let mut selector_t = ntt.zero();
     for (offset, block) in blocks.iter().enumerate() {
         let start = (first_block + offset) * n;
@@ -233,7 +235,7 @@ fn sum_task(blocks: &[super::LinearBlock], first_block: usize, groups: &[u32], n
                 continue;
             }
             ntt.forward_binary(positions, &mut selector_t);
-            let acc = accumulators[g].get_or_insert_with(|| std::array::from_fn(|_| ntt.zero()));
+            let acc = accumulators[g].get_or_insert_with(|| (0..ring.k).map(|_| ntt.zero()).collect());
             for (a, t) in acc.iter_mut().zip(&mask_t) {
                 ntt.mul_accumulate(a, t, &selector_t);
             }

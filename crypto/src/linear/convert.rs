@@ -15,8 +15,9 @@
 //! lookup table maps `d` to `d · 16^j · 2^70`: the output is an LWE ciphertext of dimension
 //! 4096 over 2^128 under an intermediate key. The eight outputs sum to the value at scale
 //! [`CONVERTED_SCALE_LOG2`](super::CONVERTED_SCALE_LOG2). A packing keyswitch then puts up to
-//! 2048 of them into one GLWE ciphertext under the linear tier's key, whose mask is stored in
-//! full ([`super::LinearBlock`]): 48 bytes per value in full blocks.
+//! 4096 of them into one GLWE ciphertext under the linear tier's key read as one polynomial
+//! of 4096 coefficients (k = 1, N = 4096, the same key bits), whose mask is stored in full
+//! ([`super::LinearBlock`]): 32 bytes per value in full blocks.
 //!
 //! # Noise and exactness
 //! The 128-bit bootstrapping key uses TFHE-rs's noise-squashing GLWE parameters (k = 2,
@@ -34,8 +35,8 @@
 //! key, are trusted to be well formed: a malformed bootstrapping key could write any value.
 //! `docs/encryption.md` states the witnessed key ceremony this rests on.
 
-use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
-use super::{CONVERTED_SCALE_LOG2, GLWE_DIMENSION, LWE_DIMENSION, POLYNOMIAL_SIZE};
+use super::key::{LinearBlock, LinearColumn, LinearOrigin, LinearSecretKey, PackedEncryptor};
+use super::{CONVERTED_SCALE_LOG2, LWE_DIMENSION, PACKED_RING};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
 use tfhe::core_crypto::prelude::*;
@@ -112,7 +113,7 @@ impl ConversionKey {
 
     /// Converts proven, clamped values (each at most `bound`, as the bootstrapped tier's import
     /// guarantees; nothing here checks it) into a linear column of origin
-    /// [`LinearOrigin::Converted`]. Work is spread over rayon's pool by value; blocks of 2048
+    /// [`LinearOrigin::Converted`]. Work is spread over rayon's pool by value; blocks of 4096
     /// values are packed one at a time. Only parameter mismatches between the keys are
     /// detected: keys of the same parameters from another ceremony give wrong sums.
     pub fn convert_column(&self, server_key: &tfhe::ServerKey, values: &[FheUint32], bound: u32) -> Result<LinearColumn> {
@@ -142,7 +143,7 @@ impl ConversionKey {
             })
             .collect();
         let blocks = values
-            .chunks(POLYNOMIAL_SIZE)
+            .chunks(PACKED_RING.n)
             .map(|chunk| {
                 let converted = chunk
                     .par_iter()
@@ -194,17 +195,14 @@ impl ConversionKey {
         Ok(sum)
     }
 
-    /// Packs up to 2048 converted values into one block under the linear tier's key.
+    /// Packs up to 4096 converted values into one block under the linear tier's key, read as
+    /// one polynomial of 4096 coefficients.
     fn pack(&self, converted: &[LweCiphertextOwned<u128>]) -> LinearBlock {
         let lwe_size = converted[0].lwe_size();
         let container: Vec<u128> = converted.iter().flat_map(|c| c.as_ref().iter().copied()).collect();
         let list = LweCiphertextList::from_container(container, lwe_size, CiphertextModulus::new_native());
-        let mut glwe = GlweCiphertext::new(
-            0u128,
-            GlweSize(GLWE_DIMENSION + 1),
-            PolynomialSize(POLYNOMIAL_SIZE),
-            CiphertextModulus::new_native(),
-        );
+        let mut glwe =
+            GlweCiphertext::new(0u128, GlweSize(PACKED_RING.k + 1), PolynomialSize(PACKED_RING.n), CiphertextModulus::new_native());
         par_keyswitch_lwe_ciphertext_list_and_pack_in_glwe_ciphertext(&self.packing, &list, &mut glwe);
         let mask = glwe.get_mask().as_ref().to_vec();
         let body = glwe.get_body().as_ref()[..converted.len()].to_vec();
@@ -212,8 +210,8 @@ impl ConversionKey {
     }
 }
 
-/// Bytes of one GLWE ciphertext of the packing key.
-const GLWE_LEN: usize = (GLWE_DIMENSION + 1) * POLYNOMIAL_SIZE;
+/// Coefficients of one GLWE ciphertext of the packing key (mask and body, [`PACKED_RING`]).
+const GLWE_LEN: usize = (PACKED_RING.k + 1) * PACKED_RING.n;
 
 /// The packing keyswitch key from `input` to the linear key, in seeded form (one mask seed and
 /// one body per GLWE), in the order TFHE-rs's `generate_lwe_packing_keyswitch_key` lays the key
@@ -222,20 +220,21 @@ const GLWE_LEN: usize = (GLWE_DIMENSION + 1) * POLYNOMIAL_SIZE;
 /// coefficient 0. The encryptions use the linear tier's exact CRT-NTT products, in parallel,
 /// instead of TFHE-rs's sequential generator (seconds instead of about 6 minutes).
 fn seeded_packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -> (Vec<u128>, Vec<u128>) {
-    let encryptor = LinearEncryptor::new(linear);
+    let encryptor = PackedEncryptor::new(linear);
+    let n = PACKED_RING.n;
     let count = input.lwe_dimension().0 * PACKING_LEVELS;
     let mut seeds = vec![0u128; count];
-    let mut bodies = vec![0u128; count * POLYNOMIAL_SIZE];
+    let mut bodies = vec![0u128; count * n];
     seeds
         .par_chunks_mut(PACKING_LEVELS)
-        .zip(bodies.par_chunks_mut(PACKING_LEVELS * POLYNOMIAL_SIZE))
+        .zip(bodies.par_chunks_mut(PACKING_LEVELS * n))
         .zip(input.as_ref().par_iter())
         .for_each(|((seeds, bodies), &element)| {
-            let mut plaintext = Zeroizing::new(vec![0u128; POLYNOMIAL_SIZE]);
+            let mut plaintext = Zeroizing::new(vec![0u128; n]);
             let levels = (1..=PACKING_LEVELS).rev();
-            for ((seed, body), level) in seeds.iter_mut().zip(bodies.chunks_exact_mut(POLYNOMIAL_SIZE)).zip(levels) {
+            for ((seed, body), level) in seeds.iter_mut().zip(bodies.chunks_exact_mut(n)).zip(levels) {
                 plaintext[0] = element << (128 - PACKING_BASE_LOG * level);
-                let (s, b) = encryptor.encrypt_glwe_seeded(&plaintext);
+                let (s, b) = encryptor.encrypt_seeded(&plaintext);
                 *seed = s;
                 body.copy_from_slice(&b);
             }
@@ -245,7 +244,7 @@ fn seeded_packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -
 
 /// The conversion key as the custodian ships it to the domain: the 128-bit bootstrapping key
 /// compressed by TFHE-rs (seeded masks, about 0.78 GB) and the packing key as one seed and one
-/// body per GLWE (about 0.67 GB). [`CompressedConversionKey::decompress`] expands both (4.4 GB).
+/// body per GLWE (about 1.34 GB). [`CompressedConversionKey::decompress`] expands both (5.1 GB).
 pub struct CompressedConversionKey {
     squashing: tfhe::integer::noise_squashing::CompressedNoiseSquashingKey,
     packing_seeds: Vec<u128>,
@@ -301,7 +300,7 @@ impl CompressedConversionKey {
         let squashing = crate::keys::from_tfhe_bytes(squashing_bytes, "conversion key")?;
         let rest = &rest[8 + len..];
         let count = u64_at(rest, 0)?;
-        let expected = (LWE_DIMENSION * PACKING_LEVELS, 8 + 16 * count * (1 + POLYNOMIAL_SIZE));
+        let expected = (LWE_DIMENSION * PACKING_LEVELS, 8 + 16 * count * (1 + PACKED_RING.n));
         if count != expected.0 || rest.len() != expected.1 {
             return Err(bad("the packing key does not have the expected size"));
         }
@@ -319,7 +318,7 @@ impl CompressedConversionKey {
         container
             .par_chunks_mut(GLWE_LEN)
             .zip(self.packing_seeds.par_iter())
-            .zip(self.packing_bodies.par_chunks(POLYNOMIAL_SIZE))
+            .zip(self.packing_bodies.par_chunks(PACKED_RING.n))
             .for_each(|((glwe, &seed), body)| {
                 glwe[..LWE_DIMENSION].copy_from_slice(&super::mask_from_seed(seed));
                 glwe[LWE_DIMENSION..].copy_from_slice(body);
@@ -328,8 +327,8 @@ impl CompressedConversionKey {
             container,
             DecompositionBaseLog(PACKING_BASE_LOG),
             DecompositionLevelCount(PACKING_LEVELS),
-            GlweSize(GLWE_DIMENSION + 1),
-            PolynomialSize(POLYNOMIAL_SIZE),
+            GlweSize(PACKED_RING.k + 1),
+            PolynomialSize(PACKED_RING.n),
             CiphertextModulus::new_native(),
         );
         ConversionKey { squashing, packing }

@@ -4,7 +4,7 @@
 use super::aggregate::LinearAggregate;
 use super::ntt::Transformed;
 use super::{
-    mask_from_seed, plan, CONVERTED_SCALE_LOG2, GLWE_DIMENSION, LWE_DIMENSION, MAX_CONVERTED_ROWS_PER_AGGREGATE,
+    mask_from_seed, plan, plan_for, Ring, CONVERTED_SCALE_LOG2, PACKED_RING, SEEDED_RING, GLWE_DIMENSION, LWE_DIMENSION, MAX_CONVERTED_ROWS_PER_AGGREGATE,
     MAX_ROWS_PER_AGGREGATE, NOISE_BOUND_LOG2, POLYNOMIAL_SIZE, SCALE_LOG2,
 };
 use crate::error::{CryptoError, Result};
@@ -108,16 +108,17 @@ impl LinearSecretKey {
 enum BlockMask {
     /// Expanded from a public seed (custodian encryption with the secret key).
     Seeded(u128),
-    /// Stored in full (`k * N` coefficients): blocks the domain packs itself
-    /// ([`super::ConversionKey`]), whose masks come out of a keyswitch.
+    /// Stored in full (one polynomial of 4096 coefficients, [`super::PACKED_RING`]): blocks the
+    /// domain packs itself ([`super::ConversionKey`]), whose masks come out of a keyswitch.
     Explicit(Vec<u128>),
 }
 
 /// Flag in the serialized value count of a block with an explicit mask.
 const EXPLICIT_MASK_FLAG: u32 = 1 << 31;
 
-/// One block of up to `N` encrypted values: the GLWE mask (a public seed, or the full mask of
-/// a block packed by the domain) and one body coefficient per value (`16` bytes per value).
+/// One block of encrypted values: the GLWE mask (a public seed, for up to 2048 values the
+/// custodian encrypted; or the full mask of up to 4096 values the domain packed) and one body
+/// coefficient per value (`16` bytes per value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LinearBlock {
     mask: BlockMask,
@@ -128,7 +129,16 @@ impl LinearBlock {
     /// A block packed by the domain: its full mask and the first `rows` body coefficients.
     pub(crate) fn packed(mask: Vec<u128>, body: Vec<u128>) -> Self {
         debug_assert_eq!(mask.len(), LWE_DIMENSION);
+        debug_assert!(body.len() <= PACKED_RING.n);
         LinearBlock { mask: BlockMask::Explicit(mask), body }
+    }
+
+    /// The ring of the block's GLWE ciphertext.
+    pub(crate) fn ring(&self) -> Ring {
+        match self.mask {
+            BlockMask::Seeded(_) => SEEDED_RING,
+            BlockMask::Explicit(_) => PACKED_RING,
+        }
     }
 
     /// Number of values in the block.
@@ -136,7 +146,7 @@ impl LinearBlock {
         self.body.len()
     }
 
-    /// The block's GLWE mask, `k` polynomials of `N` coefficients.
+    /// The block's GLWE mask, `k` polynomials of `N` coefficients (4096 coefficients in all).
     pub(crate) fn mask(&self) -> std::borrow::Cow<'_, [u128]> {
         match &self.mask {
             BlockMask::Seeded(seed) => std::borrow::Cow::Owned(mask_from_seed(*seed)),
@@ -191,8 +201,9 @@ impl LinearBlock {
         let count = u32::from_le_bytes(bytes.get(16..20).ok_or_else(bad)?.try_into().map_err(|_| bad())?);
         let explicit = count & EXPLICIT_MASK_FLAG != 0;
         let rows = (count & !EXPLICIT_MASK_FLAG) as usize;
-        if rows == 0 || rows > POLYNOMIAL_SIZE {
-            return Err(CryptoError::malformed("linear block", "value count outside 1..=2048"));
+        let capacity = if explicit { PACKED_RING.n } else { SEEDED_RING.n };
+        if rows == 0 || rows > capacity {
+            return Err(CryptoError::malformed("linear block", format!("value count outside 1..={capacity}")));
         }
         let end = 20 + 16 * rows;
         let body = u128s(20..end)?;
@@ -251,15 +262,25 @@ impl LinearColumn {
 
     /// Assembles a column of the given origin. Only the domain's own conversion, or the
     /// domain's store reading back what the conversion wrote, may claim
-    /// [`LinearOrigin::Converted`].
+    /// [`LinearOrigin::Converted`]. All blocks share one ring, and all but the last are full.
     pub fn with_origin(blocks: Vec<LinearBlock>, bound: u32, origin: LinearOrigin) -> Result<Self> {
-        if let Some(i) = blocks.iter().rev().skip(1).position(|b| b.rows() != POLYNOMIAL_SIZE) {
+        let ring = blocks.first().map_or(SEEDED_RING, LinearBlock::ring);
+        if blocks.iter().any(|b| b.ring() != ring) {
+            return Err(CryptoError::InvalidInput("a linear column mixes seeded and packed blocks".into()));
+        }
+        if let Some(i) = blocks.iter().rev().skip(1).position(|b| b.rows() != ring.n) {
             return Err(CryptoError::InvalidInput(format!(
-                "block {} of a linear column holds fewer than {POLYNOMIAL_SIZE} values; only the last block may",
-                blocks.len() - 2 - i
+                "block {} of a linear column holds fewer than {} values; only the last block may",
+                blocks.len() - 2 - i,
+                ring.n
             )));
         }
         Ok(LinearColumn { blocks, bound, origin })
+    }
+
+    /// The ring of the column's blocks.
+    pub(crate) fn ring(&self) -> Ring {
+        self.blocks.first().map_or(SEEDED_RING, LinearBlock::ring)
     }
 
     /// The blocks, in row order.
@@ -342,22 +363,6 @@ impl LinearEncryptor {
         LinearColumn::new(blocks, bound)
     }
 
-    /// Encrypts one GLWE ciphertext of `plaintext` (`N` coefficients, already scaled) with a
-    /// mask expanded from a fresh public seed and `TUniform(30)` noise; returns the seed and the
-    /// body (the mask is `mask_from_seed(seed)`, `k` polynomials, as TFHE-rs lays them out).
-    pub(crate) fn encrypt_glwe_seeded(&self, plaintext: &[u128]) -> (u128, Vec<u128>) {
-        let seed = fresh_seed();
-        let mut noise = vec![0u128; POLYNOMIAL_SIZE];
-        let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
-        noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
-        let mut body = self.mask_times_key(&mask_from_seed(seed));
-        for ((b, e), p) in body.iter_mut().zip(&noise).zip(plaintext) {
-            *b = b.wrapping_add(*e).wrapping_add(*p);
-        }
-        noise.zeroize();
-        (seed, body)
-    }
-
     /// `sum_j A_j * S_j` for a mask of `k` polynomials.
     fn mask_times_key(&self, mask: &[u128]) -> Vec<u128> {
         let ntt = plan();
@@ -368,5 +373,52 @@ impl LinearEncryptor {
             ntt.mul_accumulate(&mut acc, &t, key);
         }
         ntt.finish(acc)
+    }
+}
+
+/// Encrypts GLWE ciphertexts under the linear key read as one polynomial of 4096 coefficients
+/// ([`PACKED_RING`]): the output side of the conversion's packing key. Holds the key in
+/// transformed form, zeroed on drop.
+pub(crate) struct PackedEncryptor {
+    key_ntt: Transformed,
+}
+
+impl Drop for PackedEncryptor {
+    fn drop(&mut self) {
+        for residues in self.key_ntt.iter_mut() {
+            residues.zeroize();
+        }
+    }
+}
+
+impl PackedEncryptor {
+    /// Prepares the key for encryption.
+    pub(crate) fn new(key: &LinearSecretKey) -> Self {
+        let ntt = plan_for(PACKED_RING.n);
+        let ones: Zeroizing<Vec<usize>> = Zeroizing::new((0..PACKED_RING.n).filter(|&i| key.bits[i] == 1).collect());
+        let mut key_ntt = ntt.zero();
+        ntt.forward_binary(&ones, &mut key_ntt);
+        PackedEncryptor { key_ntt }
+    }
+
+    /// Encrypts `plaintext` (4096 coefficients, already scaled) with a mask expanded from a
+    /// fresh public seed and `TUniform(30)` noise; returns the seed and the body (the mask is
+    /// `mask_from_seed(seed)`).
+    pub(crate) fn encrypt_seeded(&self, plaintext: &[u128]) -> (u128, Vec<u128>) {
+        let ntt = plan_for(PACKED_RING.n);
+        let seed = fresh_seed();
+        let mut mask_t = ntt.zero();
+        ntt.forward_u128(&mask_from_seed(seed), &mut mask_t);
+        let mut acc = ntt.zero();
+        ntt.mul_accumulate(&mut acc, &mask_t, &self.key_ntt);
+        let mut body = ntt.finish(acc);
+        let mut noise = vec![0u128; PACKED_RING.n];
+        let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
+        noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
+        for ((b, e), p) in body.iter_mut().zip(&noise).zip(plaintext) {
+            *b = b.wrapping_add(*e).wrapping_add(*p);
+        }
+        noise.zeroize();
+        (seed, body)
     }
 }

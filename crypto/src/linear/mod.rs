@@ -66,9 +66,39 @@ pub const PARAMETER_SET: &str = "shuyu-linear-v1/glwe-k2-n2048-tuniform30-q2^128
 /// LWE dimension of an extracted aggregate.
 pub const LWE_DIMENSION: usize = GLWE_DIMENSION * POLYNOMIAL_SIZE;
 
+/// Values per block of a converted column: the domain packs them into one GLWE of dimension 1
+/// and polynomial size 4096, the same 4096 key bits read as one polynomial, so that a full
+/// block stores 16 bytes of mask and 16 of body per value.
+pub const PACKED_POLYNOMIAL_SIZE: usize = 4096;
+
+/// The ring of a block's GLWE ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ring {
+    /// GLWE dimension.
+    pub(crate) k: usize,
+    /// Polynomial size.
+    pub(crate) n: usize,
+}
+
+/// Blocks the custodian encrypts (seeded masks): `k = 2`, `N = 2048`.
+pub(crate) const SEEDED_RING: Ring = Ring { k: GLWE_DIMENSION, n: POLYNOMIAL_SIZE };
+/// Blocks the domain packs (explicit masks): `k = 1`, `N = 4096`.
+pub(crate) const PACKED_RING: Ring = Ring { k: 1, n: PACKED_POLYNOMIAL_SIZE };
+const _: () = assert!(SEEDED_RING.k * SEEDED_RING.n == LWE_DIMENSION && PACKED_RING.k * PACKED_RING.n == LWE_DIMENSION);
+
 fn plan() -> &'static ntt::CrtNtt {
-    static PLAN: std::sync::OnceLock<ntt::CrtNtt> = std::sync::OnceLock::new();
-    PLAN.get_or_init(|| ntt::CrtNtt::new(POLYNOMIAL_SIZE))
+    plan_for(POLYNOMIAL_SIZE)
+}
+
+/// The CRT-NTT plan of one of the two polynomial sizes.
+fn plan_for(n: usize) -> &'static ntt::CrtNtt {
+    static SEEDED: std::sync::OnceLock<ntt::CrtNtt> = std::sync::OnceLock::new();
+    static PACKED: std::sync::OnceLock<ntt::CrtNtt> = std::sync::OnceLock::new();
+    match n {
+        POLYNOMIAL_SIZE => SEEDED.get_or_init(|| ntt::CrtNtt::new(POLYNOMIAL_SIZE)),
+        PACKED_POLYNOMIAL_SIZE => PACKED.get_or_init(|| ntt::CrtNtt::new(PACKED_POLYNOMIAL_SIZE)),
+        _ => unreachable!("blocks use polynomial size 2048 or 4096"),
+    }
 }
 
 /// Expands the public mask of a block from its seed (`k` polynomials of `N` coefficients).

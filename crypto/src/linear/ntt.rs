@@ -10,7 +10,8 @@
 //! negacyclic product has integer coefficients of magnitude below `N * 2^128 = 2^139`. The
 //! centred lift returns the exact integer as long as the accumulated magnitude stays below
 //! `(P - 1) / 2`, which is above `2^149`; so up to `2^10` products may be accumulated before a
-//! [`CrtNtt::finish`]. Callers keep to [`MAX_PRODUCTS_PER_ACCUMULATOR`], a quarter of that.
+//! [`CrtNtt::finish`] at `N = 2048`, and `2^9` at `N = 4096` (products below `2^140`). Callers
+//! keep to [`MAX_PRODUCTS_PER_ACCUMULATOR`], a quarter and a half of those.
 
 use tfhe_ntt::fastdiv::Div32;
 use tfhe_ntt::prime32::Plan;
@@ -19,7 +20,8 @@ use tfhe_ntt::prime32::Plan;
 pub(crate) const PRIMES: [u32; 5] = [0x3F5A_0001, 0x3F5D_0001, 0x3F76_0001, 0x3F82_0001, 0x3FAC_0001];
 
 /// How many binary products one accumulator may hold before it must be finished (see the
-/// module comment: the exact bound is 2^10; a factor 4 is kept as margin).
+/// module comment: the exact bound is 2^10 at N = 2048 and 2^9 at N = 4096; a factor 4 and 2
+/// are kept as margin).
 pub(crate) const MAX_PRODUCTS_PER_ACCUMULATOR: usize = 256;
 
 /// A polynomial in CRT-NTT form: `PRIMES.len()` residue vectors of length `n`.

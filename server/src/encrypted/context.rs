@@ -64,7 +64,7 @@ impl EncryptionContext {
     }
 
     /// Adds the custodian's conversion keys read from `path`, if any (expanding them takes
-    /// seconds and 4.4 GB of memory).
+    /// seconds and 5.1 GB of memory).
     pub fn with_conversion_keys(mut self, path: Option<&Path>) -> Result<Self, Error> {
         if let Some(path) = path {
             let bytes = std::fs::read(path).map_err(Error::io(format!("reading the conversion keys {}", path.display())))?;

@@ -3,7 +3,7 @@
 //! - `shuyu keys generate --out DIR`: writes `DIR/custodian.key` (both secret keys; 0600,
 //!   never leaves the custodian) and `DIR/domain.keys` (the compressed server key and the
 //!   compact public key: hand this file to the bureau for `[encryption] domain_keys`) and,
-//!   unless `--no-conversion-key`, `DIR/conversion.keys` (about 1.45 GB: the keys the domain
+//!   unless `--no-conversion-key`, `DIR/conversion.keys` (about 2.1 GB: the keys the domain
 //!   converts proven columns into the linear tier with; `[encryption] conversion_keys`).
 //! - `shuyu encrypt`: reads CSV or Parquet, pseudonymises the join key with the
 //!   authorization's pseudonym key, encrypts the declared value columns (bootstrapped tier by
@@ -44,7 +44,7 @@ pub fn generate_keys(out: &Path, conversion: bool) -> Result<(), Error> {
     std::fs::write(&path, domain).map_err(Error::io(format!("writing {}", path.display())))?;
     if conversion {
         let spinner = ProgressBar::new_spinner();
-        spinner.set_message("generating the conversion key (about a minute on 2 cores; 1.45 GB)");
+        spinner.set_message("generating the conversion key (about a minute on 2 cores; 2.1 GB)");
         spinner.enable_steady_tick(std::time::Duration::from_millis(200));
         let bytes = CompressedConversionKey::generate(keys.client_key(), keys.linear_key()).to_bytes()?;
         let path = out.join(CONVERSION_KEYS_FILE);
