@@ -261,14 +261,15 @@ pub async fn run(
 
 type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);
 
-/// The encrypted part: verified columns, encrypted predicates, conditional sums and counts,
-/// noise under encryption (plaintext counts are noised in the clear), one signed release.
-#[allow(clippy::too_many_arguments)]
 /// What the encrypted part hands back: the noised encrypted values to release (sums, then an
 /// encrypted count), a count noised in the clear when no encrypted filter applies, and the
 /// number of encrypted operations.
 type Computed = (Vec<EncryptedValue>, Option<Vec<i64>>, u64);
 
+/// The encrypted part: verified columns (converted linear columns for sums without an
+/// encrypted filter), encrypted predicates, conditional sums and counts, noise under
+/// encryption (plaintext counts are noised in the clear), one signed release.
+#[allow(clippy::too_many_arguments)]
 async fn compute_and_release(
     enc: &Arc<EncryptionContext>,
     signing: &ed25519_dalek::SigningKey,
