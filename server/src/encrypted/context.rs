@@ -87,8 +87,14 @@ impl EncryptionContext {
         for block in column.blocks() {
             block.write_to(&mut bytes);
         }
+        // Not `create_dir_all`: if the unit was revoked meanwhile, its import directory is gone
+        // and must stay gone.
         let converted = dir.join(CONVERTED_DIR);
-        std::fs::create_dir_all(&converted).map_err(Error::io("creating the converted-column directory"))?;
+        match std::fs::create_dir(&converted) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io("creating the converted-column directory")(e)),
+        }
         let (tmp, path) = (converted.join(format!(".{name}.tmp")), converted.join(name));
         std::fs::write(&tmp, &bytes).map_err(Error::io("writing a converted column"))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("writing a converted column"))?;
