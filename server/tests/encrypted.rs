@@ -374,6 +374,20 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
         assert!((total - sum_true).abs() <= half(f64::from(BOUND)), "group {key}: noised sum {total} too far from {sum_true}");
     }
 
+    // A converted column that went missing (a restart interrupted its conversion, say) is
+    // converted again when a query next loads the column; that query runs on the bootstrapped
+    // tier meanwhile.
+    std::fs::remove_file(filed.join(".converted").join("claim")).expect("remove the converted column");
+    let (_, explained) = query(&mut flight, &format!("EXPLAIN PRIVACY {grouped}")).await.expect("explain grouped");
+    let measure = explained[0].column(2).as_string::<i32>().value(0).to_string();
+    assert!(measure.starts_with("sum(claim) under encryption (bootstrapped tier"), "{measure}");
+    query(&mut flight, grouped).await.expect("grouped fused query on the bootstrapped tier");
+    let waited = std::time::Instant::now();
+    while !enc.has_converted(&filed, "claim") {
+        assert!(waited.elapsed() < std::time::Duration::from_secs(600), "the column was not converted again in 10 minutes");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+
     // The job's time limit covers the encrypted part: past it the job fails with a timeout,
     // the encrypted work stops, nothing reaches the keyholder, and the charge stands (noise
     // had been drawn).
@@ -388,6 +402,6 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
 
     // The keyholder journalled each job's grant and decryption, without values.
     let journal = std::fs::read_to_string(dir.path().join("journal")).expect("journal");
-    assert_eq!(journal.lines().count(), 4, "two fused jobs, a grant and a decryption each; EXPLAIN reached no keyholder");
+    assert_eq!(journal.lines().count(), 6, "three fused jobs, a grant and a decryption each; EXPLAIN reached no keyholder");
     assert!(journal.contains(&format!("\"{job}\"")));
 }

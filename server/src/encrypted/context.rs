@@ -1,6 +1,6 @@
 //! What the domain holds to compute on encrypted imports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -38,6 +38,8 @@ pub struct EncryptionContext {
     columns: ColumnCache,
     conversion: Option<ConversionKey>,
     converted: ConvertedCache,
+    /// Converted-column files whose conversion is under way.
+    converting: Mutex<HashSet<PathBuf>>,
 }
 
 impl std::fmt::Debug for EncryptionContext {
@@ -60,6 +62,7 @@ impl EncryptionContext {
             columns: Mutex::new(HashMap::new()),
             conversion: None,
             converted: Mutex::new(HashMap::new()),
+            converting: Mutex::new(HashSet::new()),
         })
     }
 
@@ -99,6 +102,33 @@ impl EncryptionContext {
         std::fs::write(&tmp, &bytes).map_err(Error::io("writing a converted column"))?;
         std::fs::rename(&tmp, &path).map_err(Error::io("writing a converted column"))?;
         Ok(true)
+    }
+
+    /// Starts converting the verified, clamped `values` of column `name` of the import in `dir`
+    /// on a thread of its own (the work runs on rayon's pool), unless the domain has no
+    /// conversion keys, the column is converted already or its conversion is under way.
+    /// Returns whether it started one. Called after an upload is filed, and whenever a query
+    /// loads a column that is not converted (after a restart interrupted a conversion, say).
+    /// A failure (the unit revoked meanwhile, the disk full) leaves the column on the
+    /// bootstrapped tier and is logged without any value.
+    pub fn ensure_converted(self: &Arc<Self>, dir: &Path, name: &str, bound: u32, values: Arc<Vec<FheUint32>>) -> bool {
+        if self.conversion.is_none() || self.has_converted(dir, name) {
+            return false;
+        }
+        let file = dir.join(CONVERTED_DIR).join(name);
+        if !self.converting.lock().unwrap_or_else(PoisonError::into_inner).insert(file.clone()) {
+            return false;
+        }
+        let (enc, dir, name) = (self.clone(), dir.to_path_buf(), name.to_string());
+        let spawned = std::thread::Builder::new().name("shuyu-convert".into()).spawn(move || {
+            let started = std::time::Instant::now();
+            match enc.convert_column(&dir, &name, &values, bound) {
+                Ok(_) => tracing::info!(column = %name, rows = values.len(), secs = started.elapsed().as_secs_f64(), "column converted into the linear tier"),
+                Err(e) => tracing::warn!(column = %name, error = %e, "conversion into the linear tier failed; the column stays on the bootstrapped tier"),
+            }
+            enc.converting.lock().unwrap_or_else(PoisonError::into_inner).remove(&file);
+        });
+        spawned.is_ok()
     }
 
     /// Whether the domain converted column `name` of the import in `dir` into the linear tier.

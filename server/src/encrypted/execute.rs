@@ -314,6 +314,9 @@ async fn compute_and_release(
             let sha = entry.map(|e| e.file.sha256.clone()).unwrap_or_default();
             let file = path2.join(&name);
             let values = enc2.column(file, &sha, || Ok(bundle2.import_bootstrapped(&name, enc2.public_key(), enc2.crs())?))?;
+            if let Some(entry) = entry {
+                enc2.ensure_converted(&path2, &name, entry.spec.bound, values.clone());
+            }
             columns.insert(name, values);
             check()?;
         }

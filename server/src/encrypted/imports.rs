@@ -6,9 +6,10 @@
 //! was written for, one row per pseudonym (contribution bounding), and for every
 //! bootstrapped column the zero-knowledge bound proofs against the domain's CRS and public
 //! key (then clamping to the declared bound). When the bureau configured conversion keys,
-//! each verified column is then converted into the linear tier in the background (8
-//! bootstraps per value, about 4.4 s per value on 2 cores) and written to the bundle's
-//! `.converted/` directory; queries use the bootstrapped tier until it is in place. Only then is the import requested from the
+//! each verified column is then converted into the linear tier in the background
+//! ([`EncryptionContext::ensure_converted`]: 8 bootstraps per value, about 4.4 s per value on
+//! 2 cores) and written to the bundle's `.converted/` directory; queries use the bootstrapped
+//! tier until it is in place. Only then is the import requested from the
 //! bureau (governance `request_import`) and the bundle moved to `imports/<unit>/<name>`; a
 //! failed upload leaves nothing behind. Queries use the import only once the bureau has
 //! approved it (`ReviewImport` on the admin service); revocation deletes the unit's files.
@@ -120,24 +121,7 @@ fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: 
     Ok((manifest.rows, columns, to_convert))
 }
 
-/// Converts the verified columns of a filed import into the linear tier, one after the other,
-/// on a blocking thread; queries use each one once its file is in place. A failure (the unit
-/// revoked meanwhile, the disk full) leaves the column on the bootstrapped tier and is logged
-/// without any value.
-fn convert_in_background(enc: Arc<EncryptionContext>, dir: PathBuf, import: i64, columns: Vec<ToConvert>) {
-    if columns.is_empty() {
-        return;
-    }
-    tokio::task::spawn_blocking(move || {
-        for (name, bound, values) in columns {
-            let started = std::time::Instant::now();
-            match enc.convert_column(&dir, &name, &values, bound) {
-                Ok(_) => tracing::info!(import, column = %name, rows = values.len(), secs = started.elapsed().as_secs_f64(), "column converted into the linear tier"),
-                Err(e) => tracing::warn!(import, column = %name, error = %e, "conversion into the linear tier failed; the column stays on the bootstrapped tier"),
-            }
-        }
-    });
-}
+
 
 impl ImportsService {
     async fn upload(&self, md: &tonic::metadata::MetadataMap, mut stream: Streaming<UploadChunk>) -> Result<UploadResult, Error> {
@@ -197,7 +181,9 @@ impl ImportsService {
         std::fs::rename(&staging.dir, &final_dir).map_err(Error::io("filing the uploaded bundle"))?;
         staging.keep = true;
         tracing::info!(%import, rows, "encrypted import uploaded and verified; awaiting the bureau's review");
-        convert_in_background(self.enc.clone(), final_dir, import.0, to_convert);
+        for (column, bound, values) in to_convert {
+            self.enc.ensure_converted(&final_dir, &column, bound, values);
+        }
         Ok(UploadResult { import_id: import.0, rows, columns })
     }
 }
