@@ -1,7 +1,10 @@
 //! Linear tier: correctness against the plaintext answer, exactness at scale, refusals.
 
 use rand::{Rng, SeedableRng};
-use shuyu_crypto::linear::{grouped_sum, LinearColumn, LinearEncryptor, LinearSecretKey, NO_GROUP, POLYNOMIAL_SIZE};
+use shuyu_crypto::linear::{
+    grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION, NO_GROUP,
+    POLYNOMIAL_SIZE,
+};
 use shuyu_crypto::CryptoError;
 
 fn plaintext_sums(values: &[u32], groups: &[u32], num_groups: usize) -> Vec<i64> {
@@ -113,4 +116,24 @@ fn keys_blocks_and_aggregates_round_trip_and_keys_never_print() {
     let aggregate = shuyu_crypto::linear::LinearAggregate::from_bytes(&aggregate.to_bytes()).unwrap();
     assert_eq!(restored.decrypt(&aggregate), 16);
     assert!(LinearSecretKey::from_bytes(&[0u8; 10]).is_err());
+}
+
+#[test]
+fn a_converted_column_holds_only_packed_blocks() {
+    // Seeded blocks are the custodian's: claiming them as converted (the domain's own,
+    // bound-verified layout) is refused, as is mixing the two layouts in one column.
+    let key = LinearSecretKey::generate();
+    let seeded = LinearEncryptor::new(&key).encrypt_column("c", &[1, 2, 3], 10).unwrap();
+    let refused = LinearColumn::with_origin(seeded.blocks().to_vec(), 10, LinearOrigin::Converted);
+    assert!(matches!(refused, Err(CryptoError::InvalidInput(_))));
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0u128.to_le_bytes());
+    bytes.extend_from_slice(&(3u32 | 1 << 31).to_le_bytes());
+    bytes.extend(std::iter::repeat_n(7u8, 16 * (3 + LWE_DIMENSION)));
+    let (packed, used) = LinearBlock::read_from(&bytes).unwrap();
+    assert_eq!(used, bytes.len());
+    let mixed = LinearColumn::new(vec![packed.clone(), seeded.blocks()[0].clone()], 10);
+    assert!(matches!(mixed, Err(CryptoError::InvalidInput(_))));
+    let converted = LinearColumn::with_origin(vec![packed], 10, LinearOrigin::Converted).unwrap();
+    assert_eq!(converted.rows(), 3);
 }

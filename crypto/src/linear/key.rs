@@ -264,9 +264,14 @@ impl LinearColumn {
     /// domain's store reading back what the conversion wrote, may claim
     /// [`LinearOrigin::Converted`]. All blocks share one ring, and all but the last are full.
     pub fn with_origin(blocks: Vec<LinearBlock>, bound: u32, origin: LinearOrigin) -> Result<Self> {
-        let ring = blocks.first().map_or(SEEDED_RING, LinearBlock::ring);
+        let ring = match origin {
+            LinearOrigin::Custodian => blocks.first().map_or(SEEDED_RING, LinearBlock::ring),
+            LinearOrigin::Converted => PACKED_RING,
+        };
         if blocks.iter().any(|b| b.ring() != ring) {
-            return Err(CryptoError::InvalidInput("a linear column mixes seeded and packed blocks".into()));
+            return Err(CryptoError::InvalidInput(
+                "a linear column mixes seeded and packed blocks, or a converted column holds seeded ones".into(),
+            ));
         }
         if let Some(i) = blocks.iter().rev().skip(1).position(|b| b.rows() != ring.n) {
             return Err(CryptoError::InvalidInput(format!(
@@ -280,7 +285,10 @@ impl LinearColumn {
 
     /// The ring of the column's blocks.
     pub(crate) fn ring(&self) -> Ring {
-        self.blocks.first().map_or(SEEDED_RING, LinearBlock::ring)
+        match self.origin {
+            LinearOrigin::Custodian => self.blocks.first().map_or(SEEDED_RING, LinearBlock::ring),
+            LinearOrigin::Converted => PACKED_RING,
+        }
     }
 
     /// The blocks, in row order.
