@@ -17,7 +17,7 @@
 use crate::bootstrapped::{self, ValueWidth};
 use crate::error::{CryptoError, Result};
 use crate::keys::DomainCrs;
-use crate::linear::{self, LinearBlock, LinearColumn, LinearEncryptor, LinearSecretKey, POLYNOMIAL_SIZE};
+use crate::linear::{self, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, POLYNOMIAL_SIZE};
 use crate::pseudonym::{Pseudonym, PseudonymKey};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
@@ -437,18 +437,7 @@ impl Bundle {
     pub fn linear_column(&self, name: &str) -> Result<LinearColumn> {
         let entry = self.column(name, ColumnTier::Linear)?;
         let data = read_checked(&self.dir, &entry.file)?;
-        let mut blocks = Vec::with_capacity(entry.chunks as usize);
-        let mut rest = data.as_slice();
-        while !rest.is_empty() {
-            let (block, used) = LinearBlock::read_from(rest)?;
-            blocks.push(block);
-            rest = &rest[used..];
-        }
-        let column = LinearColumn::new(blocks, entry.spec.bound)?;
-        if column.rows() != self.manifest.rows {
-            return Err(CryptoError::malformed("linear column", "row count differs from the manifest"));
-        }
-        Ok(column)
+        LinearColumn::from_bytes(&data, entry.spec.bound, LinearOrigin::Custodian, self.manifest.rows)
     }
 
     /// Imports a bootstrapped-tier column: checks each proven list's conformance to the

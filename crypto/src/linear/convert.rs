@@ -35,7 +35,7 @@
 //! key, are trusted to be well formed: a malformed bootstrapping key could write any value.
 //! `docs/encryption.md` states the witnessed key ceremony this rests on.
 
-use super::key::{LinearBlock, LinearColumn, LinearOrigin, LinearSecretKey, PackedEncryptor};
+use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
 use super::{CONVERTED_SCALE_LOG2, LWE_DIMENSION, PACKED_RING};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;
@@ -142,27 +142,32 @@ impl ConversionKey {
                 )
             })
             .collect();
+        let lwe_size = bsk.output_lwe_dimension().to_lwe_size();
         let blocks = values
             .chunks(PACKED_RING.n)
             .map(|chunk| {
-                let converted = chunk
-                    .par_iter()
-                    .map(|value| self.convert_value(shortint, &pattern.key_switching_key, &luts, value))
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(self.pack(&converted))
+                // Each value's LWE ciphertext is written in place into the list the packing
+                // keyswitch reads (4096 × 64 KB for a full block).
+                let mut list = LweCiphertextList::new(0u128, lwe_size, LweCiphertextCount(chunk.len()), CiphertextModulus::new_native());
+                list.par_iter_mut()
+                    .zip(chunk.par_iter())
+                    .try_for_each(|(mut out, value)| self.convert_value(shortint, &pattern.key_switching_key, &luts, value, &mut out))?;
+                Ok(self.pack(&list))
             })
             .collect::<Result<Vec<_>>>()?;
         LinearColumn::with_origin(blocks, bound, LinearOrigin::Converted)
     }
 
-    /// One value: eight digit bootstraps summed into one LWE ciphertext (dimension 4096).
+    /// One value: eight digit bootstraps summed into `sum`, an LWE ciphertext of dimension 4096
+    /// holding zero on entry.
     fn convert_value(
         &self,
         shortint: &tfhe::shortint::ServerKey,
         keyswitch_key: &LweKeyswitchKeyOwned<u64>,
         luts: &[GlweCiphertextOwned<u128>],
         value: &FheUint32,
-    ) -> Result<LweCiphertextOwned<u128>> {
+        sum: &mut LweCiphertextMutView<'_, u128>,
+    ) -> Result<()> {
         let (radix, ..) = value.clone().into_raw_parts();
         let blocks = radix.blocks();
         if blocks.len() != BLOCKS_PER_VALUE {
@@ -179,33 +184,28 @@ impl ConversionKey {
             blind_rotate_f128_lwe_ciphertext_mem_optimized_requirement::<u128>(bsk.glwe_size(), bsk.polynomial_size(), fft)
                 .unaligned_bytes_required(),
         );
-        let output_size = bsk.output_lwe_dimension().to_lwe_size();
-        let mut sum = LweCiphertext::new(0u128, output_size, CiphertextModulus::new_native());
-        let mut digit_out = LweCiphertext::new(0u128, output_size, CiphertextModulus::new_native());
+        let mut digit_out = LweCiphertext::new(0u128, sum.lwe_size(), CiphertextModulus::new_native());
         let mut switched = LweCiphertext::new(0u64, keyswitch_key.output_lwe_size(), keyswitch_key.ciphertext_modulus());
+        let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
         for (pair, lut) in blocks.chunks_exact(2).zip(luts) {
             let [low, high] = [&pair[0], &pair[1]].map(|block| clean(shortint, block));
             let digit = shortint.unchecked_add(&shortint.unchecked_scalar_mul(&high, 4), &low);
             keyswitch_lwe_ciphertext(keyswitch_key, &digit.ct, &mut switched);
-            let log_modulus = bsk.polynomial_size().to_blind_rotation_input_modulus_log();
             let msed = modulus_switch.lwe_ciphertext_modulus_switch::<usize, _>(&switched, log_modulus);
             blind_rotate_f128_lwe_ciphertext_mem_optimized(&msed, &mut digit_out, lut, bsk, fft, buffers.stack());
-            lwe_ciphertext_add_assign(&mut sum, &digit_out);
+            lwe_ciphertext_add_assign(sum, &digit_out);
         }
-        Ok(sum)
+        Ok(())
     }
 
     /// Packs up to 4096 converted values into one block under the linear tier's key, read as
     /// one polynomial of 4096 coefficients.
-    fn pack(&self, converted: &[LweCiphertextOwned<u128>]) -> LinearBlock {
-        let lwe_size = converted[0].lwe_size();
-        let container: Vec<u128> = converted.iter().flat_map(|c| c.as_ref().iter().copied()).collect();
-        let list = LweCiphertextList::from_container(container, lwe_size, CiphertextModulus::new_native());
+    fn pack(&self, list: &LweCiphertextListOwned<u128>) -> LinearBlock {
         let mut glwe =
             GlweCiphertext::new(0u128, GlweSize(PACKED_RING.k + 1), PolynomialSize(PACKED_RING.n), CiphertextModulus::new_native());
-        par_keyswitch_lwe_ciphertext_list_and_pack_in_glwe_ciphertext(&self.packing, &list, &mut glwe);
+        par_keyswitch_lwe_ciphertext_list_and_pack_in_glwe_ciphertext(&self.packing, list, &mut glwe);
         let mask = glwe.get_mask().as_ref().to_vec();
-        let body = glwe.get_body().as_ref()[..converted.len()].to_vec();
+        let body = glwe.get_body().as_ref()[..list.lwe_ciphertext_count().0].to_vec();
         LinearBlock::packed(mask, body)
     }
 }
@@ -220,7 +220,7 @@ const GLWE_LEN: usize = (PACKED_RING.k + 1) * PACKED_RING.n;
 /// coefficient 0. The encryptions use the linear tier's exact CRT-NTT products, in parallel,
 /// instead of TFHE-rs's sequential generator (seconds instead of about 6 minutes).
 fn seeded_packing_key(input: &LweSecretKey<&[u128]>, linear: &LinearSecretKey) -> (Vec<u128>, Vec<u128>) {
-    let encryptor = PackedEncryptor::new(linear);
+    let encryptor = LinearEncryptor::for_ring(linear, PACKED_RING);
     let n = PACKED_RING.n;
     let count = input.lwe_dimension().0 * PACKING_LEVELS;
     let mut seeds = vec![0u128; count];
@@ -304,10 +304,11 @@ impl CompressedConversionKey {
         if count != expected.0 || rest.len() != expected.1 {
             return Err(bad("the packing key does not have the expected size"));
         }
-        let values: Vec<u128> =
-            rest[8..].chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect();
-        let (seeds, bodies) = values.split_at(count);
-        Ok(CompressedConversionKey { squashing, packing_seeds: seeds.to_vec(), packing_bodies: bodies.to_vec() })
+        let (seeds, bodies) = rest[8..].split_at(16 * count);
+        let read = |bytes: &[u8]| -> Vec<u128> {
+            bytes.chunks_exact(16).map(|c| u128::from_le_bytes(c.try_into().expect("16 bytes"))).collect()
+        };
+        Ok(CompressedConversionKey { squashing, packing_seeds: read(seeds), packing_bodies: read(bodies) })
     }
 
     /// Expands the key for use: the bootstrapping key into TFHE-rs's 128-bit Fourier form, the

@@ -4,7 +4,7 @@
 use super::aggregate::LinearAggregate;
 use super::ntt::Transformed;
 use super::{
-    mask_from_seed, plan, plan_for, Ring, CONVERTED_SCALE_LOG2, PACKED_RING, SEEDED_RING, GLWE_DIMENSION, LWE_DIMENSION, MAX_CONVERTED_ROWS_PER_AGGREGATE,
+    mask_from_seed, plan_for, Ring, CONVERTED_SCALE_LOG2, PACKED_RING, SEEDED_RING, GLWE_DIMENSION, LWE_DIMENSION, MAX_CONVERTED_ROWS_PER_AGGREGATE,
     MAX_ROWS_PER_AGGREGATE, NOISE_BOUND_LOG2, POLYNOMIAL_SIZE, SCALE_LOG2,
 };
 use crate::error::{CryptoError, Result};
@@ -90,16 +90,19 @@ impl LinearSecretKey {
         (message, noise)
     }
 
-    /// The key's polynomials in CRT-NTT form.
-    fn transformed(&self) -> [Transformed; GLWE_DIMENSION] {
-        let ntt = plan();
-        std::array::from_fn(|j| {
-            let ones: Vec<usize> =
-                (0..POLYNOMIAL_SIZE).filter(|&i| self.bits[j * POLYNOMIAL_SIZE + i] == 1).collect();
-            let mut t = ntt.zero();
-            ntt.forward_binary(&ones, &mut t);
-            t
-        })
+    /// The key's polynomials in CRT-NTT form, for `ring` (the same 4096 bits either way: bit
+    /// `j * N + i` is coefficient `i` of polynomial `j`).
+    fn transformed(&self, ring: Ring) -> Vec<Transformed> {
+        let ntt = plan_for(ring.n);
+        (0..ring.k)
+            .map(|j| {
+                let ones: Zeroizing<Vec<usize>> =
+                    Zeroizing::new((0..ring.n).filter(|&i| self.bits[j * ring.n + i] == 1).collect());
+                let mut t = ntt.zero();
+                ntt.forward_binary(&ones, &mut t);
+                t
+            })
+            .collect()
     }
 }
 
@@ -315,12 +318,41 @@ impl LinearColumn {
     pub fn byte_len(&self) -> usize {
         self.blocks.iter().map(LinearBlock::byte_len).sum()
     }
+
+    /// Serializes the column: its blocks' frames, one after the other ([`LinearBlock::write_to`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.byte_len());
+        for block in &self.blocks {
+            block.write_to(&mut out);
+        }
+        out
+    }
+
+    /// Reads a column written by [`LinearColumn::to_bytes`], of the given bound and origin, and
+    /// checks it holds `rows` values.
+    pub fn from_bytes(bytes: &[u8], bound: u32, origin: LinearOrigin, rows: u64) -> Result<Self> {
+        let mut blocks = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (block, used) = LinearBlock::read_from(rest)?;
+            blocks.push(block);
+            rest = &rest[used..];
+        }
+        let column = Self::with_origin(blocks, bound, origin)?;
+        if column.rows() != rows {
+            return Err(CryptoError::malformed("linear column", "row count differs from the import's"));
+        }
+        Ok(column)
+    }
 }
 
-/// Encrypts values under a [`LinearSecretKey`] (custodian side).
-/// Holds the key in transformed form, zeroed on drop.
+/// Encrypts under a [`LinearSecretKey`]: value blocks of the custodian's layout
+/// ([`SEEDED_RING`]), or, for the conversion's packing key, GLWE ciphertexts of the key read
+/// as one polynomial of 4096 coefficients ([`PACKED_RING`]). Holds the key in transformed
+/// form, zeroed on drop.
 pub struct LinearEncryptor {
-    key_ntt: [Transformed; GLWE_DIMENSION],
+    ring: Ring,
+    key_ntt: Vec<Transformed>,
 }
 
 impl Drop for LinearEncryptor {
@@ -334,30 +366,28 @@ impl Drop for LinearEncryptor {
 }
 
 impl LinearEncryptor {
-    /// Prepares the key for encryption.
+    /// Prepares the key for encrypting value blocks (the custodian's layout).
     pub fn new(key: &LinearSecretKey) -> Self {
-        LinearEncryptor { key_ntt: key.transformed() }
+        Self::for_ring(key, SEEDED_RING)
+    }
+
+    /// Prepares the key for GLWE ciphertexts of `ring`.
+    pub(crate) fn for_ring(key: &LinearSecretKey, ring: Ring) -> Self {
+        LinearEncryptor { ring, key_ntt: key.transformed(ring) }
     }
 
     /// Encrypts up to `N` values (each `<= bound`) into one block with a fresh mask seed and
     /// fresh `TUniform(30)` noise. Refuses a value above the bound, naming its row only.
     pub fn encrypt_block(&self, column: &str, first_row: u64, values: &[u32], bound: u32) -> Result<LinearBlock> {
+        debug_assert_eq!(self.ring, SEEDED_RING, "value blocks are of the custodian's layout");
         if values.is_empty() || values.len() > POLYNOMIAL_SIZE {
             return Err(CryptoError::InvalidInput(format!("a block holds 1..={POLYNOMIAL_SIZE} values")));
         }
         if let Some(i) = values.iter().position(|&v| v > bound) {
             return Err(CryptoError::AboveBound { column: column.to_string(), row: first_row + i as u64, bound });
         }
-        let seed = fresh_seed();
-        let mut noise = vec![0u128; values.len()];
-        let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
-        noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
-        let mut body = self.mask_times_key(&mask_from_seed(seed));
-        body.truncate(values.len());
-        for ((b, &v), e) in body.iter_mut().zip(values).zip(&noise) {
-            *b = b.wrapping_add((v as u128) << SCALE_LOG2).wrapping_add(*e);
-        }
-        noise.zeroize();
+        let plaintext: Vec<u128> = values.iter().map(|&v| (v as u128) << SCALE_LOG2).collect();
+        let (seed, body) = self.encrypt_seeded(&plaintext);
         Ok(LinearBlock { mask: BlockMask::Seeded(seed), body })
     }
 
@@ -371,56 +401,22 @@ impl LinearEncryptor {
         LinearColumn::new(blocks, bound)
     }
 
-    /// `sum_j A_j * S_j` for a mask of `k` polynomials.
-    fn mask_times_key(&self, mask: &[u128]) -> Vec<u128> {
-        let ntt = plan();
+    /// Encrypts `plaintext` (at most `N` coefficients, already scaled; the rest are 0) with a
+    /// mask expanded from a fresh public seed and `TUniform(30)` noise. Returns the seed and the
+    /// first `plaintext.len()` body coefficients (the mask is `mask_from_seed(seed)`).
+    pub(crate) fn encrypt_seeded(&self, plaintext: &[u128]) -> (u128, Vec<u128>) {
+        let (ntt, n) = (plan_for(self.ring.n), self.ring.n);
+        let seed = fresh_seed();
+        let mask = mask_from_seed(seed);
         let mut acc = ntt.zero();
         let mut t = ntt.zero();
         for (j, key) in self.key_ntt.iter().enumerate() {
-            ntt.forward_u128(&mask[j * POLYNOMIAL_SIZE..(j + 1) * POLYNOMIAL_SIZE], &mut t);
+            ntt.forward_u128(&mask[j * n..(j + 1) * n], &mut t);
             ntt.mul_accumulate(&mut acc, &t, key);
         }
-        ntt.finish(acc)
-    }
-}
-
-/// Encrypts GLWE ciphertexts under the linear key read as one polynomial of 4096 coefficients
-/// ([`PACKED_RING`]): the output side of the conversion's packing key. Holds the key in
-/// transformed form, zeroed on drop.
-pub(crate) struct PackedEncryptor {
-    key_ntt: Transformed,
-}
-
-impl Drop for PackedEncryptor {
-    fn drop(&mut self) {
-        for residues in self.key_ntt.iter_mut() {
-            residues.zeroize();
-        }
-    }
-}
-
-impl PackedEncryptor {
-    /// Prepares the key for encryption.
-    pub(crate) fn new(key: &LinearSecretKey) -> Self {
-        let ntt = plan_for(PACKED_RING.n);
-        let ones: Zeroizing<Vec<usize>> = Zeroizing::new((0..PACKED_RING.n).filter(|&i| key.bits[i] == 1).collect());
-        let mut key_ntt = ntt.zero();
-        ntt.forward_binary(&ones, &mut key_ntt);
-        PackedEncryptor { key_ntt }
-    }
-
-    /// Encrypts `plaintext` (4096 coefficients, already scaled) with a mask expanded from a
-    /// fresh public seed and `TUniform(30)` noise; returns the seed and the body (the mask is
-    /// `mask_from_seed(seed)`).
-    pub(crate) fn encrypt_seeded(&self, plaintext: &[u128]) -> (u128, Vec<u128>) {
-        let ntt = plan_for(PACKED_RING.n);
-        let seed = fresh_seed();
-        let mut mask_t = ntt.zero();
-        ntt.forward_u128(&mask_from_seed(seed), &mut mask_t);
-        let mut acc = ntt.zero();
-        ntt.mul_accumulate(&mut acc, &mask_t, &self.key_ntt);
         let mut body = ntt.finish(acc);
-        let mut noise = vec![0u128; PACKED_RING.n];
+        body.truncate(plaintext.len());
+        let mut noise = vec![0u128; plaintext.len()];
         let mut noise_generator = RandomGenerator::<DefaultRandomGenerator>::new(Seed(fresh_seed()));
         noise_generator.fill_slice_with_random_from_distribution(&mut noise, TUniform::<u128>::new(NOISE_BOUND_LOG2));
         for ((b, e), p) in body.iter_mut().zip(&noise).zip(plaintext) {

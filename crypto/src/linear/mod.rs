@@ -86,10 +86,6 @@ pub(crate) const SEEDED_RING: Ring = Ring { k: GLWE_DIMENSION, n: POLYNOMIAL_SIZ
 pub(crate) const PACKED_RING: Ring = Ring { k: 1, n: PACKED_POLYNOMIAL_SIZE };
 const _: () = assert!(SEEDED_RING.k * SEEDED_RING.n == LWE_DIMENSION && PACKED_RING.k * PACKED_RING.n == LWE_DIMENSION);
 
-fn plan() -> &'static ntt::CrtNtt {
-    plan_for(POLYNOMIAL_SIZE)
-}
-
 /// The CRT-NTT plan of one of the two polynomial sizes.
 fn plan_for(n: usize) -> &'static ntt::CrtNtt {
     static SEEDED: std::sync::OnceLock<ntt::CrtNtt> = std::sync::OnceLock::new();

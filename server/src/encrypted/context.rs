@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use shuyu_crypto::keys::{DomainCrs, DomainKeys};
-use shuyu_crypto::linear::{CompressedConversionKey, ConversionKey, LinearBlock, LinearColumn, LinearOrigin};
+use shuyu_crypto::linear::{CompressedConversionKey, ConversionKey, LinearColumn, LinearOrigin};
 use shuyu_crypto::pseudonym::PseudonymKey;
 use shuyu_governance::{AuthorizationId, Store};
 use tfhe::{CompactPublicKey, FheUint32, ServerKey};
@@ -85,11 +85,7 @@ impl EncryptionContext {
     /// `dir/.converted/<name>` (block frames), through a temporary file.
     pub fn convert_column(&self, dir: &Path, name: &str, values: &[FheUint32], bound: u32) -> Result<bool, Error> {
         let Some(conversion) = &self.conversion else { return Ok(false) };
-        let column = conversion.convert_column(&self.server_key, values, bound)?;
-        let mut bytes = Vec::with_capacity(column.byte_len());
-        for block in column.blocks() {
-            block.write_to(&mut bytes);
-        }
+        let bytes = conversion.convert_column(&self.server_key, values, bound)?.to_bytes();
         // Not `create_dir_all`: if the unit was revoked meanwhile, its import directory is gone
         // and must stay gone.
         let converted = dir.join(CONVERTED_DIR);
@@ -137,8 +133,9 @@ impl EncryptionContext {
     }
 
     /// The converted linear column `name` of the import in `dir`, if the domain converted it;
-    /// `sha256` is the checksum of the bundle file it was converted from.
-    pub fn converted_column(&self, dir: &Path, name: &str, sha256: &str, bound: u32) -> Result<Option<Arc<LinearColumn>>, Error> {
+    /// `sha256` is the checksum of the bundle file it was converted from, `rows` the import's
+    /// row count.
+    pub fn converted_column(&self, dir: &Path, name: &str, sha256: &str, bound: u32, rows: u64) -> Result<Option<Arc<LinearColumn>>, Error> {
         let path = dir.join(CONVERTED_DIR).join(name);
         if !path.is_file() {
             return Ok(None);
@@ -153,14 +150,7 @@ impl EncryptionContext {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io("reading a converted column")(e)),
         };
-        let mut blocks = Vec::new();
-        let mut rest = bytes.as_slice();
-        while !rest.is_empty() {
-            let (block, used) = LinearBlock::read_from(rest)?;
-            blocks.push(block);
-            rest = &rest[used..];
-        }
-        let column = Arc::new(LinearColumn::with_origin(blocks, bound, LinearOrigin::Converted)?);
+        let column = Arc::new(LinearColumn::from_bytes(&bytes, bound, LinearOrigin::Converted, rows)?);
         self.converted.lock().unwrap_or_else(PoisonError::into_inner).insert(key, column.clone());
         Ok(Some(column))
     }

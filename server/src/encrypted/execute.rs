@@ -293,14 +293,15 @@ async fn compute_and_release(
     let check = move || if stopped.load(Ordering::Relaxed) { Err(Error::Internal("the encrypted part was stopped: the job ran out of time".into())) } else { Ok(()) };
     let computed = tokio::task::spawn_blocking(move || -> Result<Computed, Error> {
         bootstrapped::install_server_key(enc2.server_key());
+        let manifest = bundle2.manifest();
+        let verified = |name: &str| manifest.columns.iter().find(|c| c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
+        let checksum = |name: &str| verified(name).map(|e| e.file.sha256.clone()).unwrap_or_default();
         // Linear tier: sums with no encrypted filter, over columns the domain converted from
         // proven values at upload. Everything else runs on the bootstrapped tier.
         let mut linear = HashMap::new();
         if query2.encrypted_filters.is_empty() {
             for (name, bound) in &sum_columns {
-                let entry = bundle2.manifest().columns.iter().find(|c| &c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
-                let sha = entry.map(|e| e.file.sha256.as_str()).unwrap_or_default();
-                if let Some(column) = enc2.converted_column(&path2, name, sha, *bound)? {
+                if let Some(column) = enc2.converted_column(&path2, name, &checksum(name), *bound, manifest.rows)? {
                     linear.insert(name.clone(), column);
                 }
             }
@@ -310,8 +311,7 @@ async fn compute_and_release(
             if linear.contains_key(&name) {
                 continue;
             }
-            let entry = bundle2.manifest().columns.iter().find(|c| c.spec.name == name && c.spec.tier == ColumnTier::Bootstrapped);
-            let sha = entry.map(|e| e.file.sha256.clone()).unwrap_or_default();
+            let (entry, sha) = (verified(&name), checksum(&name));
             let file = path2.join(&name);
             let values = enc2.column(file, &sha, || Ok(bundle2.import_bootstrapped(&name, enc2.public_key(), enc2.crs())?))?;
             if let Some(entry) = entry {
