@@ -156,3 +156,18 @@ async fn select_and_rename_outer_plans_skip_datafusion_with_the_same_result() {
         assert!(shuyu_compute::passthrough::direct_result(&plan).is_none(), "{sql}: has work for DataFusion");
     }
 }
+
+/// Regression: quantile histograms kept each person's first `max_groups` keys in key order,
+/// so the keys late in the order lost every person with many keys. The kept keys are now
+/// those first in a keyed hash of (person, key), the same for all rows of one key.
+#[tokio::test]
+async fn quantile_bounding_keeps_keys_in_a_hashed_order_not_key_order() {
+    let s = PrivateSession::new(common::health_scope().await);
+    let budget = QueryBudget { max_groups: Some(1), ..QueryBudget::pure(1.0) };
+    let plan = s.plan("SELECT department, MEDIAN(cost) FROM medical_visits GROUP BY department", budget).await.expect("plans");
+    let h = &plan.releases[0].histograms[0];
+    let text = h.plan.display_indent().to_string();
+    let rank = text.lines().find(|l| l.contains("dense_rank")).unwrap_or_else(|| panic!("a key bound per person: {text}"));
+    assert!(rank.contains("md5("), "keys are ranked by a keyed hash: {rank}");
+    assert!(!rank.contains("ORDER BY [__k0 ASC"), "not by the key itself: {rank}");
+}

@@ -54,6 +54,29 @@ async fn check(session: &PrivateSession, ctx: &datafusion::prelude::SessionConte
 }
 
 const CASES: &[Case] = &[
+    // Regression: SUM(x) FILTER (WHERE a) and SUM(x) in one SELECT once shared one partial.
+    pure(
+        "filtered and unfiltered sums of one column",
+        "SELECT district, SUM(income) FILTER (WHERE employed) AS e, SUM(income) AS s FROM residents GROUP BY district",
+        "SELECT district, SUM(CASE WHEN employed THEN ROUND(income * 100) END) / 100, SUM(ROUND(income * 100)) / 100 FROM residents GROUP BY district",
+        1,
+    ),
+    // Regression: CAST(a AS DOUBLE) / 2 was typed as integer division (truncated bounds and grid).
+    pure(
+        "a whole number cast to DOUBLE divides exactly",
+        "SELECT district, SUM(CAST(age AS DOUBLE) / 2) FROM residents GROUP BY district",
+        "SELECT district, SUM(ROUND(CAST(age AS DOUBLE) / 2 * 100)) / 100 FROM residents GROUP BY district",
+        1,
+    ),
+    // Total evaluation: integer division by a value that is 0 for some rows yields NULL for
+    // those rows (which add nothing), where plain DataFusion raises an error.
+    pure(
+        "integer division by zero adds nothing",
+        "SELECT district, COUNT(*) FROM residents WHERE 100 / (age - 30) > 2 GROUP BY district",
+        // (NULLIF turns the zero divisor into NULL, as the total kernel does.)
+        "SELECT district, COUNT(*) FROM residents WHERE 100 / NULLIF(age - 30, 0) > 2 GROUP BY district",
+        1,
+    ),
     pure("count", "SELECT COUNT(*) FROM residents", "SELECT COUNT(*) FROM residents", 0),
     pure(
         "district breakdown",

@@ -430,9 +430,16 @@ impl<'a> AggregateAnalysis<'a> {
                     .alias("__rn");
                 hb = hb.window(vec![rn]).map_err(internal)?.filter(col("__rn").lt_eq(lit(max_rows as i64))).map_err(internal)?;
                 if bound_groups {
+                    // Which of a unit's keys it keeps: in key order for the oracle tests, else
+                    // in an order no one can predict (a keyed hash of unit and key, the same
+                    // for all rows of a key, which a per-row random number would not be).
+                    let key_order: Vec<SortExpr> = match order {
+                        BoundingOrder::ByKey => key_cols.iter().map(|k| k.clone().sort(true, false)).collect(),
+                        BoundingOrder::Random => vec![shuffled_key(&key_names).sort(true, false)],
+                    };
                     let gr = datafusion::functions_window::expr_fn::dense_rank()
                         .partition_by(vec![col("__unit")])
-                        .order_by(key_cols.iter().map(|k| k.clone().sort(true, false)).collect())
+                        .order_by(key_order)
                         .build()
                         .map_err(internal)?
                         .alias("__gr");
@@ -494,6 +501,9 @@ impl<'a> AggregateAnalysis<'a> {
                 None => e,
             }
         };
+        // Partials are shared between aggregates by label: the label names the filter, so
+        // SUM(x) FILTER (WHERE a) and SUM(x) are two partials.
+        let filtered = p.filter.as_ref().map(|c| format!(" where {}", c.schema_name())).unwrap_or_default();
         let arg = p.args.first().cloned();
         let is_star = arg.as_ref().map(|a| matches!(a, Expr::Literal(v, _) if !v.is_null())).unwrap_or(true);
         let mut push = |reqs: &mut Vec<PartialReq>, label: String, expr: Expr, lo: f64, hi: f64| -> usize {
@@ -573,7 +583,7 @@ impl<'a> AggregateAnalysis<'a> {
                 let integer = fx.integer;
                 if name == "sum" {
                     let grid = grid_for(lo.abs().max(hi.abs()), integer);
-                    let label = format!("sum({}) x {grid}", x.schema_name());
+                    let label = format!("sum({}) x {grid}{filtered}", x.schema_name());
                     let i = push(reqs, label, guard(OnGrid::new(lo, hi, 0.0, grid, false).call(x.clone())), (lo * grid).floor(), (hi * grid).ceil());
                     return Ok(OutputKind::Sum { partial: i, grid, non_negative: lo >= 0.0 });
                 }
@@ -586,7 +596,7 @@ impl<'a> AggregateAnalysis<'a> {
                 let grid = grid_for(half, integer) * if half_step { 2.0 } else { 1.0 };
                 let s = push(
                     reqs,
-                    format!("sum({} - {mid}) x {grid}", x.schema_name()),
+                    format!("sum({} - {mid}) x {grid}{filtered}", x.schema_name()),
                     guard(OnGrid::new(lo, hi, mid, grid, false).call(x.clone())),
                     -(half * grid).ceil(),
                     (half * grid).ceil(),
@@ -599,7 +609,7 @@ impl<'a> AggregateAnalysis<'a> {
                 // (x - mid)^2 with a half-integer mid is a multiple of 1/4: a grid of 4 keeps it whole.
                 let grid_sq = grid_for(sq_max, integer) * if half_step { 4.0 } else { 1.0 };
                 let sq = OnGrid::new(lo, hi, mid, grid_sq, true).call(x.clone());
-                let q = push(reqs, format!("sum(({} - {mid})^2) x {grid_sq}", x.schema_name()), guard(sq), 0.0, (sq_max * grid_sq).ceil());
+                let q = push(reqs, format!("sum(({} - {mid})^2) x {grid_sq}{filtered}", x.schema_name()), guard(sq), 0.0, (sq_max * grid_sq).ceil());
                 let sample = !name.ends_with("pop") && !name.ends_with("population");
                 Ok(OutputKind::Variance { sum: s, sum_sq: q, count: c, grid, grid_sq, bounds: (lo, hi), sample, stddev: name.starts_with("stddev") })
             }
@@ -645,6 +655,20 @@ impl<'a> AggregateAnalysis<'a> {
 fn unit_sum_bounds(r: &PartialReq, max_rows: u32) -> (i64, i64) {
     let lf = max_rows as f64;
     (r.lo.min(r.lo * lf).round() as i64, r.hi.max(r.hi * lf).round() as i64)
+}
+
+/// `md5(unit | keys | salt)`: a per-(unit, key) order that is random to the analyst (the salt
+/// is drawn once per process and never shown) and equal on every row of one key.
+fn shuffled_key(key_names: &[String]) -> Expr {
+    static SALT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let salt = SALT.get_or_init(|| format!("{:032x}", rand::random::<u128>()));
+    let mut parts = vec![cast(col("__unit"), DataType::Utf8)];
+    for k in key_names {
+        parts.push(lit("|"));
+        parts.push(datafusion::functions::expr_fn::coalesce(vec![cast(col(k), DataType::Utf8), lit("\u{0}")]));
+    }
+    parts.push(lit(salt.as_str()));
+    datafusion::functions::crypto::expr_fn::md5(datafusion::functions::string::expr_fn::concat(parts))
 }
 
 fn internal(e: datafusion::error::DataFusionError) -> PlannerError {

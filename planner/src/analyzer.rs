@@ -11,7 +11,7 @@ use datafusion::logical_expr::LogicalPlan;
 
 use crate::aggregate::{placeholder, AggregateAnalysis, PlanOptions};
 use crate::budget::QueryBudget;
-use crate::error::{PlannerError, Result};
+use crate::error::{from_df, to_df, PlannerError, Result};
 use crate::plan::{Calibrator, KeySet, PrivatePlan, Release};
 use crate::refusal::{refuse, RefusalCode};
 use crate::relation::{check_subqueries, touches_personal};
@@ -53,8 +53,15 @@ fn rewrite_outer(plan: &LogicalPlan, scope: &Scope, budget: &QueryBudget, option
             if releases.len() >= MAX_RELEASES {
                 return refuse(RefusalCode::UnboundedSensitivity, format!("a query may make at most {MAX_RELEASES} aggregates over personal data"));
             }
+            // Every expression it evaluates on personal rows becomes total, or the query is
+            // refused here, before anything is reserved or read.
+            let total = crate::total::make_total(plan.clone())?;
+            let LogicalPlan::Aggregate(total_agg) = &total else {
+                return Err(PlannerError::Internal("the total-evaluation pass changed an aggregate's kind".into()));
+            };
+            same_types(&agg.schema, &total_agg.schema)?;
             let analysis = AggregateAnalysis { catalog, budget, options };
-            let release = analysis.analyze(agg, releases.len())?;
+            let release = analysis.analyze(total_agg, releases.len())?;
             let ph = placeholder(&release, &agg.schema)?;
             releases.push(release);
             Ok(ph)
@@ -77,34 +84,27 @@ fn rewrite_outer(plan: &LogicalPlan, scope: &Scope, budget: &QueryBudget, option
             RefusalCode::RowLevelOutput,
             "SELECT DISTINCT over personal data releases the values present in the data; use GROUP BY with an aggregate",
         ),
-        _ => {
-            let out = plan.clone().map_children(|child| {
-                rewrite_outer(&child, scope, budget, options, releases)
-                    .map(Transformed::yes)
-                    .map_err(|e| datafusion::error::DataFusionError::External(Box::new(Wrapped(e))))
-            });
-            match out {
-                Ok(t) => Ok(t.data),
-                Err(datafusion::error::DataFusionError::External(b)) => match b.downcast::<Wrapped>() {
-                    Ok(w) => Err(w.0),
-                    Err(other) => Err(PlannerError::Internal(other.to_string())),
-                },
-                Err(e) => Err(PlannerError::Internal(e.strip_backtrace())),
-            }
-        }
+        _ => plan
+            .clone()
+            .map_children(|child| rewrite_outer(&child, scope, budget, options, releases).map(Transformed::yes).map_err(to_df))
+            .map(|t| t.data)
+            .map_err(from_df),
     }
 }
 
-#[derive(Debug)]
-struct Wrapped(PlannerError);
-impl std::fmt::Display for Wrapped {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
+/// The pass keeps every output's name and type: the outer plan was planned against them.
+fn same_types(a: &datafusion::common::DFSchema, b: &datafusion::common::DFSchema) -> Result<()> {
+    let same = a.fields().len() == b.fields().len()
+        && a.fields().iter().zip(b.fields().iter()).all(|(x, y)| x.name() == y.name() && x.data_type() == y.data_type());
+    if same {
+        Ok(())
+    } else {
+        Err(PlannerError::Internal(format!("the total-evaluation pass changed an aggregate's output: {a} became {b}")))
     }
 }
-impl std::error::Error for Wrapped {}
 
-/// Splits the query's budget evenly across its measurements and calibrates each.
+/// Splits the query's budget evenly across its measurements (and its δ across its partition
+/// selections) and calibrates each.
 pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<()> {
     let m = plan.measurement_count();
     if m == 0 {
@@ -113,7 +113,10 @@ pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<
     }
     let def = plan.budget.definition;
     let share = plan.budget.amount / m as f64;
-    let delta = plan.budget.delta;
+    // δ is a budget too: the query's δ is split evenly across its partition selections, so
+    // their δ adds up to at most what the query was given.
+    let selections = plan.releases.iter().filter(|r| matches!(r.keys, KeySet::Selected { .. })).count();
+    let delta = if selections == 0 { 0.0 } else { plan.budget.delta / selections as f64 };
     let fail = |what: &str, e: String| PlannerError::Refused(crate::refusal::Refusal::new(RefusalCode::InvalidBudget, format!("cannot calibrate {what}: {e}")));
     for r in &mut plan.releases {
         if let KeySet::Selected { max_partitions, calibration, .. } = &mut r.keys {

@@ -44,5 +44,33 @@ impl From<Refusal> for PlannerError {
     }
 }
 
+/// Carries a planner error through DataFusion's tree-rewriting closures.
+#[derive(Debug)]
+struct Carried(PlannerError);
+
+impl std::fmt::Display for Carried {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for Carried {}
+
+/// A planner error wrapped for a DataFusion closure (undone by [`from_df`]).
+pub(crate) fn to_df(e: PlannerError) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(Carried(e)))
+}
+
+/// The planner error a DataFusion closure carried out, or an internal error for any other.
+pub(crate) fn from_df(e: datafusion::error::DataFusionError) -> PlannerError {
+    match e {
+        datafusion::error::DataFusionError::External(b) => match b.downcast::<Carried>() {
+            Ok(c) => c.0,
+            Err(other) => PlannerError::Internal(other.to_string()),
+        },
+        other => PlannerError::Internal(other.strip_backtrace()),
+    }
+}
+
 /// Result alias of the planner.
 pub type Result<T, E = PlannerError> = std::result::Result<T, E>;

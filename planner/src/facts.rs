@@ -3,7 +3,7 @@
 //! value derives from the privacy unit or a direct identifier.
 
 use datafusion::common::{DFSchema, ScalarValue};
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator};
+use datafusion::logical_expr::{BinaryExpr, Expr, ExprSchemable, Operator};
 
 /// The most values a derived integer domain may have (GROUP BY age releases 0..=100).
 pub const MAX_DERIVED_DOMAIN: f64 = 10_000.0;
@@ -139,8 +139,11 @@ pub fn expr_facts(expr: &Expr, schema: &DFSchema, columns: &[Facts]) -> Facts {
                 (Some(a), Some(b)) => interval_op(*op, a, b),
                 _ => None,
             };
+            // Integer division truncates only when both operands have integer types: a
+            // whole number cast to DOUBLE divides exactly.
+            let int_types = matches!((left.get_type(schema), right.get_type(schema)), (Ok(a), Ok(b)) if a.is_integer() && b.is_integer());
             let integer = l.integer && r.integer && !matches!(op, Operator::Divide);
-            let integer_div = l.integer && r.integer && matches!(op, Operator::Divide);
+            let integer_div = int_types && matches!(op, Operator::Divide);
             // Integer division truncates toward zero: widen to whole numbers.
             let bounds = if integer_div { bounds.map(|(lo, hi)| (lo.floor(), hi.ceil())) } else { bounds };
             Facts { bounds, integer: integer || integer_div, ..Facts::default() }.merge_taint(&l).merge_taint(&r)
@@ -276,6 +279,29 @@ fn function_facts(name: &str, args: &[Facts]) -> Facts {
             };
             Facts { bounds, integer, ..Facts::default() }
         }
+        // Total integer division (NULL on a zero divisor): a non-zero integer divisor has
+        // |b| >= 1, so |a / b| <= |a|; with a divisor of known sign, the quotient's bounds.
+        "shuyu_div" => match (bounded(0), bounded(1)) {
+            (Some(a), Some(b)) if b.0 > 0.0 || b.1 < 0.0 => {
+                Facts { bounds: interval_op(Operator::Divide, a, b).map(|(l, h)| (l.floor(), h.ceil())), integer: true, ..Facts::default() }
+            }
+            (Some((l, h)), _) => {
+                let m = l.abs().max(h.abs());
+                Facts { bounds: Some((if l >= 0.0 { 0.0 } else { -m }, if h <= 0.0 { 0.0 } else { m })), integer: true, ..Facts::default() }
+            }
+            _ => Facts { integer: true, ..Facts::default() },
+        },
+        // |a % b| <= |a| and < |b|, with the sign of a.
+        "shuyu_mod" => match bounded(0) {
+            Some((l, h)) => {
+                let mut m = l.abs().max(h.abs());
+                if let Some((bl, bh)) = bounded(1) {
+                    m = m.min((bl.abs().max(bh.abs()) - 1.0).max(0.0));
+                }
+                Facts { bounds: Some((if l >= 0.0 { 0.0 } else { -m }, if h <= 0.0 { 0.0 } else { m })), integer: true, ..Facts::default() }
+            }
+            None => Facts { integer: true, ..Facts::default() },
+        },
         "coalesce" | "nvl" => {
             let mut b = args.first().and_then(|a| a.bounds);
             for a in args.iter().skip(1) {

@@ -8,6 +8,8 @@
 //! - [`scope`]: the scoped session — only the granted tables and columns exist in it.
 //! - [`analyzer`]: parses and plans SQL, walks the plan, replaces each aggregate over
 //!   personal data by a release placeholder, refuses anything else that reads personal rows.
+//! - [`total`]: total evaluation — every expression on personal rows cannot fail and has a
+//!   bounded cost per row (rewrites such as CAST → TRY_CAST, an explicit list of functions).
 //! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
 //! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
 //! - [`bounding`]: contribution bounding in one streaming pass over unit-clustered input.
@@ -33,6 +35,7 @@ pub mod refusal;
 pub mod relation;
 pub mod release_table;
 pub mod scope;
+pub mod total;
 
 pub use aggregate::{BoundingOrder, PlanOptions};
 pub use analyzer::{calibrate, plan_query, strip_explain_privacy};

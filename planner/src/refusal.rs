@@ -36,6 +36,9 @@ pub enum RefusalCode {
     InvalidBudget,
     /// Tables of different privacy units combined.
     MixedPrivacyUnits,
+    /// An expression over personal rows that could fail at run time or take a time that
+    /// grows with the data (a function not on the list, a pattern from the data, `repeat`).
+    ExpressionNotAllowed,
 }
 
 impl RefusalCode {
@@ -57,6 +60,7 @@ impl RefusalCode {
             RefusalCode::NotAQuery => "NOT_A_QUERY",
             RefusalCode::InvalidBudget => "INVALID_BUDGET",
             RefusalCode::MixedPrivacyUnits => "MIXED_PRIVACY_UNITS",
+            RefusalCode::ExpressionNotAllowed => "EXPRESSION_NOT_ALLOWED",
         }
     }
 }

@@ -18,6 +18,9 @@ use crate::facts::{expr_facts, Facts};
 use crate::refusal::{refuse, RefusalCode};
 use crate::scope::ScopeCatalog;
 
+/// Aggregates allowed in a subquery grouped by the privacy unit (per-person values).
+pub const PER_UNIT_AGGREGATES: &[&str] = &["count", "sum", "avg", "min", "max", "bool_and", "bool_or"];
+
 /// The privacy unit of a relation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnitFacts {
@@ -282,15 +285,20 @@ impl<'a> RelationWalker<'a> {
                         ),
                     );
                 }
-                // A join with a public table keeps one row per unit only if it matches on a unique key.
-                let public_schema = if personal_left { right.schema() } else { left.schema() };
+                // A join with a public table keeps one row per unit only where that is proven:
+                // an equality between a column of the personal side and a declared (and, at
+                // registration, verified) unique column of the public side. Anything else — a
+                // condition naming one side only, a cross join, a non-equi or OR condition —
+                // may repeat a person's rows, so the result is bounded as many rows per unit.
+                let (personal_schema, public_schema) = if personal_left { (left.schema(), right.schema()) } else { (right.schema(), left.schema()) };
                 let on_unique = pairs.iter().any(|(l, r)| {
-                    [l, r].iter().any(|e| {
-                        plain_column(e)
-                            .and_then(|c| public_schema.index_of_column(c).ok())
-                            .map(|i| public.unique[i])
-                            .unwrap_or(false)
-                    })
+                    let proven = |p: &Expr, q: &Expr| {
+                        let personal_col = side_index(p, personal_schema).is_some() && side_index(p, public_schema).is_none();
+                        let unique_col = side_index(q, personal_schema).is_none()
+                            && side_index(q, public_schema).map(|i| public.unique[i]).unwrap_or(false);
+                        personal_col && unique_col
+                    };
+                    proven(l, r) || proven(r, l)
                 });
                 let semi = matches!(j.join_type, JoinType::LeftSemi | JoinType::LeftAnti | JoinType::RightSemi | JoinType::RightAnti);
                 let rows = if on_unique || semi { u.rows } else { RowsPerUnit::Many };
@@ -372,6 +380,25 @@ impl<'a> RelationWalker<'a> {
         for e in a.group_expr.iter().chain(a.aggr_expr.iter()) {
             check_subqueries(e, self.catalog)?;
         }
+        for e in &a.aggr_expr {
+            let inner = match e {
+                Expr::Alias(x) => x.expr.as_ref(),
+                other => other,
+            };
+            if let Expr::AggregateFunction(f) = inner {
+                // Per-person values: functions whose work and result are bounded per row.
+                let name = f.func.name();
+                if !PER_UNIT_AGGREGATES.contains(&name) {
+                    return refuse(
+                        RefusalCode::UnsupportedAggregate,
+                        format!(
+                            "{name} inside a per-person subquery is not supported; use one of {} there",
+                            PER_UNIT_AGGREGATES.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
         let new = plan.with_new_exprs(plan.expressions(), vec![input]).map_err(internal)?;
         let mut columns: Vec<Facts> = a.group_expr.iter().map(|e| expr_facts(e, &in_schema, &in_facts.columns)).collect();
         for e in &a.aggr_expr {
@@ -442,6 +469,11 @@ fn equi_pairs(j: &datafusion::logical_expr::Join) -> Vec<(Expr, Expr)> {
         }
     }
     out
+}
+
+/// The index in `schema` of the plain column `e` names, if it names one there.
+fn side_index(e: &Expr, schema: &DFSchema) -> Option<usize> {
+    plain_column(e).and_then(|c| schema.index_of_column(c).ok())
 }
 
 /// The column at index `i` of a schema, with its qualifier.

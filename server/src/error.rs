@@ -8,7 +8,8 @@
 //! | budget exhausted; too many jobs at once; memory limit | `ResourceExhausted` |
 //! | no, unknown, expired or revoked token | `Unauthenticated` |
 //! | role, tenant, suspended or revoked unit or authorization | `PermissionDenied` |
-//! | the query ran past its time limit | `DeadlineExceeded` |
+//! | the query ran past its time limit before its budget was reserved | `DeadlineExceeded` |
+//! | the job failed after its budget was reserved, for any reason (charged in full) | `Aborted`, one generic text |
 //! | a feature this server does not serve (dev environment) | `FailedPrecondition` |
 //! | an encrypted bundle or key refused (bound, proof, checksum, format) | `InvalidArgument` |
 //! | the keyholder refused a release | `PermissionDenied` |
@@ -77,6 +78,20 @@ pub enum Error {
     /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
     #[error(transparent)]
     Crypto(#[from] shuyu_crypto::CryptoError),
+    /// The job failed after its cost was reserved (an execution error, the memory pool,
+    /// the time limit): its full cost was charged, and the caller is told nothing of why,
+    /// because whether and how a job fails after it read data may depend on one person's
+    /// values. The cause is in the job record, for the bureau.
+    #[error(
+        "the query stopped after its budget was reserved, so its cost of {charged} was charged; the reason is recorded in \
+         the job ({job}) for the bureau. Simplify the query (fewer groups, filters) and retry"
+    )]
+    Charged {
+        /// What the ledger charged.
+        charged: shuyu_governance::Nano,
+        /// The job that recorded the cause.
+        job: shuyu_governance::JobId,
+    },
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -102,6 +117,8 @@ impl From<Error> for tonic::Status {
             Error::Denied(_) => Status::permission_denied(e.to_string()),
             Error::Busy(_) => Status::resource_exhausted(e.to_string()),
             Error::Timeout(_) => Status::deadline_exceeded(e.to_string()),
+            // One code and one text whatever the cause.
+            Error::Charged { .. } => Status::aborted(e.to_string()),
             Error::NotServed(_) => Status::failed_precondition(e.to_string()),
             Error::Remote(status) => status.clone(),
             Error::Crypto(c) => crypto_status(c, &e),

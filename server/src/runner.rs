@@ -1,9 +1,10 @@
 //! One query of an authorization, end to end.
 //!
 //! **prod** ([`Runner::run`]): governance checks → private planning → budget reservation →
-//! execution → commit → job record. A refusal or a failure before any noise exists releases
-//! the reservation; once noise has been drawn, the charge is committed whatever happens next
-//! (a timeout included). Under an authorization whose export policy is `review`, the result
+//! execution → commit → job record. A refusal at plan time costs nothing; once the budget
+//! is reserved, a job that fails for any reason (an execution error, the memory pool, the
+//! time limit) is charged in full and answered with one generic text ([`Error::Charged`]):
+//! its failure may itself depend on one person's values. Under an authorization whose export policy is `review`, the result
 //! is then held for the bureau ([`crate::review`]) and the outcome carries no rows.
 //!
 //! **dev** ([`Runner::run_dev`]): the same SQL, planned by plain DataFusion (no privacy
@@ -298,10 +299,12 @@ impl Runner {
             Ok(Err(e)) => Error::from(e),
             Err(_) => timed_out(),
         };
-        // Noise exists once any release was placed: the charge then stands.
-        let noised = plan.releases.iter().any(|r| r.slot.batch().is_some());
-        self.settle(&reservation, noised.then_some(reservation.amount)).await?;
-        job.fail(JobStatus::Failed, failure).await
+        // Once data was read, a failure is itself an observation that may depend on one
+        // person's values: the full reservation is charged, and the caller gets one
+        // generic answer whatever the cause (the job record keeps the cause).
+        self.settle(&reservation, Some(reservation.amount)).await?;
+        job.finish(JobStatus::Failed, job.metering(0), Some(failure.to_string())).await?;
+        Err(Error::Charged { charged: reservation.amount, job: job.id })
     }
 
     /// A query naming an encrypted import (`imports.<name>`) runs as a fused query; `None`

@@ -193,21 +193,8 @@ pub async fn run(
         return Ok(Outcome { result, job, charged: Nano::ZERO, budget: budget_now, metering: Metering::default(), held: None });
     }
 
-    // Plaintext part.
-    let pseudonym_key = EncryptionContext::pseudonym_key(runner.store(), auth)?;
-    let pseudonyms = {
-        let b = bundle.clone();
-        tokio::task::spawn_blocking(move || b.pseudonyms()).await.map_err(|e| Error::Internal(e.to_string()))?
-    };
-    let pseudonyms = match pseudonyms {
-        Ok(p) => p,
-        Err(e) => return recorder.fail(JobStatus::Failed, e.into()).await,
-    };
-    let row_groups = match fused::plaintext_groups(&cached.scope, &query, &groups, pseudonym_key, &pseudonyms).await {
-        Ok(g) => g,
-        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
-    };
-
+    // Reserved before any row is read: from here on every failure is charged in full and
+    // answered with one generic text (its cause may depend on the data).
     let reservation = match Nano::charge(cost, "query cost") {
         Ok(n) => store_call(runner.store(), move |s| s.reserve(auth, job, n)).await,
         Err(e) => Err(e.into()),
@@ -217,14 +204,28 @@ pub async fn run(
         Err(e) => return recorder.fail(JobStatus::Refused, e).await,
     };
 
+    // Plaintext part.
+    let pseudonym_key = EncryptionContext::pseudonym_key(runner.store(), auth)?;
+    let pseudonyms = {
+        let b = bundle.clone();
+        tokio::task::spawn_blocking(move || b.pseudonyms()).await.map_err(|e| Error::Internal(e.to_string()))?
+    };
+    let pseudonyms = match pseudonyms {
+        Ok(p) => p,
+        Err(e) => return charged_failure(runner, &recorder, &reservation, e.into()).await,
+    };
+    let row_groups = match fused::plaintext_groups(&cached.scope, &query, &groups, pseudonym_key, &pseudonyms).await {
+        Ok(g) => g,
+        Err(e) => return charged_failure(runner, &recorder, &reservation, e).await,
+    };
+
     // Noise is drawn now: from here on the reservation is spent whatever happens.
     let n = groups.len();
     let mut noises: Vec<Vec<i64>> = Vec::new();
     for (scale, _) in &plan {
         let mut v = vec![0i64; n];
         if let Err(e) = add_integer_noise(&mut v, mechanism, *scale) {
-            settle(runner, &reservation, None).await?;
-            return recorder.fail(JobStatus::Failed, noise_error(e)).await;
+            return charged_failure(runner, &recorder, &reservation, noise_error(e)).await;
         }
         noises.push(v);
     }
@@ -238,11 +239,11 @@ pub async fn run(
     let budget_after = settle(runner, &reservation, Some(charged)).await?;
     let (sums, counts, encrypted_ops) = match outcome {
         Ok(values) => values,
-        Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+        Err(e) => return recorder.fail(JobStatus::Failed, e).await.map_err(|_| Error::Charged { charged, job }),
     };
     let batch = match fused::result_batch(&query, &groups, &sums, counts.as_deref()) {
         Ok(b) => b,
-        Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+        Err(e) => return recorder.fail(JobStatus::Failed, e).await.map_err(|_| Error::Charged { charged, job }),
     };
     let metering = Metering { cpu_ms: start.elapsed().as_millis() as u64, releases: releases.len() as u64, encrypted_ops, ..Metering::default() };
     recorder.finish(JobStatus::Succeeded, metering, None).await?;
@@ -407,6 +408,14 @@ async fn compute_and_release(
         None => None,
     };
     Ok((sums, counts, ops))
+}
+
+/// A failure after the reservation: the full amount is charged, the cause recorded in the
+/// job, and the caller told only that the job stopped and what it cost.
+async fn charged_failure(runner: &Runner, recorder: &Recorder<'_>, reservation: &Reservation, cause: Error) -> Result<Outcome, Error> {
+    settle(runner, reservation, Some(reservation.amount)).await?;
+    let _ = recorder.fail::<()>(JobStatus::Failed, cause).await;
+    Err(Error::Charged { charged: reservation.amount, job: recorder.job })
 }
 
 async fn settle(runner: &Runner, reservation: &Reservation, actual: Option<Nano>) -> Result<shuyu_governance::Budget, Error> {

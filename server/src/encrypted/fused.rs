@@ -627,19 +627,26 @@ pub async fn plaintext_groups(
     register_pseudonym_udf(&ctx, pseudonym_key);
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut select = vec![format!(
-        "{PSEUDONYM_UDF}(arrow_cast({}.{}, 'Utf8')) AS __pseudonym",
+        "{PSEUDONYM_UDF}(CAST({}.{} AS VARCHAR)) AS __pseudonym",
         quote(&public.alias),
         quote(&public.key_column)
     )];
     for (i, g) in query.group_by.iter().enumerate() {
-        select.push(format!("arrow_cast({}.{}, 'Utf8') AS __group_{i}", quote(&public.alias), quote(g)));
+        select.push(format!("CAST({}.{} AS VARCHAR) AS __group_{i}", quote(&public.alias), quote(g)));
     }
     let mut sql = format!("SELECT {} FROM {} AS {}", select.join(", "), quote(&public.table), quote(&public.alias));
     if !public.filters.is_empty() {
         sql.push_str(" WHERE ");
         sql.push_str(&public.filters.iter().map(|f| format!("({f})")).collect::<Vec<_>>().join(" AND "));
     }
-    let frame = ctx.sql(&sql).await.map_err(|e| Error::Planner(PlannerError::from_planning(e)))?;
+    // The analyst's filters run on personal rows: the same total-evaluation pass as any
+    // private plan makes them unable to fail (or refuses them here).
+    let state = ctx.state();
+    let planning = |e: datafusion::error::DataFusionError| Error::Planner(PlannerError::from_planning(e));
+    let plan = state.create_logical_plan(&sql).await.map_err(planning)?;
+    let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).map_err(planning)?;
+    let plan = shuyu_planner::total::make_total(plan)?;
+    let frame = ctx.execute_logical_plan(plan).await.map_err(planning)?;
     let batches = frame.collect().await.map_err(|_| Error::Internal("the public part of an encrypted query failed".into()))?;
     // Each person counts in one group only: the smallest group id their rows reach.
     let mut by_person: HashMap<[u8; 32], u32> = HashMap::new();

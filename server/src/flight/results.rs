@@ -8,12 +8,15 @@
 //! - `shuyu.charged`: what the ledger charged, exactly (decimal, 9 digits at most);
 //! - `shuyu.budget_remaining` and `shuyu.budget_total`: the authorization's budget after it;
 //! - `shuyu.environment`: `prod` or `dev` (every result);
-//! - `shuyu.rows_scanned`, `shuyu.bytes_scanned`: what the job's scans read (metering);
 //! - on a result held for review, instead of its rows, one row (`export`, `status`,
 //!   `message`) and `shuyu.export`, `shuyu.export_status` (see [`crate::review`]).
 //!
 //! A dev result carries `shuyu.environment = dev`, `shuyu.job`, `shuyu.authorization`,
-//! `shuyu.charged = 0` and the metering keys.
+//! `shuyu.charged = 0`.
+//!
+//! Scan figures (rows and bytes read, CPU time) are exact and depend on the data (pruning,
+//! filters), so they stay in the bureau's job records and never reach the analyst
+//! (docs/threat-model.md lists what a response carries).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -27,7 +30,7 @@ use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::{Stream, TryStreamExt};
 use prost::Message;
-use shuyu_governance::{AuthorizationId, Metering};
+use shuyu_governance::AuthorizationId;
 use tonic::Status;
 
 use crate::review::{self, HeldExport};
@@ -51,15 +54,6 @@ pub mod keys {
     pub const BUDGET_TOTAL: &str = "shuyu.budget_total";
     /// Cost of the query (epsilon or rho, from the planner).
     pub const COST: &str = "shuyu.cost";
-    /// Rows the job's scans read.
-    pub const ROWS_SCANNED: &str = "shuyu.rows_scanned";
-    /// Bytes the job's scans read.
-    pub const BYTES_SCANNED: &str = "shuyu.bytes_scanned";
-}
-
-fn add_metering(md: &mut std::collections::HashMap<String, String>, m: &Metering) {
-    md.insert(keys::ROWS_SCANNED.into(), m.rows_scanned.to_string());
-    md.insert(keys::BYTES_SCANNED.into(), m.bytes_scanned.to_string());
 }
 
 /// The outcome's batches under a schema that also carries the service's metadata.
@@ -71,7 +65,6 @@ pub fn annotated(outcome: &Outcome, authorization: AuthorizationId) -> Result<(S
     md.insert(keys::CHARGED.into(), outcome.charged.to_string());
     md.insert(keys::BUDGET_REMAINING.into(), outcome.budget.remaining.to_string());
     md.insert(keys::BUDGET_TOTAL.into(), outcome.budget.total.to_string());
-    add_metering(&mut md, &outcome.metering);
     let schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), md));
     let batches = outcome
         .result
@@ -113,7 +106,6 @@ pub fn dev_annotated(outcome: &DevOutcome, authorization: AuthorizationId) -> Re
     md.insert(keys::JOB.into(), outcome.job.0.to_string());
     md.insert(keys::AUTHORIZATION.into(), authorization.0.to_string());
     md.insert(keys::CHARGED.into(), "0".into());
-    add_metering(&mut md, &outcome.metering);
     let schema = Arc::new(Schema::new_with_metadata(outcome.schema.fields().clone(), md));
     let batches = outcome
         .batches
