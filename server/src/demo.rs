@@ -126,7 +126,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
                     GrantedDataset { dataset: "districts".into(), columns: cols(&["district", "area_km2", "population_2020"]) },
                 ],
                 PrivacyDefinition { kind: PrivacyKind::Zcdp, delta: 1e-6 },
-                BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: Some(1e-5) },
+                BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: None },
             )
         } else {
             (
