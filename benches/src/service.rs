@@ -70,7 +70,9 @@ impl Service {
         let bureau = admin.principal();
         let mut granted = Vec::new();
         for m in shuyu_datasets::demo_manifests() {
-            store.register_dataset(&bureau, &m, &datasets.join(format!("{}.parquet", m.name)).to_string_lossy())?;
+            let path = datasets.join(format!("{}.parquet", m.name));
+            let verified = shuyu_datasets::verify_parquet(&m, &path)?;
+            store.register_dataset(&bureau, &m, &path.to_string_lossy(), &verified)?;
             granted.push(GrantedDataset { dataset: m.name.clone(), columns: m.columns.iter().map(|c| c.name.clone()).filter(|c| !is_identifier(&m, c)).collect() });
         }
         let unit = store.create_unit(&bureau, "bench-unit", &with_check("91110101MA0000009", credit_code_check_char)?)?;
@@ -93,7 +95,7 @@ impl Service {
                 rights: vec![Right::ProcessingUse],
                 mode: Mode::Free,
                 privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
-                budget: BudgetTerms { total: 1e6, per_query_cap: 10.0, per_query_default: 1.0 },
+                budget: BudgetTerms { total: 1e6, per_query_cap: 10.0, per_query_default: 1.0, delta_total: None },
                 export_policy: ExportPolicy::Automatic,
             },
         )?;

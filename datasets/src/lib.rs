@@ -16,6 +16,9 @@
 //!   `generate/tables.rs` (row generators), `generate/words.rs` (word lists, district facts).
 //! - `masking` (feature `samples`): the dev environment's masking rules, checked against
 //!   each column's sensitivity and type, and the deployment's secret `MaskingKey`.
+//! - [`declarations`]: the [`DeclarationsVerified`] witness and the checks of
+//!   `rows_per_unit = "one"` and `unique_keys` (unique, never NULL); `verify` (feature
+//!   `verify`): `verify_parquet()` streams a table's Parquet data through them.
 //! - `sample` (feature `samples`): `build_samples()` writes seeded, masked samples of the
 //!   tables (sampled by privacy unit so joins still match) into a folder replaced whole.
 //! - `examples/generate.rs`: command-line front end (`cargo run --release --example generate
@@ -24,6 +27,7 @@
 //! Without the `generate` feature the crate has no Arrow, Parquet or rayon dependency: it is
 //! the manifest types and the demo manifests, for governance's catalog.
 
+pub mod declarations;
 pub mod demo;
 #[cfg(feature = "generate")]
 pub mod generate;
@@ -32,13 +36,18 @@ pub mod manifest;
 pub mod masking;
 #[cfg(feature = "samples")]
 pub mod sample;
+#[cfg(feature = "verify")]
+pub mod verify;
 
+pub use declarations::DeclarationsVerified;
 pub use demo::{demo_manifest, demo_manifests};
 #[cfg(feature = "generate")]
 pub use generate::{
     ensure_generated, generate, is_generated, load_report, GenerateOptions, GenerateReport,
     TableReport,
 };
+#[cfg(feature = "verify")]
+pub use verify::verify_parquet;
 pub use manifest::{
     Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity,
     TableManifest,
@@ -63,6 +72,10 @@ pub enum DatasetsError {
     /// its manifest.
     #[error("cannot mask: {0}")]
     Masking(String),
+    /// A manifest's declaration (`rows_per_unit = "one"`, a unique key) does not hold for
+    /// its data; the message names the column and a count, never a value.
+    #[error("a declaration of the manifest is false: {0}")]
+    Declaration(String),
     /// Reading Parquet data failed.
     #[error("reading data failed: {0}")]
     Read(String),

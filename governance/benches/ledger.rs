@@ -20,8 +20,8 @@ use shuyu_governance::*;
 mod common;
 
 fn cycle(store: &Store, auth: AuthorizationId, job: JobId) {
-    let r = store.reserve(auth, job, Nano(1)).expect("reserve");
-    store.commit(&r, Nano(1)).expect("commit");
+    let r = store.reserve(auth, job, &common::charge(Nano(1))).expect("reserve");
+    store.commit(&r, Nano(1), Atto::ZERO).expect("commit");
 }
 
 fn prod_job(f: &common::Fixture) -> JobId {
@@ -61,6 +61,7 @@ fn ledger(c: &mut Criterion) {
         total: 1e9,
         per_query_cap: 1.0,
         per_query_default: 0.1,
+        delta_total: None,
     });
     let mut group = c.benchmark_group("ledger_reserve_commit");
     group.throughput(Throughput::Elements(1));

@@ -14,7 +14,7 @@ use serde_json::json;
 use shuyu_datasets::TableManifest;
 
 use crate::access::{self, Principal, Role};
-use crate::amount::Nano;
+use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::catalog;
 use crate::clock::{from_micros, to_micros};
@@ -60,8 +60,9 @@ impl PrivacyKind {
 pub struct PrivacyDefinition {
     /// Pure DP (epsilon) or zCDP (rho).
     pub kind: PrivacyKind,
-    /// Delta for partition selection and for showing zCDP as (epsilon, delta); 0 disables
-    /// partition selection.
+    /// The most delta one query may use (partition selection); 0 disables partition
+    /// selection. The ledger charges each query's delta against the authorization's delta
+    /// total ([`BudgetTerms::delta_total`]).
     pub delta: f64,
 }
 
@@ -122,6 +123,10 @@ pub struct BudgetTerms {
     pub per_query_cap: f64,
     /// What a query spends when it names no cost (0 < default ≤ cap).
     pub per_query_default: f64,
+    /// Total delta of the authorization, over all its queries (`privacy.delta` ≤ total < 1;
+    /// 0 when `privacy.delta` is 0). `None`: [`default_delta_total`].
+    #[serde(default)]
+    pub delta_total: Option<f64>,
 }
 
 /// A grant request.
@@ -184,6 +189,8 @@ pub struct Authorization {
     pub per_query_cap: Nano,
     /// Per-query default.
     pub per_query_default: Nano,
+    /// Total delta over all queries (atto-units).
+    pub delta_total: Atto,
     /// Export policy.
     pub export_policy: ExportPolicy,
     /// Standing now (expiry computed from the clock).
@@ -232,9 +239,15 @@ pub(crate) struct AuthRow {
     pub(crate) spent: Nano,
     pub(crate) reserved: Nano,
     pub(crate) export_policy: ExportPolicy,
+    /// Per-query delta, as granted.
+    pub(crate) delta: f64,
+    pub(crate) delta_total: Atto,
+    pub(crate) delta_spent: Atto,
+    pub(crate) delta_reserved: Atto,
 }
 
-const AUTH_ROW: &str = "id, unit_id, scenario, status, term_start, term_end, privacy, total_nano, cap_nano, spent_nano, reserved_nano, export_policy";
+const AUTH_ROW: &str = "id, unit_id, scenario, status, term_start, term_end, privacy, total_nano, cap_nano, spent_nano, reserved_nano, export_policy, \
+                        delta, delta_total_atto, delta_spent_atto, delta_reserved_atto";
 
 fn auth_row(r: &Row<'_>) -> rusqlite::Result<AuthRow> {
     Ok(AuthRow {
@@ -250,7 +263,31 @@ fn auth_row(r: &Row<'_>) -> rusqlite::Result<AuthRow> {
         spent: r.get(9)?,
         reserved: r.get(10)?,
         export_policy: r.get(11)?,
+        delta: r.get(12)?,
+        delta_total: r.get(13)?,
+        delta_spent: r.get(14)?,
+        delta_reserved: r.get(15)?,
     })
+}
+
+/// The most delta one query may be charged: the per-query delta rounded up to the atto, so a
+/// query that uses exactly the granted per-query delta is accepted.
+pub(crate) fn per_query_delta(delta: f64) -> Result<Atto> {
+    Atto::charge(delta, "privacy.delta")
+}
+
+/// The delta total an authorization gets when the bureau names none (and what version 3 of
+/// the schema gave existing authorizations): the per-query delta times the number of queries
+/// at the per-query default that the total allows, `⌊total / default⌋` (0 when the
+/// per-query delta is 0). A unit that keeps to the default cost can use the per-query delta
+/// in every query its budget allows; cheaper queries share that total.
+pub fn default_delta_total(delta: f64, total: Nano, default: Nano) -> Result<Atto> {
+    let per_query = per_query_delta(delta)?;
+    let queries = total.nanos().checked_div(default.nanos()).unwrap_or(0);
+    // Below 1 (a delta of 1 guarantees nothing; the store refuses it).
+    let limit = Atto(crate::amount::ATTOS_PER_UNIT - 1);
+    let product = u128::from(per_query.attos()) * u128::from(queries);
+    Ok(Atto(u64::try_from(product).unwrap_or(u64::MAX)).min(limit))
 }
 
 impl AuthRow {
@@ -363,24 +400,24 @@ pub(crate) fn load(
         Option<i64>,
         PrivacyKind,
     );
-    type Raw2 = (f64, Nano, Nano, Nano, ExportPolicy, String, i64);
+    type Raw2 = (f64, Nano, Nano, Nano, ExportPolicy, String, i64, Atto);
     let (raw, raw2): (Raw, Raw2) = conn
         .query_row(
             "SELECT unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json, mode, price_cents, privacy,
-                    delta, total_nano, cap_nano, default_nano, export_policy, status, granted_at
+                    delta, total_nano, cap_nano, default_nano, export_policy, status, granted_at, delta_total_atto
              FROM authorizations WHERE id = ?1",
             [id],
             |r| {
                 Ok((
                     (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?),
-                    (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?),
+                    (r.get(10)?, r.get(11)?, r.get(12)?, r.get(13)?, r.get(14)?, r.get(15)?, r.get(16)?, r.get(17)?),
                 ))
             },
         )
         .optional()?
         .ok_or_else(|| GovernanceError::not_found(id.to_string()))?;
     let (unit, scenario, purpose, partners, start, end, rights, mode, price, kind) = raw;
-    let (delta, total, cap, default, export_policy, stored_status, granted_at) = raw2;
+    let (delta, total, cap, default, export_policy, stored_status, granted_at, delta_total) = raw2;
     let parse = |text: &str| -> Result<serde_json::Value> {
         serde_json::from_str(text)
             .map_err(|e| GovernanceError::Internal(format!("stored JSON of {id}: {e}")))
@@ -410,6 +447,7 @@ pub(crate) fn load(
         total_budget: total,
         per_query_cap: cap,
         per_query_default: default,
+        delta_total,
         export_policy,
         status: effective_status(&stored_status, start, end, now),
         granted_at: from_micros(granted_at)?,
@@ -469,7 +507,7 @@ fn check_request(
     conn: &Connection,
     req: &NewAuthorization,
     now: DateTime<Utc>,
-) -> Result<(Vec<DatasetId>, [Nano; 3])> {
+) -> Result<(Vec<DatasetId>, [Nano; 3], Atto)> {
     let unit = units::load_unit(conn, req.unit)
         .map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
     if unit.status != UnitStatus::Active {
@@ -593,14 +631,14 @@ fn check_request(
     }
     let b = req.budget;
     let unit_name = req.privacy.kind.unit_name();
-    let total = Nano::grant(b.total, "budget.total")?;
+    let total = Nano::grant_decimal(b.total, "budget.total")?;
     if total == Nano::ZERO {
         return Err(GovernanceError::invalid(
             "budget.total",
             format!("must be greater than 0 (in {unit_name})"),
         ));
     }
-    let cap = Nano::grant(b.per_query_cap, "budget.per_query_cap")?;
+    let cap = Nano::grant_decimal(b.per_query_cap, "budget.per_query_cap")?;
     if cap == Nano::ZERO {
         return Err(GovernanceError::invalid(
             "budget.per_query_cap",
@@ -613,7 +651,7 @@ fn check_request(
             "must not exceed budget.total; lower the cap or raise the total",
         ));
     }
-    let default = Nano::grant(b.per_query_default, "budget.per_query_default")?;
+    let default = Nano::grant_decimal(b.per_query_default, "budget.per_query_default")?;
     if default == Nano::ZERO {
         return Err(GovernanceError::invalid(
             "budget.per_query_default",
@@ -626,6 +664,7 @@ fn check_request(
             "must not exceed budget.per_query_cap",
         ));
     }
+    let delta_total = check_delta_total(req.privacy.delta, b.delta_total, total, default)?;
     let taken: Option<i64> = conn
         .query_row(
             "SELECT id FROM authorizations WHERE unit_id = ?1 AND scenario = ?2",
@@ -638,7 +677,33 @@ fn check_request(
             "the unit already holds authorization {existing} for this scenario name; one scenario, one authorization: pick another name"
         )));
     }
-    Ok((ids, [total, cap, default]))
+    Ok((ids, [total, cap, default], delta_total))
+}
+
+/// The delta total of a grant: the bureau's, checked against the per-query delta, or the
+/// default.
+fn check_delta_total(delta: f64, asked: Option<f64>, total: Nano, default: Nano) -> Result<Atto> {
+    let Some(asked) = asked else {
+        return default_delta_total(delta, total, default);
+    };
+    if !(asked.is_finite() && (0.0..1.0).contains(&asked)) {
+        return Err(GovernanceError::invalid("budget.delta_total", "must be at least 0 and below 1"));
+    }
+    let delta_total = Atto::grant_decimal(asked, "budget.delta_total")?;
+    let per_query = per_query_delta(delta)?;
+    if per_query == Atto::ZERO && delta_total > Atto::ZERO {
+        return Err(GovernanceError::invalid(
+            "budget.delta_total",
+            "must be 0 or absent when privacy.delta is 0 (no query may use delta); set privacy.delta to allow partition selection",
+        ));
+    }
+    if delta_total < per_query {
+        return Err(GovernanceError::invalid(
+            "budget.delta_total",
+            format!("must be at least privacy.delta ({per_query}), the delta of one query; raise it or lower privacy.delta"),
+        ));
+    }
+    Ok(delta_total)
 }
 
 fn json_text<T: Serialize>(v: &T) -> Result<String> {
@@ -652,7 +717,7 @@ impl Store {
     pub fn grant(&self, p: &Principal, req: &NewAuthorization) -> Result<AuthorizationId> {
         self.act(p, "authorization.grant", req.unit.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "grant authorizations")?;
-            let (dataset_ids, [total, cap, default]) = check_request(tx, req, now)?;
+            let (dataset_ids, [total, cap, default], delta_total) = check_request(tx, req, now)?;
             let (mode, price) = match req.mode {
                 Mode::Free => ("free", None),
                 Mode::Paid { price_cents } => ("paid", Some(price_cents as i64)),
@@ -660,8 +725,8 @@ impl Store {
             tx.execute(
                 "INSERT INTO authorizations (unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json,
                     mode, price_cents, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
-                    spent_nano, reserved_nano, granted_by, granted_at, status_changed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'active', 0, 0, ?16, ?17, ?17)",
+                    spent_nano, reserved_nano, granted_by, granted_at, status_changed_at, delta_total_atto)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'active', 0, 0, ?16, ?17, ?17, ?18)",
                 params![
                     req.unit,
                     req.scenario,
@@ -679,7 +744,8 @@ impl Store {
                     default,
                     req.export_policy,
                     actor.person,
-                    to_micros(now)
+                    to_micros(now),
+                    delta_total
                 ],
             )?;
             let id = AuthorizationId(tx.last_insert_rowid());
@@ -698,6 +764,8 @@ impl Store {
                     "total_nano": total.nanos(),
                     "cap_nano": cap.nanos(),
                     "default_nano": default.nanos(),
+                    "delta_atto": per_query_delta(req.privacy.delta)?.attos(),
+                    "delta_total_atto": delta_total.attos(),
                     "term_start": to_micros(req.term_start),
                     "term_end": to_micros(req.term_end),
                     "export_policy": req.export_policy.as_str(),

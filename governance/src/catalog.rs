@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shuyu_datasets::{Classification, TableManifest};
+use shuyu_datasets::{Classification, DeclarationsVerified, TableManifest};
 
 use crate::access::{Principal, Role};
 use crate::audit::{self, Entry};
@@ -98,11 +98,18 @@ fn decode((id, manifest, location, at): (DatasetId, String, String, i64)) -> Res
 
 impl Store {
     /// Registers a dataset from its manifest (bureau). `location` is its Parquet path or URL.
+    ///
+    /// `verified` proves the manifest's declarations (`rows_per_unit = "one"`, unique keys)
+    /// hold for the data: made by `shuyu_datasets::verify_parquet` over the file at
+    /// `location` (or, for data that is not a Parquet file, by
+    /// [`DeclarationsVerified::from_key_values`]). A witness of another manifest, or of
+    /// another location, is refused.
     pub fn register_dataset(
         &self,
         p: &Principal,
         manifest: &TableManifest,
         location: &str,
+        verified: &DeclarationsVerified,
     ) -> Result<DatasetId> {
         self.act(p, "dataset.register", format!("dataset {}", manifest.name), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "register datasets")?;
@@ -124,6 +131,18 @@ impl Store {
             }
             check_text(&manifest.domain, "manifest.domain", 100)?;
             check_text(location, "location", 2048)?;
+            if !verified.covers(manifest) {
+                return Err(GovernanceError::invalid(
+                    "verified",
+                    "checked the declarations of another manifest; verify this manifest's declarations against its data",
+                ));
+            }
+            if verified.source().is_some_and(|s| s != location) {
+                return Err(GovernanceError::invalid(
+                    "verified",
+                    "checked the data at another location; verify the declarations against the file being registered",
+                ));
+            }
             if load_by_name(tx, &manifest.name)?.is_some() {
                 return Err(GovernanceError::conflict(format!(
                     "dataset {} is already registered; pick another name",
@@ -170,6 +189,8 @@ impl Store {
                     "classification": classification_text(manifest.classification),
                     "authorizable": manifest.classification.is_authorizable(),
                     "columns": manifest.columns.len(),
+                    "declarations_checked": verified.columns_checked(),
+                    "rows_checked": verified.rows(),
                 })),
             )?;
             Ok(id)

@@ -3,7 +3,7 @@
 //! Messages say what the caller can do next. They never quote a data value, a token, an ID
 //! number or a key: only field names, identifiers the caller already holds, and amounts.
 
-use crate::amount::Nano;
+use crate::amount::{Atto, Nano};
 
 /// Result alias of this crate.
 pub type Result<T, E = GovernanceError> = std::result::Result<T, E>;
@@ -61,6 +61,62 @@ pub enum GovernanceError {
         requested: Nano,
         /// The per-query cap.
         cap: Nano,
+    },
+    /// The authorization's delta budget cannot cover the query's delta.
+    #[error(
+        "delta budget exhausted for authorization {authorization}: the query needs delta \
+         {requested}, remaining {remaining}; group by columns with a declared public domain \
+         (they need no delta), use fewer partition selections, or ask the bureau for a larger \
+         delta total"
+    )]
+    DeltaExhausted {
+        /// The authorization.
+        authorization: i64,
+        /// The delta asked for.
+        requested: Atto,
+        /// What is left of the delta total.
+        remaining: Atto,
+    },
+    /// One query asked for more delta than the authorization's per-query delta.
+    #[error(
+        "query delta {requested} exceeds the per-query delta {cap} of authorization \
+         {authorization}; use fewer partition selections (group by columns with a declared \
+         public domain) or ask the bureau for a larger per-query delta"
+    )]
+    DeltaOverCap {
+        /// The authorization.
+        authorization: i64,
+        /// The delta asked for.
+        requested: Atto,
+        /// The per-query delta.
+        cap: Atto,
+    },
+    /// The query would push its unit's privacy loss on a dataset past the bureau's cap.
+    #[error(
+        "privacy-loss cap reached for unit {unit} on dataset {dataset}: with this query the \
+         unit's loss there, over all its authorizations, would be (epsilon {epsilon}, delta \
+         {delta}), past the bureau's cap (epsilon {cap_epsilon}, delta {cap_delta}); \
+         (epsilon {remaining_epsilon}, delta {remaining_delta}) remain; send a cheaper query \
+         or one that does not read {dataset}, or ask the bureau to raise the unit's cap on \
+         {dataset}"
+    )]
+    LossCapExceeded {
+        /// The unit.
+        unit: i64,
+        /// The dataset (its catalog name).
+        dataset: String,
+        /// Composed epsilon with the query.
+        epsilon: Nano,
+        /// Composed delta with the query.
+        delta: Atto,
+        /// The cap's epsilon.
+        cap_epsilon: Nano,
+        /// The cap's delta.
+        cap_delta: Atto,
+        /// Cap epsilon minus the composed epsilon before the query.
+        remaining_epsilon: Nano,
+        /// Cap delta minus the composed delta before the query.
+        remaining_delta: Atto,
     },
     /// The credential is valid, but its holder's operating unit is suspended or revoked.
     #[error("refused: {reason}")]
@@ -179,6 +235,9 @@ impl GovernanceError {
             GovernanceError::Denied { .. } => "denied",
             GovernanceError::BudgetExhausted { .. } => "budget_exhausted",
             GovernanceError::OverCap { .. } => "over_cap",
+            GovernanceError::DeltaExhausted { .. } => "delta_exhausted",
+            GovernanceError::DeltaOverCap { .. } => "delta_over_cap",
+            GovernanceError::LossCapExceeded { .. } => "loss_cap_exceeded",
             GovernanceError::Unauthenticated { .. } => "unauthenticated",
             GovernanceError::UnitInactive { .. } => "unit_inactive",
             GovernanceError::Conflict { .. } => "conflict",
@@ -197,6 +256,9 @@ impl GovernanceError {
             GovernanceError::Denied { .. }
                 | GovernanceError::BudgetExhausted { .. }
                 | GovernanceError::OverCap { .. }
+                | GovernanceError::DeltaExhausted { .. }
+                | GovernanceError::DeltaOverCap { .. }
+                | GovernanceError::LossCapExceeded { .. }
                 | GovernanceError::Unauthenticated { .. }
                 | GovernanceError::UnitInactive { .. }
                 | GovernanceError::NotFound { foreign: true, .. }

@@ -1,31 +1,30 @@
-//! The budget ledger: reserve before compute, commit after, exact to the nano-unit.
+//! The budget ledger: reserve before compute, commit after, exact to the nano-unit (epsilon,
+//! rho) and to the atto-unit (delta).
 //!
-//! Each authorization row carries two counters, `spent_nano` and `reserved_nano`, kept equal
-//! to the sums over its reservations (committed actuals plus recovered amounts, and open
-//! amounts). A reservation checks and moves them in one `BEGIN IMMEDIATE` transaction, so no
-//! interleaving of threads or processes can push `spent + reserved` over the total; the
-//! table's `CHECK (spent_nano + reserved_nano <= total_nano)` refuses it a second time.
+//! Each authorization row carries two counters per budget, `spent_nano`/`reserved_nano` and
+//! `delta_spent_atto`/`delta_reserved_atto`, kept equal to the sums over its reservations
+//! (committed actuals plus recovered amounts, and open amounts). A reservation checks and
+//! moves them in one `BEGIN IMMEDIATE` transaction, so no interleaving of threads or
+//! processes can push `spent + reserved` over a total; the table's CHECK constraints refuse
+//! it a second time. The same transaction checks the bureau's caps on the unit's privacy loss
+//! per dataset ([`crate::loss`]) over the datasets the reservation names.
 //!
-//! Every reservation names the store handle that made it (`holder`), and each live handle
-//! holds an exclusive lock on `run/<holder>.lock`. When a handle opens, any open reservation
-//! whose holder's lock can be taken belongs to a process that died: it is settled as spent
-//! (state `recovered`, full reserved amount) and audited. A live holder's reservations are
-//! never touched.
-
-use std::fs::{File, TryLockError};
+//! Open reservations of a handle that died are settled as spent at the next open
+//! ([`crate::recovery`]).
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::access::{Actor, Principal, Role};
-use crate::amount::Nano;
+use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::authorizations::{self, AuthRow, PrivacyKind};
 use crate::clock::to_micros;
 use crate::error::{GovernanceError, Result};
-use crate::ids::{AuthorizationId, JobId, ReservationId, UnitId};
+use crate::ids::{AuthorizationId, DatasetId, JobId, ReservationId};
 use crate::jobs::{self, Environment, JobStatus};
+use crate::loss;
 use crate::store::Store;
 
 text_enum!(
@@ -42,6 +41,25 @@ text_enum!(
     }
 );
 
+/// What a query asks the ledger to hold before it computes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    /// Epsilon or rho (the authorization's definition), rounded up ([`Nano::charge`]).
+    pub amount: Nano,
+    /// The query's total delta (every partition selection's), rounded up ([`Atto::charge`]).
+    pub delta: Atto,
+    /// The catalog names of the datasets (tables) the query reads personal data from. Each
+    /// must be granted by the authorization; the unit's loss cap on each is checked.
+    pub datasets: Vec<String>,
+}
+
+impl Charge {
+    /// A charge of `amount` and `delta` reading `datasets`.
+    pub fn new(amount: Nano, delta: Atto, datasets: Vec<String>) -> Charge {
+        Charge { amount, delta, datasets }
+    }
+}
+
 /// A budget reservation held by a running job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Reservation {
@@ -51,8 +69,12 @@ pub struct Reservation {
     pub authorization: AuthorizationId,
     /// The job it is for.
     pub job: JobId,
-    /// The amount reserved.
+    /// The amount reserved (epsilon or rho).
     pub amount: Nano,
+    /// The delta reserved.
+    pub delta: Atto,
+    /// The datasets the query reads, in catalog-name order.
+    pub datasets: Vec<String>,
 }
 
 /// A reservation as stored.
@@ -64,9 +86,12 @@ pub struct ReservationInfo {
     pub state: ReservationState,
     /// What was committed (committed reservations only).
     pub actual: Option<Nano>,
+    /// The delta committed (committed reservations only).
+    pub actual_delta: Option<Atto>,
 }
 
-/// The budget of an authorization. `total = spent + reserved + remaining`, exactly.
+/// The budget of an authorization. `total = spent + reserved + remaining`, exactly, for
+/// epsilon/rho and for delta alike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Budget {
     /// The authorization.
@@ -81,6 +106,16 @@ pub struct Budget {
     pub reserved: Nano,
     /// What new reservations may still take.
     pub remaining: Nano,
+    /// The most delta one query may use (the per-query delta, rounded up to the atto).
+    pub delta_per_query: Atto,
+    /// Granted delta total.
+    pub delta_total: Atto,
+    /// Delta of committed (and recovered) charges.
+    pub delta_spent: Atto,
+    /// Delta held by running jobs.
+    pub delta_reserved: Atto,
+    /// Delta new reservations may still take.
+    pub delta_remaining: Atto,
 }
 
 /// What [`Store::verify_ledger`] checked.
@@ -101,6 +136,8 @@ pub struct RecoveryReport {
     pub recovered: Vec<ReservationId>,
     /// Their total amount.
     pub amount: Nano,
+    /// Their total delta.
+    pub delta: Atto,
 }
 
 /// The budget as recorded in an authorization row.
@@ -115,6 +152,15 @@ pub(crate) fn budget_of(row: &AuthRow) -> Budget {
             .total
             .saturating_sub(row.spent)
             .saturating_sub(row.reserved),
+        // A stored per-query delta is in [0, 1): its charge always converts.
+        delta_per_query: authorizations::per_query_delta(row.delta).unwrap_or(Atto::ZERO),
+        delta_total: row.delta_total,
+        delta_spent: row.delta_spent,
+        delta_reserved: row.delta_reserved,
+        delta_remaining: row
+            .delta_total
+            .saturating_sub(row.delta_spent)
+            .saturating_sub(row.delta_reserved),
     }
 }
 
@@ -123,12 +169,14 @@ struct ReservationRow {
     job: JobId,
     amount: Nano,
     actual: Option<Nano>,
+    delta: Atto,
+    actual_delta: Option<Atto>,
     state: ReservationState,
 }
 
 fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationRow> {
     conn.query_row(
-        "SELECT authorization_id, job_id, amount_nano, actual_nano, state FROM reservations WHERE id = ?1",
+        "SELECT authorization_id, job_id, amount_nano, actual_nano, state, delta_atto, actual_delta_atto FROM reservations WHERE id = ?1",
         [id],
         |r| {
             Ok(ReservationRow {
@@ -137,6 +185,8 @@ fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationR
                 amount: r.get(2)?,
                 actual: r.get(3)?,
                 state: r.get(4)?,
+                delta: r.get(5)?,
+                actual_delta: r.get(6)?,
             })
         },
     )
@@ -144,10 +194,41 @@ fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationR
     .ok_or_else(|| GovernanceError::not_found(id.to_string()))
 }
 
+/// The catalog names of the datasets a reservation reads, in name order.
+fn reservation_datasets(conn: &Connection, id: ReservationId) -> Result<Vec<String>> {
+    let names = conn
+        .prepare(
+            "SELECT d.name FROM reservation_datasets rd JOIN datasets d ON d.id = rd.dataset_id
+             WHERE rd.reservation_id = ?1 ORDER BY d.name",
+        )?
+        .query_map([id], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(names)
+}
+
+/// Resolves the datasets a charge names: each once, each granted by the authorization.
+fn charged_datasets(conn: &Connection, auth: AuthorizationId, names: &[String]) -> Result<Vec<(DatasetId, String)>> {
+    let granted = authorizations::granted(conn, auth)?;
+    let mut out: Vec<(DatasetId, String)> = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let Some((id, g)) = granted.iter().find(|(_, g)| &g.dataset == name) else {
+            return Err(GovernanceError::invalid(
+                format!("datasets[{i}]"),
+                format!("is not a dataset {auth} grants; name only the granted tables the query reads"),
+            ));
+        };
+        if !out.iter().any(|(d, _)| d == id) {
+            out.push((*id, g.dataset.clone()));
+        }
+    }
+    out.sort_by(|a, b| a.1.cmp(&b.1));
+    Ok(out)
+}
+
 /// Loads a reservation and checks it is the caller's and still open.
 fn open_reservation(conn: &Connection, r: &Reservation) -> Result<ReservationRow> {
     let row = load_reservation(conn, r.id)?;
-    if row.authorization != r.authorization || row.job != r.job || row.amount != r.amount {
+    if row.authorization != r.authorization || row.job != r.job || row.amount != r.amount || row.delta != r.delta {
         return Err(GovernanceError::invalid(
             "reservation",
             "does not match the stored reservation; pass the one reserve returned",
@@ -170,18 +251,25 @@ fn job_actor(job: &jobs::JobRow) -> Actor {
     Actor::analyst(job.person, job.unit)
 }
 
-/// Moves an authorization's counters by signed deltas, refusing to break the invariant.
-fn move_counters(
-    conn: &Connection,
-    auth: AuthorizationId,
-    spent_delta: i64,
-    reserved_delta: i64,
-) -> Result<()> {
+/// Signed changes of an authorization's four counters.
+#[derive(Default)]
+pub(crate) struct Moves {
+    pub(crate) spent: i64,
+    pub(crate) reserved: i64,
+    pub(crate) delta_spent: i64,
+    pub(crate) delta_reserved: i64,
+}
+
+/// Moves an authorization's counters, refusing to break either invariant.
+pub(crate) fn move_counters(conn: &Connection, auth: AuthorizationId, m: Moves) -> Result<()> {
     let changed = conn.execute(
-        "UPDATE authorizations SET spent_nano = spent_nano + ?1, reserved_nano = reserved_nano + ?2
+        "UPDATE authorizations SET spent_nano = spent_nano + ?1, reserved_nano = reserved_nano + ?2,
+                delta_spent_atto = delta_spent_atto + ?4, delta_reserved_atto = delta_reserved_atto + ?5
          WHERE id = ?3 AND spent_nano + ?1 >= 0 AND reserved_nano + ?2 >= 0
-           AND spent_nano + ?1 + reserved_nano + ?2 <= total_nano",
-        params![spent_delta, reserved_delta, auth],
+           AND spent_nano + ?1 + reserved_nano + ?2 <= total_nano
+           AND delta_spent_atto + ?4 >= 0 AND delta_reserved_atto + ?5 >= 0
+           AND delta_spent_atto + ?4 + delta_reserved_atto + ?5 <= delta_total_atto",
+        params![m.spent, m.reserved, auth, m.delta_spent, m.delta_reserved],
     )?;
     if changed != 1 {
         return Err(GovernanceError::Internal(format!(
@@ -192,17 +280,16 @@ fn move_counters(
 }
 
 impl Store {
-    /// Reserves `amount` of an authorization's budget for a running production job.
+    /// Reserves a query's charge (epsilon/rho and delta) of an authorization's budget for a
+    /// running production job, recording the datasets it reads.
     ///
-    /// Atomic: refused if `spent + reserved + amount > total`, if `amount` exceeds the
-    /// per-query cap, if the authorization is not active and in term, or if its unit is not
-    /// active. Refusals are audited.
-    pub fn reserve(
-        &self,
-        authorization: AuthorizationId,
-        job: JobId,
-        amount: Nano,
-    ) -> Result<Reservation> {
+    /// Atomic: refused if `spent + reserved + amount > total` or the same for delta, if the
+    /// amount or the delta exceeds its per-query cap, if the query would push the unit's
+    /// privacy loss on any dataset it reads past the bureau's cap there ([`crate::loss`]), if
+    /// a dataset is not granted, if the authorization is not active and in term, or if its
+    /// unit is not active. Refusals are audited.
+    pub fn reserve(&self, authorization: AuthorizationId, job: JobId, charge: &Charge) -> Result<Reservation> {
+        let (amount, delta) = (charge.amount, charge.delta);
         let mut claimed = Actor::system();
         let out = self.write(|tx| {
             let now = self.now();
@@ -225,33 +312,46 @@ impl Store {
             if amount > row.cap {
                 return Err(GovernanceError::OverCap { authorization: authorization.0, requested: amount, cap: row.cap });
             }
-            let remaining = budget_of(&row).remaining;
-            if amount > remaining {
-                return Err(GovernanceError::BudgetExhausted { authorization: authorization.0, requested: amount, remaining });
+            let budget = budget_of(&row);
+            if delta > budget.delta_per_query {
+                return Err(GovernanceError::DeltaOverCap { authorization: authorization.0, requested: delta, cap: budget.delta_per_query });
             }
+            if amount > budget.remaining {
+                return Err(GovernanceError::BudgetExhausted { authorization: authorization.0, requested: amount, remaining: budget.remaining });
+            }
+            if delta > budget.delta_remaining {
+                return Err(GovernanceError::DeltaExhausted { authorization: authorization.0, requested: delta, remaining: budget.delta_remaining });
+            }
+            let datasets = charged_datasets(tx, authorization, &charge.datasets)?;
+            loss::check_caps(tx, row.unit, row.privacy, amount, delta, &datasets)?;
             tx.execute(
-                "INSERT INTO reservations (authorization_id, job_id, amount_nano, state, holder, created_at)
-                 VALUES (?1, ?2, ?3, 'open', ?4, ?5)",
-                params![authorization, job, amount, self.inner.holder, to_micros(now)],
+                "INSERT INTO reservations (authorization_id, job_id, amount_nano, state, holder, created_at, delta_atto)
+                 VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6)",
+                params![authorization, job, amount, self.inner.holder, to_micros(now), delta],
             )?;
             let id = ReservationId(tx.last_insert_rowid());
-            move_counters(tx, authorization, 0, amount.sql())?;
+            for (dataset, _) in &datasets {
+                tx.execute("INSERT INTO reservation_datasets (reservation_id, dataset_id) VALUES (?1, ?2)", params![id, dataset])?;
+            }
+            move_counters(tx, authorization, Moves { reserved: amount.sql(), delta_reserved: delta.sql(), ..Moves::default() })?;
+            let names: Vec<String> = datasets.into_iter().map(|(_, n)| n).collect();
             audit::append(
                 tx,
                 now,
                 &Entry::ok(&claimed, "ledger.reserve", authorization.to_string())
                     .cost(amount)
-                    .details(json!({ "reservation": id.0, "job": job.0 })),
+                    .details(json!({ "reservation": id.0, "job": job.0, "delta_atto": delta.attos(), "datasets": names })),
             )?;
-            Ok(Reservation { id, authorization, job, amount })
+            Ok(Reservation { id, authorization, job, amount, delta, datasets: names })
         });
         self.record_refusal(&out, &claimed, "ledger.reserve", &authorization.to_string());
         out
     }
 
-    /// Settles a reservation at its actual cost (`actual <= reserved`); the difference
-    /// returns to the budget. Allowed whatever the authorization's status: noise was drawn.
-    pub fn commit(&self, reservation: &Reservation, actual: Nano) -> Result<Budget> {
+    /// Settles a reservation at its actual cost (`actual <= reserved`, `actual_delta <=`
+    /// the reserved delta); the differences return to the budget. Allowed whatever the
+    /// authorization's status: noise was drawn.
+    pub fn commit(&self, reservation: &Reservation, actual: Nano, actual_delta: Atto) -> Result<Budget> {
         self.write(|tx| {
             let now = self.now();
             let row = open_reservation(tx, reservation)?;
@@ -261,12 +361,25 @@ impl Store {
                     format!("must not exceed the reserved amount {}; reserve the full cost before releasing values", row.amount),
                 ));
             }
+            if actual_delta > row.delta {
+                return Err(GovernanceError::invalid(
+                    "actual_delta",
+                    format!("must not exceed the reserved delta {}; reserve the full delta before releasing values", row.delta),
+                ));
+            }
             let j = jobs::load_job_row(tx, reservation.job)?;
             tx.execute(
-                "UPDATE reservations SET state = 'committed', actual_nano = ?1, closed_at = ?2 WHERE id = ?3 AND state = 'open'",
-                params![actual, to_micros(now), reservation.id],
+                "UPDATE reservations SET state = 'committed', actual_nano = ?1, actual_delta_atto = ?4, closed_at = ?2
+                 WHERE id = ?3 AND state = 'open'",
+                params![actual, to_micros(now), reservation.id, actual_delta],
             )?;
-            move_counters(tx, row.authorization, actual.sql(), -row.amount.sql())?;
+            let moves = Moves {
+                spent: actual.sql(),
+                reserved: -row.amount.sql(),
+                delta_spent: actual_delta.sql(),
+                delta_reserved: -row.delta.sql(),
+            };
+            move_counters(tx, row.authorization, moves)?;
             tx.execute("UPDATE jobs SET cost_nano = cost_nano + ?1 WHERE id = ?2", params![actual, reservation.job])?;
             audit::append(
                 tx,
@@ -275,6 +388,8 @@ impl Store {
                     "reservation": reservation.id.0,
                     "job": reservation.job.0,
                     "reserved_nano": row.amount.nanos(),
+                    "delta_atto": actual_delta.attos(),
+                    "reserved_delta_atto": row.delta.attos(),
                 })),
             )?;
             Ok(budget_of(&authorizations::load_row(tx, row.authorization)?))
@@ -296,15 +411,21 @@ impl Store {
                 )));
             }
             tx.execute(
-                "UPDATE reservations SET state = 'released', actual_nano = 0, closed_at = ?1 WHERE id = ?2 AND state = 'open'",
+                "UPDATE reservations SET state = 'released', actual_nano = 0, actual_delta_atto = 0, closed_at = ?1
+                 WHERE id = ?2 AND state = 'open'",
                 params![to_micros(now), reservation.id],
             )?;
-            move_counters(tx, row.authorization, 0, -row.amount.sql())?;
+            move_counters(tx, row.authorization, Moves { reserved: -row.amount.sql(), delta_reserved: -row.delta.sql(), ..Moves::default() })?;
             audit::append(
                 tx,
                 now,
                 &Entry::ok(&job_actor(&j), "ledger.release", row.authorization.to_string())
-                    .details(json!({ "reservation": reservation.id.0, "job": reservation.job.0, "reserved_nano": row.amount.nanos() })),
+                    .details(json!({
+                        "reservation": reservation.id.0,
+                        "job": reservation.job.0,
+                        "reserved_nano": row.amount.nanos(),
+                        "reserved_delta_atto": row.delta.attos(),
+                    })),
             )?;
             Ok(budget_of(&authorizations::load_row(tx, row.authorization)?))
         })
@@ -338,38 +459,55 @@ impl Store {
                     authorization: r.authorization,
                     job: r.job,
                     amount: r.amount,
+                    delta: r.delta,
+                    datasets: reservation_datasets(tx, id)?,
                 },
                 state: r.state,
                 actual: r.actual,
+                actual_delta: r.actual_delta,
             })
         })
     }
 
-    /// Checks every authorization's counters and every job's cost against the reservations.
+    /// Checks every authorization's counters (epsilon/rho and delta) and every job's cost
+    /// against the reservations.
     pub fn verify_ledger(&self) -> Result<LedgerReport> {
         self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT a.id, a.total_nano, a.spent_nano, a.reserved_nano,
                     (SELECT COALESCE(SUM(r.actual_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
                     (SELECT COALESCE(SUM(r.amount_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
-                    (SELECT COALESCE(SUM(r.amount_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open')
+                    (SELECT COALESCE(SUM(r.amount_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open'),
+                    a.delta_total_atto, a.delta_spent_atto, a.delta_reserved_atto,
+                    (SELECT COALESCE(SUM(r.actual_delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
+                    (SELECT COALESCE(SUM(r.delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
+                    (SELECT COALESCE(SUM(r.delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open')
                  FROM authorizations a ORDER BY a.id",
             )?;
             let rows = stmt
                 .query_map([], |r| {
-                    Ok((r.get::<_, i64>(0)?, [r.get::<_, i64>(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]))
+                    let mut v = [0i64; 12];
+                    for (i, x) in v.iter_mut().enumerate() {
+                        *x = r.get(i + 1)?;
+                    }
+                    Ok((r.get::<_, i64>(0)?, v))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            for (id, [total, spent, reserved, committed, recovered, open]) in &rows {
+            for (id, v) in &rows {
                 let broken = |reason: String| GovernanceError::LedgerBroken { authorization: *id, reason };
-                if *spent != committed + recovered {
-                    return Err(broken(format!("spent is {spent} nano but the settled reservations sum to {}", committed + recovered)));
-                }
-                if reserved != open {
-                    return Err(broken(format!("reserved is {reserved} nano but the open reservations sum to {open}")));
-                }
-                if spent + reserved > *total {
-                    return Err(broken(format!("spent plus reserved ({}) exceeds the total {total}", spent + reserved)));
+                for (unit, [total, spent, reserved, committed, recovered, open]) in
+                    [("nano", [v[0], v[1], v[2], v[3], v[4], v[5]]), ("atto of delta", [v[6], v[7], v[8], v[9], v[10], v[11]])]
+                {
+                    let settled = i128::from(committed) + i128::from(recovered);
+                    if i128::from(spent) != settled {
+                        return Err(broken(format!("spent is {spent} {unit} but the settled reservations sum to {settled}")));
+                    }
+                    if reserved != open {
+                        return Err(broken(format!("reserved is {reserved} {unit} but the open reservations sum to {open}")));
+                    }
+                    if i128::from(spent) + i128::from(reserved) > i128::from(total) {
+                        return Err(broken(format!("spent plus reserved ({}) exceeds the total {total} {unit}", i128::from(spent) + i128::from(reserved))));
+                    }
                 }
             }
             let bad_job: Option<(i64, i64)> = tx
@@ -396,101 +534,5 @@ impl Store {
             )?;
             Ok(LedgerReport { authorizations: rows.len() as u64, reservations: reservations as u64, open: open as u64 })
         })
-    }
-
-    /// Settles as spent the open reservations of store handles that no longer run (their
-    /// process crashed or dropped the handle mid-job). Runs at every [`Store::open`]; safe to
-    /// call at any time, from any process.
-    pub fn recover_abandoned(&self) -> Result<RecoveryReport> {
-        let holders: Vec<String> = self.read(|tx| {
-            let mut stmt =
-                tx.prepare("SELECT DISTINCT holder FROM reservations WHERE state = 'open'")?;
-            let rows = stmt
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<String>>>()?;
-            Ok(rows)
-        })?;
-        let mut report = RecoveryReport::default();
-        for holder in holders {
-            if holder == self.inner.holder {
-                continue;
-            }
-            let path = self.inner.layout.holder_lock(&holder);
-            // Holding the dead holder's lock keeps two recoveries from racing on it.
-            let lock = match File::open(&path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => Some(f),
-                    Err(TryLockError::WouldBlock) => continue, // alive
-                    Err(TryLockError::Error(e)) => return Err(GovernanceError::io(&path, e)),
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(GovernanceError::io(&path, e)),
-            };
-            self.write(|tx| {
-                let now = self.now();
-                let mut stmt = tx.prepare(
-                    "SELECT r.id, r.authorization_id, r.job_id, r.amount_nano, a.unit_id
-                     FROM reservations r JOIN authorizations a ON a.id = r.authorization_id
-                     WHERE r.state = 'open' AND r.holder = ?1 ORDER BY r.id",
-                )?;
-                let open = stmt
-                    .query_map([&holder], |r| {
-                        Ok((r.get::<_, ReservationId>(0)?, r.get::<_, AuthorizationId>(1)?, r.get::<_, JobId>(2)?, r.get::<_, Nano>(3)?, r.get::<_, UnitId>(4)?))
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                let system = Actor::system();
-                for (id, auth, job, amount, unit) in open {
-                    tx.execute(
-                        "UPDATE reservations SET state = 'recovered', closed_at = ?1 WHERE id = ?2 AND state = 'open'",
-                        params![to_micros(now), id],
-                    )?;
-                    move_counters(tx, auth, amount.sql(), -amount.sql())?;
-                    tx.execute("UPDATE jobs SET cost_nano = cost_nano + ?1 WHERE id = ?2", params![amount, job])?;
-                    tx.execute(
-                        "UPDATE jobs SET status = 'failed', finished_at = ?1,
-                            failure = 'the server stopped while the job ran; its reserved budget counts as spent'
-                         WHERE id = ?2 AND status = 'running'",
-                        params![to_micros(now), job],
-                    )?;
-                    audit::append(
-                        tx,
-                        now,
-                        &Entry::ok(&system, "ledger.recover", auth.to_string())
-                            .unit(unit)
-                            .cost(amount)
-                            .details(json!({ "reservation": id.0, "job": job.0, "reason": "holder ended with the reservation open; counted as spent" })),
-                    )?;
-                    report.recovered.push(id);
-                    report.amount = report.amount.checked_add(amount).unwrap_or(report.amount);
-                }
-                Ok(())
-            })?;
-            if lock.is_some() {
-                let _ = std::fs::remove_file(&path);
-            }
-        }
-        self.sweep_stale_locks();
-        Ok(report)
-    }
-
-    /// Removes the lock files of handles that ended without an open reservation (no live
-    /// process holds them). Best effort: a leftover file only costs a little disk.
-    fn sweep_stale_locks(&self) {
-        let dir = self.inner.layout.run_dir();
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return;
-        };
-        let own = format!("{}.lock", self.inner.holder);
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".lock") || name == own {
-                continue;
-            }
-            if let Ok(f) = File::open(entry.path()) {
-                if f.try_lock().is_ok() {
-                    let _ = std::fs::remove_file(entry.path());
-                }
-            }
-        }
     }
 }

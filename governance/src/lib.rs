@@ -12,11 +12,14 @@
 //! - [`layout`]: files of the data directory (database, domain keys, per-unit areas).
 //! - [`access`]: [`Principal`], [`Role`], and the checks every call goes through
 //!   (re-verified caller, tenant isolation, audited refusals).
-//! - [`catalog`]: datasets registered from their manifests.
+//! - [`catalog`]: datasets registered from their manifests, with the witness
+//!   ([`shuyu_datasets::DeclarationsVerified`]) that their declarations hold for the data.
 //! - [`units`]: operating units and real-name people; [`credentials`]: bearer tokens and
 //!   [`Store::authenticate`].
 //! - [`authorizations`]: one scenario per authorization, the grant checks, session scopes.
-//! - [`ledger`]: reserve / commit / release in exact nano-units ([`amount`]), crash recovery.
+//! - [`ledger`]: reserve / commit / release in exact nano-units of epsilon/rho and
+//!   atto-units of delta ([`amount`]), crash recovery; [`loss`]: each unit's composed
+//!   privacy loss per dataset across its authorizations, and the bureau's caps on it.
 //! - [`audit`]: the hash chain, verification, retention and purge, queries.
 //! - [`jobs`]: one job per query, metering; [`exports`]: products, lineage, export review
 //!   (exports need the `product_operation` right), signed manifests and [`verify_manifest`];
@@ -27,8 +30,8 @@
 //! - [`quality`]: data-quality issues; [`reports`]: per-unit operation reports.
 //! - [`clock`]: injectable time; [`error`]: the one error type, [`GovernanceError`].
 //!
-//! Privacy amounts are [`Nano`] (1e-9 epsilon or rho): charges round up, grants round
-//! down, sums are exact.
+//! Privacy amounts are [`Nano`] (1e-9 epsilon or rho) and [`Atto`] (1e-18 delta): charges
+//! round up, grants round down, both exactly; sums are exact.
 //!
 //! # Example: from an empty data directory to one charged query
 //! ```
@@ -59,7 +62,11 @@
 //!     lower = 0.0
 //!     upper = 120.0
 //! "#)?;
-//! store.register_dataset(&admin, &manifest, "/data/households.parquet")?;
+//! // The declarations (one row per person_id) are checked against the data: here over key
+//! // values in memory; a real registration streams the Parquet file with
+//! // `shuyu_datasets::verify_parquet` (feature `verify`).
+//! let verified = DeclarationsVerified::from_key_values(&manifest, |_| Some(vec![Some("a"), Some("b")]))?;
+//! store.register_dataset(&admin, &manifest, "/data/households.parquet", &verified)?;
 //! let unit = store.create_unit(&admin, "Changchun Analytics Co.", "91350100M000100Y43")?;
 //! let analyst = store.create_person(&admin, &NewPerson {
 //!     name: "Chen Jing".into(), id_number: "110105199001010045".into(),
@@ -75,16 +82,18 @@
 //!     term_start: now, term_end: now + Duration::days(365),
 //!     rights: vec![Right::ProcessingUse], mode: Mode::Free,
 //!     privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
-//!     budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1 },
+//!     budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: None },
 //!     export_policy: ExportPolicy::Automatic,
 //! })?;
 //!
 //! let job = store.create_job(&analyst, &NewJob {
 //!     authorization: auth, sql: "SELECT AVG(age) FROM households".into(), environment: Environment::Prod,
 //! })?;
-//! let reservation = store.reserve(auth, job, Nano::charge(0.1, "cost")?)?;
-//! let budget = store.commit(&reservation, Nano::charge(0.1, "cost")?)?;
-//! assert_eq!(budget.remaining, Nano::parse_decimal("0.9", "remaining")?);
+//! let cost = Nano::charge(0.125, "cost")?; // exact: rounded up to the nano-unit
+//! let charge = Charge::new(cost, Atto::ZERO, vec!["households".into()]);
+//! let reservation = store.reserve(auth, job, &charge)?;
+//! let budget = store.commit(&reservation, cost, Atto::ZERO)?;
+//! assert_eq!(budget.remaining, Nano::parse_decimal("0.875", "remaining")?);
 //! store.finish_job(job, &JobOutcome {
 //!     status: JobStatus::Succeeded, metering: Metering { releases: 1, ..Metering::default() },
 //!     datasets: vec!["households".into()], failure: None,
@@ -116,20 +125,23 @@ pub mod layout;
 pub mod ledger;
 pub mod lifecycle;
 pub mod migrations;
+pub mod loss;
 pub mod quality;
+mod recovery;
 pub mod reports;
 pub mod store;
 pub mod units;
 pub mod validate;
 
 pub use access::{Principal, Role};
-pub use amount::{Nano, NANOS_PER_UNIT};
+pub use amount::{Atto, Nano, ATTOS_PER_UNIT, NANOS_PER_UNIT};
 pub use audit::{AuditFilter, AuditRecord, Outcome, PurgeReport, VerifyReport, RETENTION_DAYS};
 pub use authorizations::{
     Authorization, AuthorizationStatus, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
     NewAuthorization, PrivacyDefinition, PrivacyKind, Right, Scope, ScopedTable,
 };
 pub use catalog::Dataset;
+pub use shuyu_datasets::DeclarationsVerified;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{CredentialInfo, IssuedToken, SecretToken};
 pub use error::{GovernanceError, Result};
@@ -145,8 +157,9 @@ pub use imports::{Import, ImportStatus};
 pub use jobs::{Environment, Job, JobFilter, JobOutcome, JobStatus, Metering, NewJob};
 pub use layout::UnitArea;
 pub use ledger::{
-    Budget, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState,
+    Budget, Charge, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState,
 };
+pub use loss::{LossCap, PrivacyLoss, CONVERSION_DELTA};
 pub use lifecycle::RevocationReport;
 pub use quality::{IssueStatus, QualityIssue};
 pub use reports::UnitReport;

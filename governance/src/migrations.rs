@@ -5,19 +5,26 @@
 //! PostgreSQL share (INTEGER/BIGINT/TEXT/DOUBLE PRECISION, CHECK, UNIQUE, REFERENCES);
 //! the two append-only triggers of the audit table are SQLite's dialect and would be
 //! PL/pgSQL triggers in a PostgreSQL backend. Times are BIGINT microseconds (UTC), privacy
-//! amounts BIGINT nano-units.
+//! amounts BIGINT nano-units (epsilon, rho) and atto-units (delta). A migration may carry a
+//! Rust step, run in the same transaction after its SQL, for values SQL cannot compute
+//! exactly (version 3's default delta totals).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+use crate::amount::Nano;
+use crate::authorizations::default_delta_total;
 use crate::clock::to_micros;
 use crate::error::Result;
+use crate::ids::AuthorizationId;
 
 /// One schema version.
 struct Migration {
     version: i64,
     name: &'static str,
     sql: &'static str,
+    /// Runs after `sql`, in its transaction.
+    step: Option<fn(&Transaction<'_>) -> Result<()>>,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -25,11 +32,19 @@ const MIGRATIONS: &[Migration] = &[
         version: 1,
         name: "initial schema",
         sql: V1,
+        step: None,
     },
     Migration {
         version: 2,
         name: "resumable authorization revocation",
         sql: V2,
+        step: None,
+    },
+    Migration {
+        version: 3,
+        name: "delta budgets, datasets of reservations, per-unit per-dataset loss caps",
+        sql: V3,
+        step: Some(default_delta_totals),
     },
 ];
 
@@ -260,6 +275,59 @@ ALTER TABLE authorizations ADD COLUMN files_pending INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE authorizations ADD COLUMN unit_files_pending INTEGER NOT NULL DEFAULT 0;
 "#;
 
+/// Delta becomes a budget. `delta` stays the per-query delta (the most one query may use);
+/// each authorization gains a delta total and its spent and reserved counters (atto-units,
+/// 1e-18), with the same invariant as epsilon/rho (the CHECK of the last column, which SQLite
+/// and PostgreSQL both accept on an added column). Reservations carry their delta and the
+/// delta committed. `reservation_datasets` records which datasets each reservation's query
+/// reads, for the per-unit, per-dataset privacy-loss view; `loss_caps` holds the bureau's
+/// optional cap on that loss. Existing authorizations get the default total of
+/// [`default_delta_total`] (computed by [`default_delta_totals`]). Existing reservations are
+/// linked to the datasets their job recorded (every table its scope granted: a superset, so
+/// the loss view over-counts rather than misses); the delta they used was never recorded and
+/// counts as 0.
+const V3: &str = r#"
+ALTER TABLE authorizations ADD COLUMN delta_total_atto BIGINT NOT NULL DEFAULT 0
+    CHECK (delta_total_atto >= 0 AND delta_total_atto < 1000000000000000000);
+ALTER TABLE authorizations ADD COLUMN delta_spent_atto BIGINT NOT NULL DEFAULT 0 CHECK (delta_spent_atto >= 0);
+ALTER TABLE authorizations ADD COLUMN delta_reserved_atto BIGINT NOT NULL DEFAULT 0
+    CHECK (delta_reserved_atto >= 0 AND delta_spent_atto + delta_reserved_atto <= delta_total_atto);
+ALTER TABLE reservations ADD COLUMN delta_atto BIGINT NOT NULL DEFAULT 0 CHECK (delta_atto >= 0);
+ALTER TABLE reservations ADD COLUMN actual_delta_atto BIGINT
+    CHECK (actual_delta_atto >= 0 AND actual_delta_atto <= delta_atto);
+UPDATE reservations SET actual_delta_atto = 0 WHERE state IN ('committed', 'released');
+CREATE TABLE reservation_datasets (
+    reservation_id INTEGER NOT NULL REFERENCES reservations(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    PRIMARY KEY (reservation_id, dataset_id)
+);
+CREATE INDEX reservation_datasets_dataset ON reservation_datasets(dataset_id);
+INSERT INTO reservation_datasets (reservation_id, dataset_id)
+    SELECT r.id, jd.dataset_id FROM reservations r JOIN job_datasets jd ON jd.job_id = r.job_id;
+CREATE TABLE loss_caps (
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    epsilon_nano BIGINT NOT NULL CHECK (epsilon_nano > 0),
+    delta_atto BIGINT NOT NULL CHECK (delta_atto >= 0 AND delta_atto < 1000000000000000000),
+    set_by INTEGER NOT NULL REFERENCES people(id),
+    set_at BIGINT NOT NULL,
+    PRIMARY KEY (unit_id, dataset_id)
+);
+"#;
+
+/// Version 3's step: gives every existing authorization the default delta total.
+fn default_delta_totals(tx: &Transaction<'_>) -> Result<()> {
+    let rows = tx
+        .prepare("SELECT id, delta, total_nano, default_nano FROM authorizations")?
+        .query_map([], |r| Ok((r.get::<_, AuthorizationId>(0)?, r.get::<_, f64>(1)?, r.get::<_, Nano>(2)?, r.get::<_, Nano>(3)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    for (id, delta, total, default) in rows {
+        let delta_total = default_delta_total(delta, total, default)?;
+        tx.execute("UPDATE authorizations SET delta_total_atto = ?1 WHERE id = ?2", params![delta_total, id])?;
+    }
+    Ok(())
+}
+
 /// The schema version this build writes.
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map(|m| m.version).unwrap_or(0)
@@ -285,6 +353,9 @@ pub(crate) fn migrate(conn: &mut Connection, now: DateTime<Utc>) -> Result<()> {
             .optional()?;
         if done.is_none() {
             tx.execute_batch(m.sql)?;
+            if let Some(step) = m.step {
+                step(&tx)?;
+            }
             tx.execute(
                 "INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
                 params![m.version, m.name, to_micros(now)],
@@ -345,5 +416,53 @@ mod tests {
             (0, 0),
             "revocations before version 2 are not resumed"
         );
+    }
+
+    #[test]
+    fn a_version_2_store_gains_delta_totals_and_reservation_datasets() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("db")).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.execute_batch(V2).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
+             INSERT INTO migrations VALUES (1, 'initial schema', 0), (2, 'resumable authorization revocation', 0);
+             INSERT INTO datasets VALUES (1, 'd', 'x', 'sensitive', 'p', '/d', '', '{}', 0);
+             INSERT INTO units VALUES (1, 'u', '91350100M000100Y43', 'active', 0, 0, 0);
+             INSERT INTO people VALUES (1, 'a', 's', 'h', 'bureau_admin', NULL, NULL, 1, 0);
+             INSERT INTO authorizations (id, unit_id, scenario, purpose, partners_json, term_start, term_end,
+                 rights_json, mode, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
+                 granted_by, granted_at, status_changed_at, spent_nano)
+             VALUES (1, 1, 's', 'p', '[]', 0, 10, '[]', 'free', 'zcdp', 1e-6, 2000000000, 500000000, 100000000, 'automatic', 'active', 1, 0, 0, 5),
+                    (2, 1, 't', 'p', '[]', 0, 10, '[]', 'free', 'pure_dp', 0, 10, 5, 1, 'automatic', 'active', 1, 0, 0, 0);
+             INSERT INTO jobs (id, unit_id, authorization_id, person_id, sql_text, sql_sha256, environment, status, created_at, cost_nano)
+             VALUES (1, 1, 1, 1, 'q', 'h', 'prod', 'succeeded', 0, 5);
+             INSERT INTO job_datasets VALUES (1, 1);
+             INSERT INTO reservations (id, authorization_id, job_id, amount_nano, actual_nano, state, holder, created_at)
+             VALUES (1, 1, 1, 5, 5, 'committed', 'x', 0);",
+        )
+        .unwrap();
+        migrate(&mut conn, Utc::now()).unwrap();
+        let totals: Vec<i64> = conn
+            .prepare("SELECT delta_total_atto FROM authorizations ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        // 1e-6 × ⌊2 / 0.1⌋ = 2e-5; no per-query delta, no total.
+        assert_eq!(totals, vec![20_000_000_000_000, 0]);
+        let (delta, actual, linked): (i64, i64, i64) = conn
+            .query_row(
+                "SELECT delta_atto, actual_delta_atto, (SELECT COUNT(*) FROM reservation_datasets WHERE reservation_id = 1)
+                 FROM reservations WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!((delta, actual, linked), (0, 0, 1));
+        // The delta invariant holds from now on.
+        let over = conn.execute("UPDATE authorizations SET delta_spent_atto = delta_total_atto + 1 WHERE id = 1", []);
+        assert!(over.is_err(), "the CHECK refuses spending past the delta total");
     }
 }

@@ -8,13 +8,14 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
 use crate::access::{Principal, Role};
-use crate::amount::Nano;
+use crate::amount::{Atto, Nano};
 use crate::authorizations::{self, AuthorizationStatus, PrivacyKind};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
 use crate::exports::ExportStatus;
 use crate::ids::{AuthorizationId, ExportId, IssueId, ProductId, UnitId};
 use crate::jobs::Metering;
+use crate::loss::{self, PrivacyLoss};
 use crate::quality::IssueStatus;
 use crate::store::Store;
 use crate::units::{self, Unit};
@@ -56,6 +57,10 @@ pub struct BudgetLine {
     pub spent_in_period: Nano,
     /// Settled since the grant.
     pub spent_to_date: Nano,
+    /// Delta total granted.
+    pub delta_total: Atto,
+    /// Delta settled since the grant.
+    pub delta_spent_to_date: Atto,
 }
 
 /// A product exported in the period.
@@ -127,6 +132,9 @@ pub struct UnitReport {
     pub metering: Metering,
     /// Budget per authorization.
     pub budgets: Vec<BudgetLine>,
+    /// Composed privacy loss per dataset over all the unit's authorizations, to date
+    /// (reserved charges included).
+    pub privacy_losses: Vec<PrivacyLoss>,
     /// Products exported.
     pub exports: Vec<ExportLine>,
     /// Incidents.
@@ -187,19 +195,31 @@ impl UnitReport {
         let _ = writeln!(s, "\n## Metering\n\n| measure | total |\n|---|---:|");
         let _ = writeln!(s, "| rows scanned | {} |\n| bytes scanned | {} |\n| CPU ms | {} |\n| encrypted operations | {} |\n| releases | {} |",
             m.rows_scanned, m.bytes_scanned, m.cpu_ms, m.encrypted_ops, m.releases);
-        let _ = writeln!(s, "\n## Privacy budget\n\n| authorization | scenario | status | unit | spent in period | spent to date | total |\n|---|---|---|---|---:|---:|---:|");
+        let _ = writeln!(s, "\n## Privacy budget\n\n| authorization | scenario | status | unit | spent in period | spent to date | total | delta spent | delta total |\n|---|---|---|---|---:|---:|---:|---:|---:|");
         for b in &self.budgets {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 b.authorization.0,
                 b.scenario,
                 b.status,
                 b.privacy.unit_name(),
                 b.spent_in_period,
                 b.spent_to_date,
-                b.total
+                b.total,
+                b.delta_spent_to_date,
+                b.delta_total
             );
+        }
+        if !self.privacy_losses.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Privacy loss per dataset (all authorizations, to date)\n\n| dataset | epsilon | delta | cap epsilon | cap delta |\n|---|---:|---:|---:|---:|"
+            );
+            for l in &self.privacy_losses {
+                let (ce, cd) = l.cap.map_or(("none".to_string(), "none".to_string()), |c| (c.epsilon.to_string(), c.delta.to_string()));
+                let _ = writeln!(s, "| {} | {} | {} | {ce} | {cd} |", l.dataset, l.epsilon, l.delta);
+            }
         }
         let _ = writeln!(
             s,
@@ -320,6 +340,8 @@ impl Store {
                     total: row.total,
                     spent_in_period: Nano(u(in_period)),
                     spent_to_date: row.spent,
+                    delta_total: row.delta_total,
+                    delta_spent_to_date: row.delta_spent,
                 });
             }
 
@@ -375,6 +397,7 @@ impl Store {
                 jobs,
                 metering,
                 budgets,
+                privacy_losses: loss::losses(tx, Some(unit), None)?,
                 exports,
                 incidents,
             })

@@ -77,6 +77,7 @@ fn threads_never_overspend() {
         total: 1.0,
         per_query_cap: 0.05,
         per_query_default: 0.01,
+        delta_total: None,
     });
     // 8 handles on the one file, 8 threads each: writes contend both on each handle's gate
     // and on SQLite's file lock between handles.
@@ -143,9 +144,9 @@ fn processes_never_overspend() {
         let (store, analyst, auth) = child_context();
         loop {
             let job = prod_job(&store, &analyst, auth);
-            match store.reserve(auth, job, Nano(CHARGE)) {
+            match store.reserve(auth, job, &charge(Nano(CHARGE))) {
                 Ok(r) => {
-                    store.commit(&r, Nano(CHARGE)).unwrap();
+                    store.commit(&r, Nano(CHARGE), Atto::ZERO).unwrap();
                     println!("COMMIT {} {}", r.id.0, CHARGE);
                     store
                         .finish_job(job, &finished(JobStatus::Succeeded, 1))
@@ -166,6 +167,7 @@ fn processes_never_overspend() {
         total: 2.0,
         per_query_cap: 0.1,
         per_query_default: 0.02,
+        delta_total: None,
     });
     let children: Vec<_> = (0..4)
         .map(|_| {
@@ -212,10 +214,10 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
             loop {
                 i += 1;
                 let job = prod_job(&store, &analyst, auth);
-                let r = store.reserve(auth, job, Nano(1_000_000 + i)).unwrap();
+                let r = store.reserve(auth, job, &charge(Nano(1_000_000 + i))).unwrap();
                 println!("RESERVED {} {}", r.id.0, r.amount.0);
                 let actual = Nano(r.amount.0 - i % 2);
-                store.commit(&r, actual).unwrap();
+                store.commit(&r, actual, Atto::ZERO).unwrap();
                 println!("COMMITTED {} {}", r.id.0, actual.0);
                 store
                     .finish_job(job, &finished(JobStatus::Succeeded, 1))
@@ -225,7 +227,7 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
         Ok("crash-hold") => {
             let (store, analyst, auth) = child_context();
             let job = prod_job(&store, &analyst, auth);
-            let r = store.reserve(auth, job, Nano(7_000_000)).unwrap();
+            let r = store.reserve(auth, job, &charge(Nano(7_000_000))).unwrap();
             println!("HOLDING {} {}", r.id.0, r.amount.0);
             loop {
                 std::thread::park();
@@ -237,6 +239,7 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
         total: 1000.0,
         per_query_cap: 1.0,
         per_query_default: 0.1,
+        delta_total: None,
     });
     let test = "a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent";
 
@@ -341,14 +344,14 @@ fn a_live_holders_reservation_survives_another_handle_opening() {
             },
         )
         .unwrap();
-    let r = f.store.reserve(f.auth_a, job, Nano(100_000_000)).unwrap();
+    let r = f.store.reserve(f.auth_a, job, &charge(Nano(100_000_000))).unwrap();
     let other = Store::open(f.dir.path()).unwrap();
     assert!(other.recover_abandoned().unwrap().recovered.is_empty());
     assert_eq!(
         other.reservation(r.id).unwrap().state,
         ReservationState::Open
     );
-    let budget = f.store.commit(&r, Nano(60_000_000)).unwrap();
+    let budget = f.store.commit(&r, Nano(60_000_000), Atto::ZERO).unwrap();
     assert_eq!(budget.spent, Nano(60_000_000));
 
     // A handle dropped with an open reservation is a dead holder.
@@ -364,13 +367,13 @@ fn a_live_holders_reservation_survives_another_handle_opening() {
             },
         )
         .unwrap();
-    let r2 = dropped.reserve(f.auth_a, job2, Nano(50_000_000)).unwrap();
+    let r2 = dropped.reserve(f.auth_a, job2, &charge(Nano(50_000_000))).unwrap();
     drop(dropped);
     let report = f.store.recover_abandoned().unwrap();
     assert_eq!(report.recovered, vec![r2.id]);
     assert_eq!(report.amount, Nano(50_000_000));
     assert!(matches!(
-        f.store.commit(&r2, Nano(1)),
+        f.store.commit(&r2, Nano(1), Atto::ZERO),
         Err(GovernanceError::Conflict { .. })
     ));
     let budget = f.store.budget(&f.analyst_a, f.auth_a).unwrap();

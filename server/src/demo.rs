@@ -100,7 +100,8 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
     let bureau = admin.principal();
     for m in shuyu_datasets::demo_manifests() {
         let path = datasets.join(format!("{}.parquet", m.name));
-        store.register_dataset(&bureau, &m, &path.to_string_lossy())?;
+        let verified = shuyu_datasets::verify_parquet(&m, &path)?;
+        store.register_dataset(&bureau, &m, &path.to_string_lossy(), &verified)?;
     }
     let specs = [
         ("chunhe-health", credit_code("91220101MA0000001")?, "王敏", id_number("22010419900312002")?),
@@ -125,7 +126,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
                     GrantedDataset { dataset: "districts".into(), columns: cols(&["district", "area_km2", "population_2020"]) },
                 ],
                 PrivacyDefinition { kind: PrivacyKind::Zcdp, delta: 1e-6 },
-                BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1 },
+                BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: None },
             )
         } else {
             (
@@ -137,7 +138,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
                     GrantedDataset { dataset: "districts".into(), columns: cols(&["district", "area_km2", "population_2020"]) },
                 ],
                 PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
-                BudgetTerms { total: 10.0, per_query_cap: 2.0, per_query_default: 1.0 },
+                BudgetTerms { total: 10.0, per_query_cap: 2.0, per_query_default: 1.0, delta_total: None },
             )
         };
         let authorization = store.grant(

@@ -155,7 +155,11 @@ fn governance_status(g: &GovernanceError, e: &Error) -> tonic::Status {
         GovernanceError::Invalid { .. } => Status::invalid_argument(e.to_string()),
         GovernanceError::NotFound { .. } => Status::not_found(e.to_string()),
         GovernanceError::Denied { .. } => Status::permission_denied(e.to_string()),
-        GovernanceError::BudgetExhausted { .. } | GovernanceError::OverCap { .. } => Status::resource_exhausted(e.to_string()),
+        GovernanceError::BudgetExhausted { .. }
+        | GovernanceError::OverCap { .. }
+        | GovernanceError::DeltaExhausted { .. }
+        | GovernanceError::DeltaOverCap { .. }
+        | GovernanceError::LossCapExceeded { .. } => Status::resource_exhausted(e.to_string()),
         // The token is valid but its holder's unit is suspended or revoked.
         GovernanceError::UnitInactive { .. } => Status::permission_denied(e.to_string()),
         GovernanceError::Unauthenticated { .. } => Status::unauthenticated(e.to_string()),

@@ -31,8 +31,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
 use shuyu_governance::{
-    AuthorizationId, Budget, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Right,
-    Scope as GrantedScope, Store,
+    Atto, AuthorizationId, Budget, Charge, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation,
+    Right, Scope as GrantedScope, Store,
 };
 use shuyu_planner::{strip_explain_privacy, PlannerError};
 use tokio::time::timeout_at;
@@ -267,11 +267,15 @@ impl Runner {
             Ok(Err(e)) => return job.fail(status_of(&e), e.into()).await,
             Err(_) => return job.fail(JobStatus::Failed, timed_out()).await,
         };
-        let (cost, _delta) = plan.total_cost();
+        let (cost, delta) = plan.total_cost();
         let id = job.id;
-        let reserved = match Nano::charge(cost, "query cost") {
-            Ok(n) => store_call(&self.store, move |s| s.reserve(auth, id, n)).await,
-            Err(e) => Err(e.into()),
+        // The personal tables the query reads (each release's), for the per-dataset loss caps.
+        let mut datasets: Vec<String> = plan.releases.iter().flat_map(|r| r.tables.iter().cloned()).collect();
+        datasets.sort();
+        datasets.dedup();
+        let reserved = match (Nano::charge(cost, "query cost"), Atto::charge(delta, "query delta")) {
+            (Ok(n), Ok(d)) => store_call(&self.store, move |s| s.reserve(auth, id, &Charge::new(n, d, datasets))).await,
+            (Err(e), _) | (_, Err(e)) => Err(e.into()),
         };
         let reservation = match reserved {
             Ok(r) => r,
@@ -283,7 +287,11 @@ impl Runner {
                     Ok(n) => n.min(reservation.amount),
                     Err(_) => reservation.amount,
                 };
-                let budget = self.settle(&reservation, Some(charged)).await?;
+                let charged_delta = match Atto::charge(result.delta, "query delta") {
+                    Ok(d) => d.min(reservation.delta),
+                    Err(_) => reservation.delta,
+                };
+                let budget = self.settle(&reservation, Some((charged, charged_delta))).await?;
                 let metering = job.metering(result.releases as u64);
                 job.finish(JobStatus::Succeeded, metering, None).await?;
                 let mut result = marked(result, Environment::Prod)?;
@@ -302,7 +310,7 @@ impl Runner {
         // Once data was read, a failure is itself an observation that may depend on one
         // person's values: the full reservation is charged, and the caller gets one
         // generic answer whatever the cause (the job record keeps the cause).
-        self.settle(&reservation, Some(reservation.amount)).await?;
+        self.settle(&reservation, Some((reservation.amount, reservation.delta))).await?;
         job.finish(JobStatus::Failed, job.metering(0), Some(failure.to_string())).await?;
         Err(Error::Charged { charged: reservation.amount, job: job.id })
     }
@@ -388,11 +396,11 @@ impl Runner {
         }
     }
 
-    /// Commits `actual` of a reservation, or releases it whole when `None`.
-    async fn settle(&self, reservation: &Reservation, actual: Option<Nano>) -> Result<Budget, Error> {
+    /// Commits `actual` (amount, delta) of a reservation, or releases it whole when `None`.
+    async fn settle(&self, reservation: &Reservation, actual: Option<(Nano, Atto)>) -> Result<Budget, Error> {
         let r = reservation.clone();
         store_call(&self.store, move |s| match actual {
-            Some(a) => s.commit(&r, a),
+            Some((a, d)) => s.commit(&r, a, d),
             None => s.release(&r),
         })
         .await

@@ -283,6 +283,78 @@ async fn bad_requests_get_clear_codes_and_change_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_declaration_is_refused_at_registration_with_a_count_and_no_value() {
+    let server = TestServer::start().await;
+    let bureau = Admin::connect(&server, &server.domain.bureau_token).await;
+    // medical_visits has many visits per person: declaring one row per unit is false.
+    let manifest_toml = shuyu_datasets::demo::demo_manifest_toml("medical_visits")
+        .expect("manifest")
+        .replace("name = \"medical_visits\"", "name = \"visits_claimed_unique\"")
+        .replace("rows_per_unit = \"many\"", "rows_per_unit = \"one\"");
+    let location = city().join("medical_visits.parquet").to_string_lossy().into_owned();
+    let e = call!(bureau, register_dataset, pb::RegisterDatasetRequest { manifest_toml, location }).expect_err("false declaration");
+    assert_eq!(e.code(), Code::InvalidArgument, "{}", e.message());
+    assert!(e.message().starts_with("person_id is declared one row per unit (rows_per_unit = \"one\"), but one of its values occurs "), "{}", e.message());
+    assert!(e.message().ends_with("times; fix the manifest (rows_per_unit = \"many\") or the data"), "{}", e.message());
+    // All the message says of the data is the count: a number of at least 2, no person id.
+    let count = e.message().split("occurs ").nth(1).and_then(|t| t.split(' ').next()).and_then(|n| n.parse::<u64>().ok());
+    assert!(count.is_some_and(|n| n >= 2), "{}", e.message());
+    let e = call!(bureau, get_dataset, pb::GetDatasetRequest { name: "visits_claimed_unique".into() }).expect_err("not registered");
+    assert_eq!(e.code(), Code::NotFound);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bureau_caps_a_units_privacy_loss_on_a_dataset_across_its_authorizations() {
+    let server = TestServer::start().await;
+    let bureau = Admin::connect(&server, &server.domain.bureau_token).await;
+    let new = admit(&bureau).await;
+    let cap = pb::SetLossCapRequest { unit: new.unit, dataset: "residents_2024".into(), epsilon: 0.7, delta: 0.0 };
+    let loss = call!(bureau, set_loss_cap, cap).expect("cap");
+    assert_eq!((loss.epsilon.as_str(), loss.cap_epsilon.as_deref(), loss.remaining_epsilon.as_deref()), ("0", Some("0.7"), Some("0.7")));
+
+    // One query at the default 0.5 fits; a second, under a second authorization over the
+    // same dataset, would make 1.0 > 0.7 and is refused before anything runs.
+    let mut flight = analyst(&server, &new.token.token, new.authorization).await;
+    query(&mut flight, COPY_QUERY).await.expect("first query");
+    let now = chrono::Utc::now();
+    let second = pb::GrantAuthorizationRequest {
+        unit: new.unit,
+        scenario: "transit-2".into(),
+        purpose: "a second study of the same residents".into(),
+        datasets: vec![pb::GrantedDataset { dataset: "residents_2024".into(), columns: vec!["person_id".into(), "district".into()] }],
+        term_end: (now + chrono::Duration::days(30)).to_rfc3339(),
+        rights: vec!["processing_use".into()],
+        privacy: "pure_dp".into(),
+        budget_total: 3.0,
+        per_query_cap: 1.0,
+        per_query_default: 0.5,
+        export_policy: "automatic".into(),
+        ..Default::default()
+    };
+    let second = call!(bureau, grant_authorization, second).expect("second grant");
+    let mut other = analyst(&server, &new.token.token, second.id).await;
+    let e = query(&mut other, COPY_QUERY).await.expect_err("past the cap");
+    assert_eq!(code(&e), Code::ResourceExhausted, "{}", message(&e));
+    assert!(message(&e).contains("on dataset residents_2024") && message(&e).contains("epsilon 0.2"), "{}", message(&e));
+    let budget = call!(bureau, get_authorization, pb::GetAuthorizationRequest { id: second.id }).expect("show").budget.expect("budget");
+    assert_eq!((budget.spent.as_str(), budget.delta_total.as_str(), budget.delta_remaining.as_str()), ("0", "0", "0"), "nothing was charged");
+
+    let losses = call!(bureau, list_privacy_losses, pb::ListPrivacyLossesRequest { unit: Some(new.unit), dataset: None }).expect("losses").losses;
+    assert_eq!(losses.len(), 1);
+    let l = &losses[0];
+    assert_eq!((l.dataset.as_str(), l.epsilon.as_str(), l.delta.as_str(), l.authorizations.clone()), ("residents_2024", "0.5", "0", vec![new.authorization, second.id]));
+
+    // Without the cap the same query runs.
+    call!(bureau, clear_loss_cap, pb::ClearLossCapRequest { unit: new.unit, dataset: "residents_2024".into() }).expect("uncap");
+    query(&mut other, COPY_QUERY).await.expect("uncapped");
+    let filter = pb::QueryAuditRequest { unit: Some(new.unit), action_prefix: Some("loss.".into()), ..Default::default() };
+    let actions: Vec<String> = call!(bureau, query_audit, filter).expect("audit").records.into_iter().map(|r| r.action).collect();
+    assert_eq!(actions, ["loss.cap_set", "loss.cap_clear"]);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_change_is_in_the_audit_trail_and_the_chain_verifies_over_the_api() {
     let server = TestServer::start().await;
     let bureau = Admin::connect(&server, &server.domain.bureau_token).await;

@@ -56,7 +56,7 @@ fn grant(server: &TestServer, unit: shuyu_governance::UnitId, scenario: &str, da
                 rights,
                 mode: Mode::Free,
                 privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
-                budget: BudgetTerms { total: 5.0, per_query_cap: 1.0, per_query_default: 0.5 },
+                budget: BudgetTerms { total: 5.0, per_query_cap: 1.0, per_query_default: 0.5, delta_total: None },
                 export_policy: policy,
             },
         )

@@ -17,8 +17,8 @@ fn product(f: &Fixture, analyst: &Principal, auth: AuthorizationId, env: Environ
         )
         .unwrap();
     if env == Environment::Prod {
-        let r = f.store.reserve(auth, job, Nano(20_000_000)).unwrap();
-        f.store.commit(&r, Nano(15_000_000)).unwrap();
+        let r = f.store.reserve(auth, job, &charge(Nano(20_000_000))).unwrap();
+        f.store.commit(&r, Nano(15_000_000), Atto::ZERO).unwrap();
     }
     f.store
         .finish_job(

@@ -24,18 +24,18 @@ fn reserve_commit_release_are_exact() {
     let job = prod_job(&f);
     let r1 = f
         .store
-        .reserve(f.auth_a, job, Nano::charge(0.1, "cost").unwrap())
+        .reserve(f.auth_a, job, &charge(Nano::parse_decimal("0.1", "cost").unwrap()))
         .unwrap();
     let r2 = f
         .store
-        .reserve(f.auth_a, job, Nano::charge(0.2, "cost").unwrap())
+        .reserve(f.auth_a, job, &charge(Nano::parse_decimal("0.2", "cost").unwrap()))
         .unwrap();
     let b = f.store.budget(&f.analyst_a, f.auth_a).unwrap();
     assert_eq!(
         (b.total, b.spent, b.reserved, b.remaining),
         (total, Nano::ZERO, Nano(300_000_000), Nano(700_000_000))
     );
-    let b = f.store.commit(&r1, Nano(99_999_999)).unwrap();
+    let b = f.store.commit(&r1, Nano(99_999_999), Atto::ZERO).unwrap();
     assert_eq!(
         (b.spent, b.reserved, b.remaining),
         (Nano(99_999_999), Nano(200_000_000), Nano(700_000_001))
@@ -48,7 +48,7 @@ fn reserve_commit_release_are_exact() {
     assert_eq!(b.spent.0 + b.reserved.0 + b.remaining.0, b.total.0);
     // Settled reservations cannot be settled again.
     assert!(matches!(
-        f.store.commit(&r1, Nano(1)),
+        f.store.commit(&r1, Nano(1), Atto::ZERO),
         Err(GovernanceError::Conflict { .. })
     ));
     assert!(matches!(
@@ -63,7 +63,7 @@ fn reserve_commit_release_are_exact() {
     // Ten charges of 0.1 add up to exactly 1.0: no float drift.
     let f = Fixture::new();
     for _ in 0..10 {
-        f.spend(&f.analyst_a, f.auth_a, Nano::charge(0.1, "cost").unwrap())
+        f.spend(&f.analyst_a, f.auth_a, Nano::parse_decimal("0.1", "cost").unwrap())
             .unwrap();
     }
     let b = f.store.budget(&f.analyst_a, f.auth_a).unwrap();
@@ -75,16 +75,16 @@ fn reserve_commit_release_are_exact() {
 fn commit_cannot_exceed_the_reservation_and_release_needs_no_released_values() {
     let f = Fixture::new();
     let job = prod_job(&f);
-    let r = f.store.reserve(f.auth_a, job, Nano(10)).unwrap();
+    let r = f.store.reserve(f.auth_a, job, &charge(Nano(10))).unwrap();
     assert!(
-        matches!(f.store.commit(&r, Nano(11)), Err(GovernanceError::Invalid { field, .. }) if field == "actual")
+        matches!(f.store.commit(&r, Nano(11), Atto::ZERO), Err(GovernanceError::Invalid { field, .. }) if field == "actual")
     );
     let forged = Reservation {
         amount: Nano(1),
         ..r.clone()
     };
     assert!(matches!(
-        f.store.commit(&forged, Nano(1)),
+        f.store.commit(&forged, Nano(1), Atto::ZERO),
         Err(GovernanceError::Invalid { .. })
     ));
     // A job cannot finish while it holds an open reservation.
@@ -101,7 +101,7 @@ fn commit_cannot_exceed_the_reservation_and_release_needs_no_released_values() {
         f.store.finish_job(job, &outcome),
         Err(GovernanceError::Conflict { .. })
     ));
-    f.store.commit(&r, Nano(10)).unwrap();
+    f.store.commit(&r, Nano(10), Atto::ZERO).unwrap();
     let done = f.store.finish_job(job, &outcome).unwrap();
     assert_eq!(done.cost, Nano(10));
     assert!(matches!(
@@ -110,7 +110,7 @@ fn commit_cannot_exceed_the_reservation_and_release_needs_no_released_values() {
     ));
     assert!(
         matches!(
-            f.store.reserve(f.auth_a, job, Nano(1)),
+            f.store.reserve(f.auth_a, job, &charge(Nano(1))),
             Err(GovernanceError::Conflict { .. })
         ),
         "a finished job reserves nothing"
@@ -131,7 +131,7 @@ fn commit_cannot_exceed_the_reservation_and_release_needs_no_released_values() {
 fn a_failed_job_releases_its_budget() {
     let f = Fixture::new();
     let job = prod_job(&f);
-    let r = f.store.reserve(f.auth_a, job, Nano(400_000_000)).unwrap();
+    let r = f.store.reserve(f.auth_a, job, &charge(Nano(400_000_000))).unwrap();
     let b = f.store.release(&r).unwrap();
     assert_eq!(b.remaining, b.total);
     let failed = f

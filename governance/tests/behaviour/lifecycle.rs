@@ -30,8 +30,8 @@ fn held_product(f: &Fixture, analyst: &Principal, auth: AuthorizationId, file: &
             },
         )
         .unwrap();
-    let r = f.store.reserve(auth, job, Nano(1_000_000)).unwrap();
-    f.store.commit(&r, Nano(1_000_000)).unwrap();
+    let r = f.store.reserve(auth, job, &charge(Nano(1_000_000))).unwrap();
+    f.store.commit(&r, Nano(1_000_000), Atto::ZERO).unwrap();
     f.store
         .finish_job(
             job,
@@ -288,11 +288,11 @@ fn status_changes_need_the_bureau_a_reason_and_the_right_state() {
 fn a_reservation_taken_before_suspension_can_still_be_settled() {
     let f = Fixture::new();
     let job = f.prod_job(&f.analyst_a, f.auth_a);
-    let r = f.store.reserve(f.auth_a, job, Nano(5_000_000)).unwrap();
+    let r = f.store.reserve(f.auth_a, job, &charge(Nano(5_000_000))).unwrap();
     f.store
         .suspend_unit(&f.admin, f.unit_a, "inspection")
         .unwrap();
-    let budget = f.store.commit(&r, Nano(4_000_000)).unwrap();
+    let budget = f.store.commit(&r, Nano(4_000_000), Atto::ZERO).unwrap();
     assert_eq!(budget.spent, Nano(4_000_000));
     let job = f
         .store

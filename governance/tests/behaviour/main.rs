@@ -1,9 +1,10 @@
-//! Behaviour of the governance API: refusals, audit, lifecycle, credentials, exports,
+//! Behaviour of the governance API: accounting (delta, losses, declarations), refusals, audit, lifecycle, credentials, exports,
 //! imports, quality issues, reports.
 
 #[path = "../common/mod.rs"]
 mod common;
 
+mod accounting;
 mod audit;
 mod credentials;
 mod exports;

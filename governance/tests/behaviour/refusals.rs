@@ -42,13 +42,7 @@ fn ungrantable_level_is_registered_but_never_granted() {
         columns: vec!["district".into()],
     }];
     refused_grant(&f, &req, "datasets[0].dataset");
-    f.store
-        .register_dataset(
-            &f.admin,
-            &manifest("safety", Classification::PublicSafety),
-            "/data/s.parquet",
-        )
-        .unwrap();
+    register(&f.store, &f.admin, &manifest("safety", Classification::PublicSafety), "/data/s.parquet").unwrap();
     req.datasets = vec![
         GrantedDataset {
             dataset: "households".into(),
@@ -115,12 +109,14 @@ fn negative_or_zero_budget_is_refused() {
         total: 1.0,
         per_query_cap: 0.0,
         per_query_default: 0.0,
+        delta_total: None,
     };
     refused_grant(&f, &req, "budget.per_query_cap");
     req.budget = BudgetTerms {
         total: 1.0,
         per_query_cap: 0.5,
         per_query_default: -0.1,
+        delta_total: None,
     };
     refused_grant(&f, &req, "budget.per_query_default");
 }
@@ -133,12 +129,14 @@ fn cap_above_total_and_default_above_cap_are_refused() {
         total: 1.0,
         per_query_cap: 1.5,
         per_query_default: 0.1,
+        delta_total: None,
     };
     refused_grant(&f, &req, "budget.per_query_cap");
     req.budget = BudgetTerms {
         total: 1.0,
         per_query_cap: 0.5,
         per_query_default: 0.6,
+        delta_total: None,
     };
     refused_grant(&f, &req, "budget.per_query_default");
 }
@@ -337,13 +335,13 @@ fn suspended_unit_is_refused_at_once() {
         .unwrap_err();
     assert!(matches!(err, GovernanceError::Denied { .. }), "{err}");
     assert!(err.to_string().contains("suspended"));
-    let err = f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap_err();
+    let err = f.store.reserve(f.auth_a, job, &charge(Nano(1_000_000))).unwrap_err();
     assert!(matches!(err, GovernanceError::Denied { .. }), "{err}");
     f.store
         .reinstate_unit(&f.admin, f.unit_a, "report filed")
         .unwrap();
     assert!(f.store.authenticate(token.token.expose()).is_ok());
-    f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap();
+    f.store.reserve(f.auth_a, job, &charge(Nano(1_000_000))).unwrap();
 }
 
 #[test]
@@ -382,7 +380,7 @@ fn expired_term_is_refused() {
             .status,
         AuthorizationStatus::Expired
     );
-    let err = f.store.reserve(f.auth_a, job, Nano(1_000_000)).unwrap_err();
+    let err = f.store.reserve(f.auth_a, job, &charge(Nano(1_000_000))).unwrap_err();
     assert!(
         matches!(&err, GovernanceError::Denied { reason } if reason.contains("term")),
         "{err}"
@@ -461,16 +459,16 @@ fn dev_jobs_and_foreign_jobs_cannot_reserve() {
     let f = Fixture::new();
     let dev = f.dev_job(&f.analyst_a, f.auth_a);
     assert!(matches!(
-        f.store.reserve(f.auth_a, dev, Nano(1)),
+        f.store.reserve(f.auth_a, dev, &charge(Nano(1))),
         Err(GovernanceError::Invalid { .. })
     ));
     let job_b = f.prod_job(&f.analyst_b, f.auth_b);
     assert!(matches!(
-        f.store.reserve(f.auth_a, job_b, Nano(1)),
+        f.store.reserve(f.auth_a, job_b, &charge(Nano(1))),
         Err(GovernanceError::Invalid { .. })
     ));
     assert!(matches!(
-        f.store.reserve(f.auth_b, job_b, Nano::ZERO),
+        f.store.reserve(f.auth_b, job_b, &charge(Nano::ZERO)),
         Err(GovernanceError::Invalid { .. })
     ));
     assert_eq!(f.store.verify_ledger().unwrap().reservations, 0);

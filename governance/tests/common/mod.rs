@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use shuyu_datasets::{
-    Classification, ColumnManifest, ColumnType, MaskingRule, PrivacyUnit, RowsPerUnit, Sensitivity,
-    TableManifest,
+    Classification, ColumnManifest, ColumnType, DeclarationsVerified, MaskingRule, PrivacyUnit,
+    RowsPerUnit, Sensitivity, TableManifest,
 };
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::*;
@@ -93,9 +93,28 @@ pub fn grant_request(unit: UnitId, scenario: &str, now: DateTime<Utc>) -> NewAut
             total: 1.0,
             per_query_cap: 0.5,
             per_query_default: 0.1,
+            delta_total: None,
         },
         export_policy: ExportPolicy::Automatic,
     }
+}
+
+/// The witness that `m`'s declarations hold, checked over a few distinct key values held in
+/// memory (these manifests have no Parquet file): every declared column gets the values
+/// `k0, k1, k2`.
+pub fn verified(m: &TableManifest) -> DeclarationsVerified {
+    DeclarationsVerified::from_key_values(m, |_| Some(vec![Some("k0"), Some("k1"), Some("k2")]))
+        .expect("distinct keys satisfy every declaration")
+}
+
+/// Registers `m` (bureau) with its in-memory witness.
+pub fn register(store: &Store, admin: &Principal, m: &TableManifest, location: &str) -> Result<DatasetId> {
+    store.register_dataset(admin, m, location, &verified(m))
+}
+
+/// A charge of `amount`, no delta, naming no dataset.
+pub fn charge(amount: Nano) -> Charge {
+    Charge::new(amount, Atto::ZERO, vec![])
 }
 
 /// The fixture.
@@ -122,6 +141,7 @@ impl Fixture {
             total: 1.0,
             per_query_cap: 0.5,
             per_query_default: 0.1,
+            delta_total: None,
         })
     }
 
@@ -160,20 +180,8 @@ impl Fixture {
             None,
             Some("civil affairs bureau"),
         );
-        store
-            .register_dataset(
-                &admin,
-                &manifest("households", Classification::Sensitive),
-                "/data/households.parquet",
-            )
-            .unwrap();
-        store
-            .register_dataset(
-                &admin,
-                &manifest("secrets", Classification::StateSecret),
-                "/data/secrets.parquet",
-            )
-            .unwrap();
+        register(&store, &admin, &manifest("households", Classification::Sensitive), "/data/households.parquet").unwrap();
+        register(&store, &admin, &manifest("secrets", Classification::StateSecret), "/data/secrets.parquet").unwrap();
         let unit_a = store
             .create_unit(&admin, "Changchun Analytics Co.", &credit_code(1))
             .unwrap();
@@ -315,9 +323,9 @@ pub fn spend(
         datasets: vec!["households".into()],
         failure: None,
     };
-    match store.reserve(auth, job, reserve) {
+    match store.reserve(auth, job, &Charge::new(reserve, Atto::ZERO, vec!["households".into()])) {
         Ok(r) => {
-            let budget = store.commit(&r, actual)?;
+            let budget = store.commit(&r, actual, Atto::ZERO)?;
             store.finish_job(job, &outcome(JobStatus::Succeeded, 1))?;
             Ok(budget)
         }

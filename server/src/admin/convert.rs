@@ -88,7 +88,8 @@ pub fn token_info(c: &gov::CredentialInfo) -> pb::TokenInfo {
     }
 }
 
-/// A budget: total, spent, reserved and left, in the authorization's unit.
+/// A budget: total, spent, reserved and left, in the authorization's unit, and the same
+/// for delta.
 pub fn budget(b: &gov::Budget) -> pb::Budget {
     pb::Budget {
         unit: b.kind.unit_name().to_string(),
@@ -96,6 +97,30 @@ pub fn budget(b: &gov::Budget) -> pb::Budget {
         spent: b.spent.to_string(),
         reserved: b.reserved.to_string(),
         remaining: b.remaining.to_string(),
+        delta_per_query: b.delta_per_query.to_string(),
+        delta_total: b.delta_total.to_string(),
+        delta_spent: b.delta_spent.to_string(),
+        delta_reserved: b.delta_reserved.to_string(),
+        delta_remaining: b.delta_remaining.to_string(),
+    }
+}
+
+/// A unit's composed privacy loss on one dataset.
+pub fn privacy_loss(l: &gov::PrivacyLoss) -> pb::PrivacyLoss {
+    pb::PrivacyLoss {
+        unit: l.unit.0,
+        dataset: l.dataset.clone(),
+        authorizations: l.authorizations.iter().map(|a| a.0).collect(),
+        pure_epsilon: l.pure_epsilon.to_string(),
+        rho: l.rho.to_string(),
+        charged_delta: l.charged_delta.to_string(),
+        conversion_delta: l.conversion_delta.to_string(),
+        epsilon: l.epsilon.to_string(),
+        delta: l.delta.to_string(),
+        cap_epsilon: l.cap.map(|c| c.epsilon.to_string()),
+        cap_delta: l.cap.map(|c| c.delta.to_string()),
+        remaining_epsilon: l.remaining.map(|r| r.0.to_string()),
+        remaining_delta: l.remaining.map(|r| r.1.to_string()),
     }
 }
 
@@ -150,7 +175,12 @@ pub fn new_authorization(r: &pb::GrantAuthorizationRequest, now: DateTime<Utc>) 
             Some(price_cents) => gov::Mode::Paid { price_cents },
         },
         privacy: gov::PrivacyDefinition { kind: parse_enum(&r.privacy, "privacy", gov::PrivacyKind::parse, PRIVACY_KINDS)?, delta: r.delta },
-        budget: gov::BudgetTerms { total: r.budget_total, per_query_cap: r.per_query_cap, per_query_default: r.per_query_default },
+        budget: gov::BudgetTerms {
+            total: r.budget_total,
+            per_query_cap: r.per_query_cap,
+            per_query_default: r.per_query_default,
+            delta_total: r.delta_total,
+        },
         export_policy: parse_enum(&r.export_policy, "export_policy", gov::ExportPolicy::parse, EXPORT_POLICIES)?,
     })
 }

@@ -106,8 +106,9 @@ impl Admin for AdminService {
         let caller = self.caller(&md, Access::Write).await?;
         let manifest = shuyu_datasets::TableManifest::from_toml(&r.manifest_toml)
             .map_err(|e| Error::Usage(format!("the manifest is not valid: {e}; fix the manifest file")))?;
+        let verified = verify_declarations(&manifest, &r.location).await?;
         self.run_as(caller, move |s, p| {
-            s.register_dataset(p, &manifest, &r.location)?;
+            s.register_dataset(p, &manifest, &r.location, &verified)?;
             s.dataset(p, &manifest.name).map(|d| convert::dataset(&d))
         })
         .await
@@ -226,6 +227,26 @@ impl Admin for AdminService {
         self.run(&md, Access::Read, move |s, p| Ok(convert::authorization(&s.authorization(p, id)?, &s.budget(p, id)?))).await
     }
 
+    async fn list_privacy_losses(&self, request: Request<pb::ListPrivacyLossesRequest>) -> Result<Response<pb::ListPrivacyLossesResponse>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Read, move |s, p| {
+            let losses = s.privacy_losses(p, r.unit.map(UnitId), r.dataset.as_deref())?;
+            Ok(pb::ListPrivacyLossesResponse { losses: losses.iter().map(convert::privacy_loss).collect() })
+        })
+        .await
+    }
+
+    async fn set_loss_cap(&self, request: Request<pb::SetLossCapRequest>) -> Result<Response<pb::PrivacyLoss>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.set_loss_cap(p, UnitId(r.unit), &r.dataset, r.epsilon, r.delta).map(|l| convert::privacy_loss(&l)))
+            .await
+    }
+
+    async fn clear_loss_cap(&self, request: Request<pb::ClearLossCapRequest>) -> Result<Response<pb::PrivacyLoss>, Status> {
+        let (md, _, r) = request.into_parts();
+        self.run(&md, Access::Write, move |s, p| s.clear_loss_cap(p, UnitId(r.unit), &r.dataset).map(|l| convert::privacy_loss(&l))).await
+    }
+
     async fn list_jobs(&self, request: Request<pb::ListJobsRequest>) -> Result<Response<pb::ListJobsResponse>, Status> {
         let (md, _, r) = request.into_parts();
         let caller = self.caller(&md, Access::Read).await?;
@@ -332,6 +353,26 @@ impl Admin for AdminService {
         })
         .await
     }
+}
+
+/// Checks the manifest's declarations against the Parquet data at `location` (on the
+/// blocking pool: it streams the file). A false declaration, or data that cannot be read,
+/// is a usage error saying what to fix.
+async fn verify_declarations(manifest: &shuyu_datasets::TableManifest, location: &str) -> Result<shuyu_datasets::DeclarationsVerified, Error> {
+    use shuyu_datasets::DatasetsError;
+    let (m, path) = (manifest.clone(), std::path::PathBuf::from(location));
+    let verified = tokio::task::spawn_blocking(move || shuyu_datasets::verify_parquet(&m, &path))
+        .await
+        .map_err(|e| Error::Internal(format!("verifying the declarations did not complete: {e}")))?;
+    verified.map_err(|e| match e {
+        DatasetsError::Declaration(m) => Error::Usage(m),
+        DatasetsError::Io { path, .. } => Error::Usage(format!(
+            "cannot read {path} to check the manifest's declarations against the data; give the location of the dataset's Parquet file as the server sees it"
+        )),
+        other => Error::Usage(format!(
+            "the data at the location could not be read to check the manifest's declarations ({other}); give the location of the dataset's Parquet file"
+        )),
+    })
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Command-line clients of the server's gRPC services.
 //!
 //! ## Layout
-//! - [`admin`]: `shuyu admin <resource> <verb> …` over the admin service.
+//! - [`admin`]: `shuyu admin <resource> <verb> …` over the admin service; [`admin_args`]:
+//!   its resources and verbs.
 //! - [`table`]: printing admin replies as aligned tables or JSON.
 
 pub mod admin;
+pub mod admin_args;
 pub mod table;

@@ -17,7 +17,7 @@ use shuyu_crypto::bootstrapped;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
 use shuyu_crypto::linear::{grouped_sum, NO_GROUP};
 use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
-use shuyu_governance::{AuthorizationId, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
+use shuyu_governance::{Atto, AuthorizationId, Charge, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
 use shuyu_planner::{PlannerError, Refusal, RefusalCode};
 use tfhe::prelude::FheTrivialEncrypt;
 use tfhe::FheBool;
@@ -195,8 +195,11 @@ pub async fn run(
 
     // Reserved before any row is read: from here on every failure is charged in full and
     // answered with one generic text (its cause may depend on the data).
+    // No partition selection here (public group domains only): no delta. The personal
+    // table joined for its groups is what the query reads of the catalog.
+    let datasets: Vec<String> = query.public.iter().map(|p| p.table.clone()).collect();
     let reservation = match Nano::charge(cost, "query cost") {
-        Ok(n) => store_call(runner.store(), move |s| s.reserve(auth, job, n)).await,
+        Ok(n) => store_call(runner.store(), move |s| s.reserve(auth, job, &Charge::new(n, Atto::ZERO, datasets))).await,
         Err(e) => Err(e.into()),
     };
     let reservation = match reservation {
@@ -236,7 +239,7 @@ pub async fn run(
         .await
         .unwrap_or(Err(Error::Timeout(limit)));
     let charged = reservation.amount;
-    let budget_after = settle(runner, &reservation, Some(charged)).await?;
+    let budget_after = settle(runner, &reservation, Some((charged, reservation.delta))).await?;
     let (sums, counts, encrypted_ops) = match outcome {
         Ok(values) => values,
         Err(e) => return recorder.fail(JobStatus::Failed, e).await.map_err(|_| Error::Charged { charged, job }),
@@ -413,15 +416,15 @@ async fn compute_and_release(
 /// A failure after the reservation: the full amount is charged, the cause recorded in the
 /// job, and the caller told only that the job stopped and what it cost.
 async fn charged_failure(runner: &Runner, recorder: &Recorder<'_>, reservation: &Reservation, cause: Error) -> Result<Outcome, Error> {
-    settle(runner, reservation, Some(reservation.amount)).await?;
+    settle(runner, reservation, Some((reservation.amount, reservation.delta))).await?;
     let _ = recorder.fail::<()>(JobStatus::Failed, cause).await;
     Err(Error::Charged { charged: reservation.amount, job: recorder.job })
 }
 
-async fn settle(runner: &Runner, reservation: &Reservation, actual: Option<Nano>) -> Result<shuyu_governance::Budget, Error> {
+async fn settle(runner: &Runner, reservation: &Reservation, actual: Option<(Nano, Atto)>) -> Result<shuyu_governance::Budget, Error> {
     let r = reservation.clone();
     store_call(runner.store(), move |s| match actual {
-        Some(a) => s.commit(&r, a),
+        Some((a, d)) => s.commit(&r, a, d),
         None => s.release(&r),
     })
     .await
