@@ -84,12 +84,13 @@ pub enum Error {
     /// values. The cause is in the job record, for the bureau.
     #[error(
         "the query stopped after its budget was reserved, so its cost of {charged} was charged; the reason is recorded in \
-         the job ({job}) for the bureau. Simplify the query (fewer groups, filters) and retry"
+         the job record for the bureau. Simplify the query (fewer groups, filters) and retry"
     )]
     Charged {
         /// What the ledger charged.
         charged: shuyu_governance::Nano,
-        /// The job that recorded the cause.
+        /// The job that recorded the cause (for the server's log; not in the message, which
+        /// reads the same for every failure).
         job: shuyu_governance::JobId,
     },
     /// Likely a bug in shuyu.

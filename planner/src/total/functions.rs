@@ -160,14 +160,14 @@ pub fn check_literals(name: &str, args: &[Expr], rules: &[(usize, Arg)]) -> Resu
             Arg::NonNegative | Arg::NonZero | Arg::Positive => {
                 let n = value.as_ref().and_then(integer);
                 let ok = match (kind, n) {
-                    (Arg::NonNegative, Some(n)) => n >= 0,
+                    (Arg::NonNegative, Some(n)) => (0..=i64::from(i32::MAX)).contains(&n),
                     (Arg::NonZero, Some(n)) => n != 0,
                     (Arg::Positive, Some(n)) => n >= 1,
                     _ => false,
                 };
                 if !ok {
                     let what = match kind {
-                        Arg::NonNegative => "a constant integer of at least 0",
+                        Arg::NonNegative => "a constant integer from 0 to 2147483647",
                         Arg::NonZero => "a constant non-zero integer",
                         _ => "a constant integer of at least 1",
                     };

@@ -260,7 +260,7 @@ fn function(f: ScalarFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Some(Rule::Refuse(why)) => not_allowed(format!("the function {name} is not evaluated on personal rows: {why}")),
         Some(Rule::Literal(args)) => {
             functions::check_literals(&name, &f.args, args)?;
-            Ok(Transformed::no(Expr::ScalarFunction(f)))
+            Ok(clamp_positions(f))
         }
         Some(Rule::Float) => {
             let original = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
@@ -279,8 +279,27 @@ fn function(f: ScalarFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
             }
             Ok(Transformed::no(Expr::ScalarFunction(f)))
         }
-        Some(Rule::Total) => Ok(Transformed::no(Expr::ScalarFunction(f))),
+        Some(Rule::Total) => Ok(clamp_positions(f)),
     }
+}
+
+/// Positions and counts of `substr`, `left` and `right` overflow in the engine near the
+/// integer limits; they are clamped to ±2^31 (beyond any string's length, so the result is
+/// the same).
+fn clamp_positions(mut f: ScalarFunction) -> Transformed<Expr> {
+    let name = f.func.name();
+    if !matches!(name, "substr" | "substring" | "left" | "right") {
+        return Transformed::no(Expr::ScalarFunction(f));
+    }
+    if let Some(a) = f.args.get_mut(1) {
+        let x = std::mem::replace(a, lit(0i64));
+        let x = datafusion::logical_expr::cast(x, DataType::Int64);
+        *a = datafusion::functions::expr_fn::greatest(vec![
+            datafusion::functions::expr_fn::least(vec![x, lit(i64::from(i32::MAX))]),
+            lit(-i64::from(i32::MAX)),
+        ]);
+    }
+    Transformed::yes(Expr::ScalarFunction(f))
 }
 
 /// Whether the engine can cast `from` to `to` at all (checked here rather than when the
