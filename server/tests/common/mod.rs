@@ -13,7 +13,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
 use shuyu::config::{Config, Limits, Served, TlsFiles};
-use shuyu::demo::{bootstrap, DemoDomain, DemoUnit};
+use shuyu::demo::{DemoDomain, DemoUnit};
 use shuyu::runner::Runner;
 use shuyu_datasets::generate::GenerateOptions;
 use tokio::sync::oneshot;
@@ -80,7 +80,9 @@ impl TestServer {
             Served::Prod => city().to_path_buf(),
             Served::Dev => dir.path().join("no-raw-data-here"),
         };
-        let domain = bootstrap(&dir.path().join("domain"), &raw).expect("demo domain");
+        // A dev-only domain registers paths that do not exist on its server; the
+        // declarations are verified against the generated city they were made from.
+        let domain = shuyu::demo::bootstrap_verified_against(&dir.path().join("domain"), &raw, city()).expect("demo domain");
         let samples = dir.path().join("dev");
         let job = shuyu::dev::SamplesJob {
             datasets: city().to_path_buf(),
