@@ -112,7 +112,9 @@ pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<
         return Ok(());
     }
     let def = plan.budget.definition;
-    let share = plan.budget.amount / m as f64;
+    // A hair under the exact share: the ledger charges the cost rounded up to the
+    // nano-unit exactly, and a float share such as 0.1 lies just above its decimal.
+    let share = plan.budget.amount / m as f64 * (1.0 - 1e-12);
     // δ is a budget too: the query's δ is split evenly across its partition selections, so
     // their δ adds up to at most what the query was given.
     let selections = plan.releases.iter().filter(|r| matches!(r.keys, KeySet::Selected { .. })).count();
