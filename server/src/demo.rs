@@ -24,7 +24,7 @@ use serde_json::json;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
-    AuthorizationId, BudgetTerms, ExportDecision, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
+    Atto, AuthorizationId, BudgetTerms, ExportDecision, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
     Right, Role, Store, UnitId,
 };
 
@@ -95,19 +95,12 @@ pub struct DemoOptions {
 /// datasets found in `datasets`, and admits the two units with one analyst and one
 /// authorization each.
 pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error> {
-    bootstrap_verified_against(store_dir, datasets, datasets)
-}
-
-/// As [`bootstrap`], registering the datasets at `datasets` after verifying their
-/// declarations against the copies in `verify_from` (a domain whose server never holds the
-/// raw files, such as a dev-only one, still registers only verified declarations).
-pub fn bootstrap_verified_against(store_dir: &Path, datasets: &Path, verify_from: &Path) -> Result<DemoDomain, Error> {
     let store = Store::open(store_dir)?;
     let (admin, admin_token) = store.bootstrap_admin("长春市政务服务和数字化建设管理局 管理员", &id_number("22010219800101001")?, token_ttl())?;
     let bureau = admin.principal();
     for m in shuyu_datasets::demo_manifests() {
         let path = datasets.join(format!("{}.parquet", m.name));
-        let verified = shuyu_datasets::verify_parquet(&m, &verify_from.join(format!("{}.parquet", m.name)))?;
+        let verified = shuyu_datasets::verify_parquet(&m, &path)?;
         store.register_dataset(&bureau, &m, &path.to_string_lossy(), &verified)?;
     }
     let specs = [
@@ -267,6 +260,9 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
                             o.budget.total.as_f64(),
                             o.result.elapsed.as_millis()
                         );
+                        if o.charged_delta > Atto::ZERO {
+                            println!("   delta spent {}; delta left {} of {}", o.charged_delta, o.budget.delta_remaining, o.budget.delta_total);
+                        }
                     }
                 }
                 Err(e) => println!("   refused: {e}"),

@@ -31,8 +31,8 @@ use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
 use shuyu_governance::{
-    Atto, AuthorizationId, Budget, Charge, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation,
-    Right, Scope as GrantedScope, Store,
+    Atto, AuthorizationId, Budget, Charge, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, PrivacyLoss,
+    Reservation, Right, Scope as GrantedScope, Store,
 };
 use shuyu_planner::{strip_explain_privacy, PlannerError};
 use tokio::time::timeout_at;
@@ -58,8 +58,15 @@ pub struct Outcome {
     pub job: JobId,
     /// What the ledger charged (0 for EXPLAIN PRIVACY): the cost rounded up to the nano-unit.
     pub charged: Nano,
-    /// The authorization's budget after the charge.
+    /// The delta the ledger charged (0 for EXPLAIN PRIVACY and for queries without
+    /// partition selection), rounded up to the atto-unit.
+    pub charged_delta: Atto,
+    /// The authorization's budget after the charge, epsilon or rho and delta.
     pub budget: Budget,
+    /// The caller's unit's composed privacy loss after the charge on each dataset this
+    /// authorization grants, over all the unit's authorizations, with the bureau's cap if
+    /// one is set (empty for a caller without a unit).
+    pub losses: Vec<PrivacyLoss>,
     /// Rows and bytes scanned, CPU time, releases.
     pub metering: Metering,
     /// Set when the authorization's export policy holds the result for the bureau's
@@ -207,6 +214,21 @@ impl Runner {
     /// Runs `sql` under authorization `auth` for caller `p`, spending `amount` (default: the
     /// authorization's per-query default).
     pub async fn run(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Result<Outcome, Error> {
+        let mut outcome = self.run_query(p, auth, sql, amount).await?;
+        outcome.losses = self.losses(p, auth).await?;
+        Ok(outcome)
+    }
+
+    /// The caller's unit's privacy loss on each dataset `auth` grants (see [`Outcome::losses`]).
+    async fn losses(&self, p: &Principal, auth: AuthorizationId) -> Result<Vec<PrivacyLoss>, Error> {
+        let Some(unit) = p.unit_id else { return Ok(Vec::new()) };
+        let caller = p.clone();
+        let all = store_call(&self.store, move |s| s.privacy_losses(&caller, Some(unit), None)).await?;
+        Ok(all.into_iter().filter(|l| l.authorizations.contains(&auth)).collect())
+    }
+
+    /// [`Runner::run`] without the loss view.
+    async fn run_query(&self, p: &Principal, auth: AuthorizationId, sql: &str, amount: Option<f64>) -> Result<Outcome, Error> {
         self.require_prod()?;
         let granted = self.checked(p, auth).await?;
         let explain = strip_explain_privacy(sql);
@@ -255,7 +277,16 @@ impl Runner {
                     job.finish(JobStatus::Succeeded, metering, None).await?;
                     let caller = p.clone();
                     let budget = store_call(&self.store, move |s| s.budget(&caller, auth)).await?;
-                    Ok(Outcome { result: marked(result, Environment::Prod)?, job: job.id, charged: Nano::ZERO, budget, metering, held: None })
+                    Ok(Outcome {
+                        result: marked(result, Environment::Prod)?,
+                        job: job.id,
+                        charged: Nano::ZERO,
+                        charged_delta: Atto::ZERO,
+                        budget,
+                        losses: Vec::new(),
+                        metering,
+                        held: None,
+                    })
                 }
                 Ok(Err(e)) => job.fail(status_of(&e), e.into()).await,
                 Err(_) => job.fail(JobStatus::Failed, timed_out()).await,
@@ -302,7 +333,7 @@ impl Runner {
                 } else {
                     None
                 };
-                return Ok(Outcome { result, job: job.id, charged, budget, metering, held });
+                return Ok(Outcome { result, job: job.id, charged, charged_delta, budget, losses: Vec::new(), metering, held });
             }
             Ok(Err(e)) => Error::from(e),
             Err(_) => timed_out(),

@@ -7,17 +7,21 @@
 //! - [`timing`]: per-row work that grows with a data-dependent argument;
 //! - [`joins`]: joins that multiply the target's rows while the noise is sized for one;
 //! - [`metadata`]: figures in result metadata, headers, trailers and error statuses;
-//! - [`budget`]: repeated queries and per-query budget headers.
+//! - [`budget`]: repeated queries and per-query budget headers;
+//! - [`accounting`]: δ spent by partition selections, and a unit's loss composed across
+//!   its authorizations against the bureau's cap.
 //!
 //! Each test states its attack and asserts the secure behaviour in terms a client can
 //! check, whatever the server's implementation: refused at plan time with the same code and
 //! text whichever way the target's condition falls, or answered and charged; declared noise
-//! that covers what a person can contribute; only public figures besides values. δ
-//! budgeting, composition across authorizations, false declarations and the keyholder's
-//! wire have suites of their own.
+//! that covers what a person can contribute; only public figures besides values. False
+//! declarations are refused at registration (`tests/admin.rs`), the keyholder's wire is
+//! checked in `tests/encrypted.rs` and `crypto/tests/keyholder_wire.rs`.
 
 mod common;
 
+#[path = "adversarial/accounting.rs"]
+mod accounting;
 #[path = "adversarial/budget.rs"]
 mod budget;
 #[path = "adversarial/errors.rs"]

@@ -190,7 +190,16 @@ pub async fn run(
         let caller = p.clone();
         let budget_now = store_call(runner.store(), move |s| s.budget(&caller, auth)).await?;
         let result = QueryResult { schema: batch.schema(), batches: vec![batch], cost, delta: 0.0, explain: true, releases: releases.len(), elapsed: start.elapsed() };
-        return Ok(Outcome { result, job, charged: Nano::ZERO, budget: budget_now, metering: Metering::default(), held: None });
+        return Ok(Outcome {
+            result,
+            job,
+            charged: Nano::ZERO,
+            charged_delta: Atto::ZERO,
+            budget: budget_now,
+            losses: Vec::new(),
+            metering: Metering::default(),
+            held: None,
+        });
     }
 
     // Reserved before any row is read: from here on every failure is charged in full and
@@ -260,7 +269,7 @@ pub async fn run(
         elapsed: start.elapsed(),
     };
     // The runner marks the environment and holds the result under a review policy.
-    Ok(Outcome { result, job, charged, budget: budget_after, metering, held: None })
+    Ok(Outcome { result, job, charged, charged_delta: reservation.delta, budget: budget_after, losses: Vec::new(), metering, held: None })
 }
 
 type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);

@@ -652,7 +652,12 @@ pub async fn plaintext_groups(
     let mut by_person: HashMap<[u8; 32], u32> = HashMap::new();
     for batch in &batches {
         let pseudonyms = batch.column(0).as_binary::<i32>();
-        let group_columns: Vec<&StringArray> = (0..query.group_by.len()).map(|i| batch.column(i + 1).as_string::<i32>()).collect();
+        // `CAST(… AS VARCHAR)` may come back as Utf8View: read every key column as Utf8.
+        let group_columns: Vec<ArrayRef> = (0..query.group_by.len())
+            .map(|i| arrow::compute::cast(batch.column(i + 1), &DataType::Utf8))
+            .collect::<Result<_, _>>()
+            .map_err(|_| Error::Internal("the public part of an encrypted query returned keys that are not text".into()))?;
+        let group_columns: Vec<&StringArray> = group_columns.iter().map(|c| c.as_string::<i32>()).collect();
         for row in 0..batch.num_rows() {
             if pseudonyms.is_null(row) || group_columns.iter().any(|c| c.is_null(row)) {
                 continue;

@@ -7,6 +7,12 @@
 //! - `shuyu.authorization`: the authorization it was charged to;
 //! - `shuyu.charged`: what the ledger charged, exactly (decimal, 9 digits at most);
 //! - `shuyu.budget_remaining` and `shuyu.budget_total`: the authorization's budget after it;
+//! - `shuyu.delta_charged`, `shuyu.delta_remaining`, `shuyu.delta_total`: the same for delta
+//!   (exact decimals, 18 digits at most);
+//! - `shuyu.loss`: the unit's composed privacy loss after it on each dataset the
+//!   authorization grants, over all the unit's authorizations, as a JSON array of
+//!   `{"dataset", "epsilon", "delta", "cap_epsilon", "cap_delta", "remaining_epsilon",
+//!   "remaining_delta"}` (exact decimals as strings; the cap fields are null without a cap);
 //! - `shuyu.environment`: `prod` or `dev` (every result);
 //! - on a result held for review, instead of its rows, one row (`export`, `status`,
 //!   `message`) and `shuyu.export`, `shuyu.export_status` (see [`crate::review`]).
@@ -30,7 +36,7 @@ use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Ticket};
 use futures::{Stream, TryStreamExt};
 use prost::Message;
-use shuyu_governance::AuthorizationId;
+use shuyu_governance::{AuthorizationId, PrivacyLoss};
 use tonic::Status;
 
 use crate::review::{self, HeldExport};
@@ -54,6 +60,34 @@ pub mod keys {
     pub const BUDGET_TOTAL: &str = "shuyu.budget_total";
     /// Cost of the query (epsilon or rho, from the planner).
     pub const COST: &str = "shuyu.cost";
+    /// The delta the ledger charged, exactly.
+    pub const DELTA_CHARGED: &str = "shuyu.delta_charged";
+    /// Delta left after the charge.
+    pub const DELTA_REMAINING: &str = "shuyu.delta_remaining";
+    /// The authorization's delta total.
+    pub const DELTA_TOTAL: &str = "shuyu.delta_total";
+    /// The unit's privacy loss per dataset across its authorizations (JSON).
+    pub const LOSS: &str = "shuyu.loss";
+}
+
+/// The loss view as `shuyu.loss` carries it.
+fn loss_json(losses: &[PrivacyLoss]) -> String {
+    let text = |v: Option<String>| v.map_or(serde_json::Value::Null, serde_json::Value::String);
+    let rows: Vec<serde_json::Value> = losses
+        .iter()
+        .map(|l| {
+            serde_json::json!({
+                "dataset": l.dataset,
+                "epsilon": l.epsilon.to_string(),
+                "delta": l.delta.to_string(),
+                "cap_epsilon": text(l.cap.map(|c| c.epsilon.to_string())),
+                "cap_delta": text(l.cap.map(|c| c.delta.to_string())),
+                "remaining_epsilon": text(l.remaining.map(|r| r.0.to_string())),
+                "remaining_delta": text(l.remaining.map(|r| r.1.to_string())),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
 }
 
 /// The outcome's batches under a schema that also carries the service's metadata.
@@ -65,6 +99,10 @@ pub fn annotated(outcome: &Outcome, authorization: AuthorizationId) -> Result<(S
     md.insert(keys::CHARGED.into(), outcome.charged.to_string());
     md.insert(keys::BUDGET_REMAINING.into(), outcome.budget.remaining.to_string());
     md.insert(keys::BUDGET_TOTAL.into(), outcome.budget.total.to_string());
+    md.insert(keys::DELTA_CHARGED.into(), outcome.charged_delta.to_string());
+    md.insert(keys::DELTA_REMAINING.into(), outcome.budget.delta_remaining.to_string());
+    md.insert(keys::DELTA_TOTAL.into(), outcome.budget.delta_total.to_string());
+    md.insert(keys::LOSS.into(), loss_json(&outcome.losses));
     let schema = Arc::new(Schema::new_with_metadata(schema.fields().clone(), md));
     let batches = outcome
         .result

@@ -195,7 +195,8 @@ async fn responses_carry_only_public_figures() {
 }
 
 /// The schema metadata, field metadata, headers and sizes of a response, without the job
-/// id and the budget left (which differ between any two queries), and with the thresholds
+/// id, the budget left and the loss to date (which differ between any two queries: each
+/// charge moves them), and with the thresholds
 /// of the two variants masked.
 fn fingerprint(r: &Raw, masks: &[(&str, &str)]) -> BTreeMap<String, String> {
     let mask = |s: &str| crate::kit::masked(s, masks);
@@ -204,7 +205,7 @@ fn fingerprint(r: &Raw, masks: &[(&str, &str)]) -> BTreeMap<String, String> {
     for (side, schema) in schemas {
         let md: &HashMap<String, String> = schema.metadata();
         for (k, val) in md {
-            if k != "shuyu.job" && k != "shuyu.budget_remaining" {
+            if !["shuyu.job", "shuyu.budget_remaining", "shuyu.delta_remaining", "shuyu.loss"].contains(&k.as_str()) {
                 out.insert(format!("{side} {k}"), mask(val));
             }
         }

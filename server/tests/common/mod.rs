@@ -76,13 +76,19 @@ impl TestServer {
 
     async fn start_serving(limits: Limits, tls: Option<TlsFiles>, served: Served) -> TestServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let raw = match served {
-            Served::Prod => city().to_path_buf(),
-            Served::Dev => dir.path().join("no-raw-data-here"),
+        let store = dir.path().join("domain");
+        let domain = match served {
+            Served::Prod => shuyu::demo::bootstrap(&store, city()).expect("demo domain"),
+            // A dev-only domain: the datasets were registered (and their declarations
+            // verified) where the raw files were, and then the files were taken away.
+            Served::Dev => {
+                let raw = dir.path().join("raw-files-taken-away");
+                copy_dir(city(), &raw);
+                let domain = shuyu::demo::bootstrap(&store, &raw).expect("demo domain");
+                std::fs::remove_dir_all(&raw).expect("take the raw files away");
+                domain
+            }
         };
-        // A dev-only domain registers paths that do not exist on its server; the
-        // declarations are verified against the generated city they were made from.
-        let domain = shuyu::demo::bootstrap_verified_against(&dir.path().join("domain"), &raw, city()).expect("demo domain");
         let samples = dir.path().join("dev");
         let job = shuyu::dev::SamplesJob {
             datasets: city().to_path_buf(),
@@ -189,4 +195,14 @@ pub async fn query(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> R
 /// Total rows of batches.
 pub fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+/// Copies the files of `from` (one level) into a new folder `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create the copy");
+    for entry in std::fs::read_dir(from).expect("read the city") {
+        let entry = entry.expect("city entry");
+        assert!(entry.file_type().expect("file type").is_file(), "the fixture city is one flat folder");
+        std::fs::copy(entry.path(), to.join(entry.file_name())).expect("copy a city file");
+    }
 }
