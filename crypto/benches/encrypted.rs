@@ -58,7 +58,9 @@ fn linear(c: &mut Criterion) {
 
 fn high_level_sum(c: &mut Criterion) {
     let keys = shuyu_crypto::keys::CustodianKeys::generate();
-    let server_key = keys.domain_keys().server_key();
+    let domain = keys.domain_keys();
+    let server_key = domain.server_key();
+    let public_key = domain.public_key().clone();
     bootstrapped::install_server_key(&server_key);
     let count = 16;
     let values: Vec<FheUint32> = (0..count).map(|i| FheUint32::encrypt(i as u32 * 1000, keys.client_key())).collect();
@@ -76,7 +78,7 @@ fn high_level_sum(c: &mut Criterion) {
     let groups = [0u32; 8];
     let sum_where = |rows: &[FheUint32]| {
         let over = bootstrapped::compare(rows, bootstrapped::Comparison::Gt, 60);
-        bootstrapped::conditional_sum(rows, 200, Some(&over), &groups, 1).unwrap()
+        bootstrapped::conditional_sum(rows, 200, Some(&over), &groups, 1, &public_key).unwrap()
     };
     #[cfg(feature = "pbs-stats")]
     {

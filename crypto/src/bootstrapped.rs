@@ -11,6 +11,7 @@
 
 use crate::error::{CryptoError, Result};
 use crate::keys::{from_tfhe_bytes, to_tfhe_bytes, DomainCrs};
+use crate::noise::{check_capacity, NoiseSpec};
 use rayon::prelude::*;
 use tfhe::prelude::*;
 use tfhe::shortint::parameters::{
@@ -19,7 +20,7 @@ use tfhe::shortint::parameters::{
 };
 use tfhe::zk::ZkComputeLoad;
 use tfhe::{
-    CompactPublicKey, Config, ConfigBuilder, FheBool, FheUint16, FheUint32, FheUint64, FheUint8,
+    CompactCiphertextList, CompactPublicKey, Config, ConfigBuilder, FheBool, FheUint16, FheUint32, FheUint64, FheUint8,
     ProvenCompactCiphertextList, ServerKey,
 };
 
@@ -259,101 +260,180 @@ pub fn select_or(conditions: &[FheBool], values: &[FheUint32], other: u32) -> Re
         .collect())
 }
 
-/// The encrypted result of one group of the bootstrapped tier (64-bit accumulator).
+/// The encrypted result of one group of the bootstrapped tier (64-bit accumulator), with the
+/// public figures that decide its exactness: the per-row bound (the column's bound for a sum,
+/// 1 for a count), the import's row count and the description of the DP noise added. Never a
+/// group's row count nor the noise drawn.
 #[derive(Clone)]
 pub struct BootstrappedAggregate {
     value: FheUint64,
-    max_magnitude: u128,
+    import_rows: u64,
+    bound: u32,
+    noise: Option<NoiseSpec>,
 }
 
-const BOOT_AGGREGATE_MAGIC: &[u8; 8] = b"SYBOOA01";
+const BOOT_AGGREGATE_MAGIC: &[u8; 8] = b"SYBOOA02";
+/// Magic of the format before 02, which carried each group's largest magnitude
+/// (`rows × bound + |noise|`).
+const OLD_BOOT_AGGREGATE_MAGIC: &[u8; 8] = b"SYBOOA01";
+/// Bytes before the TFHE-rs ciphertext: magic, bound, import rows, noise description.
+const BOOT_HEADER_BYTES: usize = 8 + 4 + 8 + 9;
+
+/// Exclusive bound on a decrypted magnitude of the bootstrapped tier: the signed 64-bit range.
+const BOOT_MESSAGE_LIMIT: u128 = 1 << 63;
+
+/// Checks, from public figures only, that every aggregate of a bootstrapped release over an
+/// import of `import_rows` rows with per-row bound `bound`, noised as `spec` describes, stays in
+/// the signed 64-bit message space unless its noise exceeds the tail bound. The domain calls it
+/// before it draws any noise.
+pub fn check_release_capacity(import_rows: u64, bound: u32, spec: Option<&NoiseSpec>) -> Result<()> {
+    check_capacity(import_rows, bound, spec, BOOT_MESSAGE_LIMIT, "bootstrapped tier")
+}
 
 impl BootstrappedAggregate {
-    /// The largest magnitude the decrypted value can have (rows times bound, plus noise).
+    /// The public bound on the decrypted value's magnitude, exceeded with probability below
+    /// 2^-64: `import_rows × bound + tail bound of the noise`.
     pub fn max_magnitude(&self) -> u128 {
-        self.max_magnitude
+        self.import_rows as u128 * self.bound as u128 + self.noise.as_ref().map_or(0, NoiseSpec::tail_bound) as u128
+    }
+
+    /// Rows of the import the aggregate was computed over (public), not its group's.
+    pub fn import_rows(&self) -> u64 {
+        self.import_rows
+    }
+
+    /// The per-row bound (the column's bound for a sum, 1 for a count).
+    pub fn bound(&self) -> u32 {
+        self.bound
+    }
+
+    /// The description of the DP noise added, if any.
+    pub fn noise(&self) -> Option<&NoiseSpec> {
+        self.noise.as_ref()
     }
 
     pub(crate) fn value(&self) -> &FheUint64 {
         &self.value
     }
 
-    /// Adds integer DP noise homomorphically (a clear-scalar addition modulo 2^64, read back
-    /// as a signed 64-bit integer). Refuses when the noised value could exceed 2^63.
-    pub fn add_noise(&mut self, noise: i64) -> Result<()> {
-        let magnitude = self.max_magnitude + noise.unsigned_abs() as u128;
-        if magnitude >= 1u128 << 63 {
-            return Err(CryptoError::Capacity("the noised value could exceed 2^63 in magnitude".into()));
+    /// Adds integer DP noise (drawn by the caller from the distribution `spec` describes)
+    /// homomorphically: a clear-scalar addition modulo 2^64, read back as a signed 64-bit
+    /// integer. Refuses a second noise and a release whose public figures leave the message
+    /// space ([`check_release_capacity`]); never looks at the drawn value (see [`crate::noise`]
+    /// for a noise beyond its tail bound).
+    pub fn add_noise(&mut self, noise: i64, spec: NoiseSpec) -> Result<()> {
+        if self.noise.is_some() {
+            return Err(CryptoError::InvalidInput("this aggregate is noised already; a release adds its noise once".into()));
         }
-        self.max_magnitude = magnitude;
+        check_release_capacity(self.import_rows, self.bound, Some(&spec))?;
+        self.noise = Some(spec);
         self.value += noise as u64;
         Ok(())
     }
 
-    /// Serializes the aggregate (TFHE-rs safe serialization).
+    /// Serializes the aggregate, little endian: magic `SYBOOA02`, bound (u32), import rows
+    /// (u64), noise description (u8 distribution: 0 none, 1 discrete Laplace, 2 discrete
+    /// Gaussian; f64 scale), then the `FheUint64` (TFHE-rs safe serialization).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = BOOT_AGGREGATE_MAGIC.to_vec();
-        out.extend_from_slice(&self.max_magnitude.to_le_bytes());
+        out.extend_from_slice(&self.bound.to_le_bytes());
+        out.extend_from_slice(&self.import_rows.to_le_bytes());
+        NoiseSpec::write_to(self.noise.as_ref(), &mut out);
+        debug_assert_eq!(out.len(), BOOT_HEADER_BYTES);
         out.extend_from_slice(&to_tfhe_bytes(&self.value, "bootstrapped aggregate")?);
         Ok(out)
     }
 
-    /// Reads an aggregate written by [`BootstrappedAggregate::to_bytes`].
+    /// Reads an aggregate written by [`BootstrappedAggregate::to_bytes`]; refuses the older
+    /// format (which carried a per-group magnitude) and public figures outside the budget.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.starts_with(OLD_BOOT_AGGREGATE_MAGIC) {
+            return Err(CryptoError::malformed(
+                "bootstrapped aggregate",
+                "an older format that carried each group's magnitude (row count and noise); \
+                 this version reads format 02 only: upgrade the domain that sent it",
+            ));
+        }
         let rest = bytes
             .strip_prefix(BOOT_AGGREGATE_MAGIC.as_slice())
-            .filter(|r| r.len() > 16)
+            .filter(|r| r.len() > BOOT_HEADER_BYTES - 8)
             .ok_or_else(|| CryptoError::malformed("bootstrapped aggregate", "not this object or truncated"))?;
-        let max_magnitude = u128::from_le_bytes(rest[..16].try_into().expect("16 bytes"));
-        if max_magnitude >= 1u128 << 63 {
-            return Err(CryptoError::malformed("bootstrapped aggregate", "outside the 64-bit budget"));
-        }
-        Ok(BootstrappedAggregate { value: from_tfhe_bytes(&rest[16..], "bootstrapped aggregate")?, max_magnitude })
+        let bound = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes"));
+        let import_rows = u64::from_le_bytes(rest[4..12].try_into().expect("8 bytes"));
+        let noise = NoiseSpec::read_from(rest[12..21].try_into().expect("9 bytes"), "bootstrapped aggregate")?;
+        check_release_capacity(import_rows, bound, noise.as_ref())
+            .map_err(|_| CryptoError::malformed("bootstrapped aggregate", "its public figures are outside the 64-bit budget"))?;
+        let value = from_tfhe_bytes(&rest[21..], "bootstrapped aggregate")?;
+        Ok(BootstrappedAggregate { value, import_rows, bound, noise })
     }
 }
 
-fn check_groups(rows: usize, groups: &[u32], num_groups: usize) -> Result<Vec<u64>> {
+fn check_groups(rows: usize, groups: &[u32], num_groups: usize) -> Result<()> {
     if groups.len() != rows {
         return Err(CryptoError::InvalidInput(format!("{} group ids for {rows} rows", groups.len())));
     }
-    let mut counts = vec![0u64; num_groups];
-    for &g in groups {
-        if g != crate::linear::NO_GROUP {
-            *counts
-                .get_mut(g as usize)
-                .ok_or_else(|| CryptoError::InvalidInput(format!("group id {g} outside 0..{num_groups}")))? += 1;
-        }
+    if let Some(&g) = groups.iter().find(|&&g| g != crate::linear::NO_GROUP && g as usize >= num_groups) {
+        return Err(CryptoError::InvalidInput(format!("group id {g} outside 0..{num_groups}")));
     }
-    Ok(counts)
+    Ok(())
 }
 
-fn sum_by_group(terms: Vec<(u32, FheUint64)>, counts: &[u64], per_row_max: u128) -> Vec<BootstrappedAggregate> {
-    let mut by_group: Vec<Vec<FheUint64>> = counts.iter().map(|_| Vec::new()).collect();
-    for (g, term) in terms {
-        by_group[g as usize].push(term);
+/// Fresh encryptions of zero under the compact public key, one 64-bit integer per group,
+/// expanded to the compute parameters (a keyswitch and a bootstrap per block, so every block is
+/// a real, non-trivial ciphertext at nominal noise).
+fn fresh_zeros(public_key: &CompactPublicKey, count: usize) -> Result<Vec<FheUint64>> {
+    if count == 0 {
+        return Ok(Vec::new());
     }
-    by_group
-        .into_par_iter()
-        .zip(counts)
-        .map(|(terms, &rows)| BootstrappedAggregate {
-            // TFHE-rs's multi-operand sum: carry-save additions and one final propagation,
-            // far fewer bootstraps than pairwise additions.
-            value: if terms.is_empty() { FheUint64::encrypt_trivial(0u64) } else { terms.iter().sum() },
-            max_magnitude: rows as u128 * per_row_max,
-        })
+    let mut builder = CompactCiphertextList::builder(public_key);
+    for _ in 0..count {
+        builder.push(0u64);
+    }
+    let expander = builder.build_packed().expand()?;
+    (0..count)
+        .map(|i| expander.get::<FheUint64>(i)?.ok_or_else(|| CryptoError::Tfhe("an encryption of zero did not expand".into())))
         .collect()
 }
 
+/// One aggregate per group: the multi-operand sum of the group's terms and of a fresh
+/// encryption of zero. Without the zero an empty group would be a trivial ciphertext (mask
+/// zero: its value readable without any key, its emptiness plain), and a group of one row
+/// would keep the widened value's trivial upper blocks and its block metadata. With it every
+/// block of every aggregate is a real ciphertext that came out of a bootstrap, at the same
+/// degree and noise level whatever the group holds (`tests/bootstrapped.rs` checks this).
+fn sum_by_group(terms: Vec<(u32, FheUint64)>, num_groups: usize, import_rows: u64, bound: u32, public_key: &CompactPublicKey) -> Result<Vec<BootstrappedAggregate>> {
+    let mut by_group: Vec<Vec<FheUint64>> = (0..num_groups).map(|_| Vec::new()).collect();
+    for (zero, group) in fresh_zeros(public_key, num_groups)?.into_iter().zip(&mut by_group) {
+        group.push(zero);
+    }
+    for (g, term) in terms {
+        by_group[g as usize].push(term);
+    }
+    Ok(by_group
+        .into_par_iter()
+        .map(|terms| {
+            // TFHE-rs's multi-operand sum: carry-save additions and one final propagation, far
+            // fewer bootstraps than pairwise additions.
+            let value = terms.iter().sum();
+            BootstrappedAggregate { value, import_rows, bound, noise: None }
+        })
+        .collect())
+}
+
 /// Sums `values` per public group (`groups[row]`, [`crate::linear::NO_GROUP`] to drop a row),
-/// counting a row only where its encrypted `condition` holds (when given).
+/// counting a row only where its encrypted `condition` holds (when given). Each group starts
+/// from a fresh encryption of zero under `public_key` (the custodian's compact public key),
+/// so that no aggregate's ciphertext shows what its group holds.
 pub fn conditional_sum(
     values: &[FheUint32],
     bound: u32,
     conditions: Option<&[FheBool]>,
     groups: &[u32],
     num_groups: usize,
+    public_key: &CompactPublicKey,
 ) -> Result<Vec<BootstrappedAggregate>> {
-    let counts = check_groups(values.len(), groups, num_groups)?;
+    check_groups(values.len(), groups, num_groups)?;
+    check_release_capacity(values.len() as u64, bound, None)?;
     if conditions.is_some_and(|c| c.len() != values.len()) {
         return Err(CryptoError::InvalidInput("condition and value columns of different lengths".into()));
     }
@@ -368,16 +448,23 @@ pub fn conditional_sum(
             (groups[i], value.cast_into())
         })
         .collect();
-    Ok(sum_by_group(terms, &counts, bound as u128))
+    sum_by_group(terms, num_groups, values.len() as u64, bound, public_key)
 }
 
-/// Counts, per public group, the rows whose encrypted `condition` holds.
-pub fn conditional_count(conditions: &[FheBool], groups: &[u32], num_groups: usize) -> Result<Vec<BootstrappedAggregate>> {
-    let counts = check_groups(conditions.len(), groups, num_groups)?;
+/// Counts, per public group, the rows whose encrypted `condition` holds; each group starts from
+/// a fresh encryption of zero under `public_key`, as in [`conditional_sum`].
+pub fn conditional_count(
+    conditions: &[FheBool],
+    groups: &[u32],
+    num_groups: usize,
+    public_key: &CompactPublicKey,
+) -> Result<Vec<BootstrappedAggregate>> {
+    check_groups(conditions.len(), groups, num_groups)?;
+    check_release_capacity(conditions.len() as u64, 1, None)?;
     let terms = (0..conditions.len())
         .into_par_iter()
         .filter(|&i| groups[i] != crate::linear::NO_GROUP)
         .map(|i| (groups[i], FheUint64::cast_from(conditions[i].clone())))
         .collect();
-    Ok(sum_by_group(terms, &counts, 1))
+    sum_by_group(terms, num_groups, conditions.len() as u64, 1, public_key)
 }

@@ -115,8 +115,10 @@ impl Keyholder {
 
     /// Decrypts a release request and returns its noised values, in order, or refuses it:
     /// unsigned or badly signed, for a job never granted, under another authorization than the
-    /// grant's, for a job already served (replay), or with more values than granted. The job is
-    /// journalled as served before any value is returned.
+    /// grant's, for a job already served (replay), with more values than granted, or with an
+    /// aggregate that is malformed, of an older format, outside its exactness budget or without
+    /// noise. The job is journalled as served before any value is returned; the journal and the
+    /// log hold the job, the authorization and the number of values, nothing else.
     pub fn decrypt(&self, request: &ReleaseRequest) -> Result<Vec<i64>> {
         request.verify(&self.domain)?;
         let mut jobs = self.jobs.lock().expect("keyholder state lock");
@@ -140,13 +142,22 @@ impl Keyholder {
                 record.allowed
             )));
         }
+        // Each aggregate is read with its public figures checked against its tier's exactness
+        // budget (import rows × bound + the noise's tail bound); one without noise is refused.
+        // Nothing here needs, or could learn, a group's row count or the noise drawn.
+        let unnoised = || CryptoError::ReleaseRefused(format!("job {} sends an aggregate without DP noise", request.job_id));
         let values = request
             .values
             .iter()
             .map(|value| match value.tier {
-                Tier::Linear => Ok(self.keys.linear_key().decrypt(&LinearAggregate::from_bytes(&value.bytes)?)),
+                Tier::Linear => {
+                    let aggregate = LinearAggregate::from_bytes(&value.bytes)?;
+                    aggregate.noise().ok_or_else(unnoised)?;
+                    Ok(self.keys.linear_key().decrypt(&aggregate))
+                }
                 Tier::Bootstrapped => {
                     let aggregate = BootstrappedAggregate::from_bytes(&value.bytes)?;
+                    aggregate.noise().ok_or_else(unnoised)?;
                     let clear: u64 = aggregate.value().decrypt(self.keys.client_key());
                     Ok(clear as i64)
                 }

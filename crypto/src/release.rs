@@ -2,6 +2,12 @@
 //! the domain's Ed25519 key over a digest that binds the job, the authorization and every
 //! ciphertext; and job grants, signed when a job reserves its budget, telling the keyholder
 //! how many values that job may release.
+//!
+//! Nothing in either carries a figure that depends on the data other than the noised
+//! ciphertexts: a grant is job, authorization and value count (releases × public groups); a
+//! request is job, authorization and the values, each an aggregate whose only clear fields are
+//! public figures shared by every group of its release (tier, origin, per-row bound, the
+//! import's row count, the noise's distribution and scale). `docs/encryption.md` lists them.
 
 use crate::bootstrapped::BootstrappedAggregate;
 use crate::error::{CryptoError, Result};
@@ -43,14 +49,20 @@ pub struct EncryptedValue {
     pub bytes: Vec<u8>,
 }
 
+fn unnoised() -> CryptoError {
+    CryptoError::InvalidInput("an aggregate without DP noise cannot be released; add the release's noise first".into())
+}
+
 impl EncryptedValue {
-    /// Wraps a noised linear aggregate.
-    pub fn linear(aggregate: &LinearAggregate) -> Self {
-        EncryptedValue { tier: Tier::Linear, bytes: aggregate.to_bytes() }
+    /// Wraps a noised linear aggregate; refuses one without noise.
+    pub fn linear(aggregate: &LinearAggregate) -> Result<Self> {
+        aggregate.noise().ok_or_else(unnoised)?;
+        Ok(EncryptedValue { tier: Tier::Linear, bytes: aggregate.to_bytes() })
     }
 
-    /// Wraps a noised bootstrapped aggregate.
+    /// Wraps a noised bootstrapped aggregate; refuses one without noise.
     pub fn bootstrapped(aggregate: &BootstrappedAggregate) -> Result<Self> {
+        aggregate.noise().ok_or_else(unnoised)?;
         Ok(EncryptedValue { tier: Tier::Bootstrapped, bytes: aggregate.to_bytes()? })
     }
 }
@@ -140,7 +152,8 @@ impl JobGrant {
         verify(domain, &self.digest(), &self.signature, "job grant")
     }
 
-    /// Wire form.
+    /// Wire form, little endian: magic `SYGRNT01`, job id and authorization id (u64 length +
+    /// UTF-8 each), value count (u64), signature (u8 flag, 64 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = b"SYGRNT01".to_vec();
         put_str(&mut out, &self.job_id);
@@ -173,6 +186,12 @@ fn verify(domain: &VerifyingKey, digest: &[u8; 32], signature: &Option<Signature
         .map_err(|_| CryptoError::ReleaseRefused(format!("the {what}'s signature does not verify against the domain's key")))
 }
 
+/// Magic of the release request's wire form, format 02 (its values are aggregates of the formats
+/// that carry public figures only: `SYLINA03`, `SYBOOA02`).
+const RELEASE_MAGIC: &[u8; 8] = b"SYRELQ02";
+/// Magic of format 01, whose aggregates carried per-group row counts and noise magnitudes.
+const OLD_RELEASE_MAGIC: &[u8; 8] = b"SYRELQ01";
+
 /// A request to decrypt the noised values of one job.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ReleaseRequest {
@@ -195,7 +214,7 @@ impl ReleaseRequest {
     /// SHA-256 over a domain-separated encoding of job, authorization, value count and each
     /// value's tier and SHA-256: changing any ciphertext invalidates the signature.
     pub fn digest(&self) -> [u8; 32] {
-        let mut data = b"shuyu/release/v1\0".to_vec();
+        let mut data = b"shuyu/release/v2\0".to_vec();
         put_str(&mut data, &self.job_id);
         put_str(&mut data, &self.authorization_id);
         data.extend_from_slice(&(self.values.len() as u64).to_le_bytes());
@@ -217,9 +236,12 @@ impl ReleaseRequest {
         verify(domain, &self.digest(), &self.signature, "release request")
     }
 
-    /// Wire form (for a gRPC `bytes` field).
+    /// Wire form (for a gRPC `bytes` field), little endian: magic `SYRELQ02`, job id and
+    /// authorization id (u64 length + UTF-8 each), value count (u64), per value its tier (u8:
+    /// 1 linear, 2 bootstrapped) and serialized aggregate (u64 length + bytes), then the
+    /// signature (u8 flag, 64 bytes).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = b"SYRELQ01".to_vec();
+        let mut out = RELEASE_MAGIC.to_vec();
         put_str(&mut out, &self.job_id);
         put_str(&mut out, &self.authorization_id);
         out.extend_from_slice(&(self.values.len() as u64).to_le_bytes());
@@ -235,7 +257,15 @@ impl ReleaseRequest {
     /// Reads the wire form.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let mut r = Reader(bytes);
-        if r.take(8)? != b"SYRELQ01" {
+        let magic = r.take(8)?;
+        if magic == OLD_RELEASE_MAGIC {
+            return Err(CryptoError::malformed(
+                "release request",
+                "format 01, whose aggregates carried each group's row count and noise magnitude; \
+                 this keyholder reads format 02 only: upgrade the domain",
+            ));
+        }
+        if magic != RELEASE_MAGIC {
             return Err(CryptoError::malformed("release request", "not a release request or another version"));
         }
         let job_id = r.string()?;

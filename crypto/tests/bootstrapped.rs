@@ -9,6 +9,7 @@ use shuyu_crypto::bundle::{Bundle, BundleWriter, ColumnSpec, ColumnTier, Encrypt
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::{CustodianKeys, DomainCrs};
 use shuyu_crypto::linear::NO_GROUP;
+use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
 use shuyu_crypto::pseudonym::PseudonymKey;
 use shuyu_crypto::release::{EncryptedValue, JobGrant, ReleaseRequest};
 use shuyu_crypto::CryptoError;
@@ -60,14 +61,46 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     assert_eq!(claims.len(), 4);
 
     // WHERE claim > 60, GROUP BY a public column (rows 0 and 2 in group 0, row 1 in group 1,
-    // row 3 filtered out by a public predicate).
+    // no row in group 2, row 3 filtered out by a public predicate).
     let over_60 = bootstrapped::compare(&claims, Comparison::Gt, 60);
     let groups = [0, 1, 0, NO_GROUP];
-    let mut sums = bootstrapped::conditional_sum(&claims, 200, Some(&over_60), &groups, 2).unwrap();
-    let mut counts = bootstrapped::conditional_count(&over_60, &groups, 2).unwrap();
-    assert_eq!(sums[0].max_magnitude(), 400);
-    shuyu_crypto::noise::noise_bootstrapped(&mut sums, &[0, -1]).unwrap();
-    shuyu_crypto::noise::noise_bootstrapped(&mut counts, &[2, 0]).unwrap();
+    let mut sums = bootstrapped::conditional_sum(&claims, 200, Some(&over_60), &groups, 3, public_key).unwrap();
+    let mut counts = bootstrapped::conditional_count(&over_60, &groups, 3, public_key).unwrap();
+    // The public budget: the import's 4 rows times the bound, whatever the group holds.
+    assert!(sums.iter().all(|s| s.max_magnitude() == 800 && s.import_rows() == 4));
+    let spec = NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 3.0).unwrap();
+    shuyu_crypto::noise::noise_bootstrapped(&mut sums, &[0, -1, 5], spec).unwrap();
+    shuyu_crypto::noise::noise_bootstrapped(&mut counts, &[2, 0, -3], spec).unwrap();
+    assert_eq!(sums[0].max_magnitude(), 800 + spec.tail_bound() as u128);
+
+    // Attack: what the keyholder receives for groups of 2, 1 and 0 rows (with different
+    // noises). The clear header holds public figures only and is the same for every group of a
+    // release; the ciphertext's own metadata (per-block degree and noise level, which TFHE-rs
+    // serializes in the clear and which grow with the number of operands summed) is the same
+    // for every group, and no block is trivial (an empty group's would be readable without the
+    // key). So nothing in the bytes encodes a group's row count or the noise drawn.
+    for release in [&sums, &counts] {
+        let wire: Vec<Vec<u8>> = release.iter().map(|a| EncryptedValue::bootstrapped(a).unwrap().bytes).collect();
+        let views: Vec<_> = wire.iter().map(|bytes| clear_view(bytes)).collect();
+        assert!(views.iter().all(|v| v == &views[0]), "every group's clear fields are identical: {views:?}");
+        assert!(views[0].blocks.iter().all(|b| !b.2), "no trivial block");
+        assert_eq!(views[0].blocks.len(), 32, "64 bits in 2-bit blocks");
+    }
+    assert_eq!(clear_view(&EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes).header[..8], *b"SYBOOA02");
+    // The header is magic, bound (200), import rows (4), noise tag (2: Gaussian) and scale.
+    let mut header = b"SYBOOA02".to_vec();
+    header.extend_from_slice(&200u32.to_le_bytes());
+    header.extend_from_slice(&4u64.to_le_bytes());
+    header.push(2);
+    header.extend_from_slice(&3.0f64.to_bits().to_le_bytes());
+    assert_eq!(clear_view(&EncryptedValue::bootstrapped(&sums[2]).unwrap().bytes).header, header);
+    // A release never carries an un-noised aggregate, and the old format is refused.
+    let unnoised = bootstrapped::conditional_count(&over_60, &[NO_GROUP; 4], 1, public_key).unwrap();
+    assert!(EncryptedValue::bootstrapped(&unnoised[0]).is_err());
+    let mut old = EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes;
+    old[..8].copy_from_slice(b"SYBOOA01");
+    let refused = bootstrapped::BootstrappedAggregate::from_bytes(&old).err().unwrap().to_string();
+    assert!(refused.contains("older format") && refused.contains("upgrade"), "{refused}");
 
     // A malicious data holder: a 16-bit list where the manifest declares 8 bits, a list proven
     // for another chunk, and an 8-bit value above the bound (clamped, not refused: the proof
@@ -84,13 +117,14 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     let other_chunk = bootstrapped::proof_metadata("auth-1", "claim", 1);
     assert!(bootstrapped::import_chunk("claim", 1, &over, 1, 200, public_key, &crs, &other_chunk).is_err());
     let clamped = bootstrapped::import_chunk("claim", 0, &over, 1, 200, public_key, &crs, &metadata).unwrap();
-    let clamped_sum = bootstrapped::conditional_sum(&clamped, 200, None, &[0], 1).unwrap();
+    let mut clamped_sum = bootstrapped::conditional_sum(&clamped, 200, None, &[0], 1, public_key).unwrap();
+    shuyu_crypto::noise::noise_bootstrapped(&mut clamped_sum, &[0], spec).unwrap();
 
     // The keyholder decrypts the noised values named by a signed request.
     let domain = SigningKey::from_bytes(&[9; 32]);
     let journal = dir.path().join("journal");
     let keyholder = Keyholder::open(keys, domain.verifying_key(), &journal).unwrap();
-    keyholder.register_job(&JobGrant::new("job-9", "auth-1", 5).sign(&domain)).unwrap();
+    keyholder.register_job(&JobGrant::new("job-9", "auth-1", 7).sign(&domain)).unwrap();
     let values = sums
         .iter()
         .chain(&counts)
@@ -98,7 +132,26 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
         .map(|a| EncryptedValue::bootstrapped(a).unwrap())
         .collect();
     let request = ReleaseRequest::new("job-9", "auth-1", values).sign(&domain);
-    // Sums: group 0 keeps row 2 only (50 fails the predicate) = 200; group 1 = 120, noised -1.
-    // Counts: group 0 one row, noised +2; group 1 one row. Clamped: min(250, 200) = 200.
-    assert_eq!(keyholder.decrypt(&request).unwrap(), vec![200, 119, 3, 1, 200]);
+    // Sums: group 0 keeps row 2 only (50 fails the predicate) = 200; group 1 = 120, noised -1;
+    // group 2 empty, noised +5. Counts: group 0 one row, noised +2; group 1 one row; group 2
+    // none, noised -3. Clamped: min(250, 200) = 200.
+    assert_eq!(keyholder.decrypt(&request).unwrap(), vec![200, 119, 5, 3, 1, -3, 200]);
+}
+
+/// The fields of a serialized bootstrapped aggregate that anyone reads without the key: the
+/// header, and per block of the `FheUint64` its degree, noise level and triviality (mask all
+/// zero), and the ciphertext's length.
+#[derive(Debug, PartialEq)]
+struct ClearView {
+    header: Vec<u8>,
+    blocks: Vec<(u64, String, bool)>,
+    length: usize,
+}
+
+fn clear_view(bytes: &[u8]) -> ClearView {
+    let header = bytes[..29].to_vec();
+    let value: tfhe::FheUint64 = tfhe::safe_serialization::safe_deserialize(&bytes[29..], 1 << 30).unwrap();
+    let (radix, ..) = value.into_raw_parts();
+    let blocks = tfhe::integer::IntegerCiphertext::blocks(&radix).iter().map(|b| (b.degree.get(), format!("{:?}", b.noise_level()), b.is_trivial())).collect();
+    ClearView { header, blocks, length: bytes.len() }
 }

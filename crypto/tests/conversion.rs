@@ -11,6 +11,7 @@ use shuyu_crypto::linear::{
     grouped_sum, CompressedConversionKey, LinearAggregate, LinearBlock, LinearOrigin, LinearSecretKey, CONVERTED_SCALE_LOG2,
     NO_GROUP,
 };
+use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
 use tfhe::prelude::*;
 use tfhe::{ClientKey, FheUint32, ServerKey};
 
@@ -63,11 +64,19 @@ fn converted_values_sum_exactly_under_the_linear_key() {
 
     // DP noise under encryption, in the 57-bit signed message space of scale 2^70.
     assert_eq!(CONVERTED_SCALE_LOG2, 70);
+    // The budget is public: 5 rows times the bound plus the tail bound of the noise's scale
+    // must stay below 2^57; a scale whose tail bound reaches it is refused, whatever is drawn.
+    let spec = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, 1e9).unwrap();
     let mut noised = aggregates[1].clone();
-    noised.add_noise(-(1i64 << 40)).unwrap();
+    noised.add_noise(-(1i64 << 40), spec).unwrap();
     assert_eq!(linear_key.decrypt(&noised), (expected[1] + expected[4]) as i64 - (1i64 << 40));
-    let mut too_far = aggregates[1].clone();
-    assert!(too_far.add_noise(1i64 << 57).is_err(), "noise beyond the message space is refused");
+    let wide = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, (1u64 << 57) as f64 / 45.0).unwrap();
+    assert!(aggregates[1].clone().add_noise(0, wide).is_err(), "a noise scale whose tail leaves the message space is refused");
+    // A draw beyond the tail bound (probability below 2^-64) is reduced into the signed 58-bit
+    // message space: a fixed function of sum + noise, so privacy holds and only accuracy fails.
+    let mut wrapped = aggregates[1].clone();
+    wrapped.add_noise(1i64 << 57, spec).unwrap();
+    assert_eq!(linear_key.decrypt(&wrapped), (expected[1] + expected[4]) as i64 - (1i64 << 57));
 
     // Serialization keeps the origin (and so the scale) and the explicit masks.
     let restored = LinearAggregate::from_bytes(&noised.to_bytes()).unwrap();

@@ -2,10 +2,15 @@
 
 use rand::{Rng, SeedableRng};
 use shuyu_crypto::linear::{
-    grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION, NO_GROUP,
-    POLYNOMIAL_SIZE,
+    check_release_capacity, grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION,
+    MAX_CONVERTED_ROWS_PER_AGGREGATE, MAX_ROWS_PER_AGGREGATE, NO_GROUP, POLYNOMIAL_SIZE,
 };
+use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
 use shuyu_crypto::CryptoError;
+
+fn laplace(scale: f64) -> NoiseSpec {
+    NoiseSpec::new(NoiseDistribution::DiscreteLaplace, scale).unwrap()
+}
 
 fn plaintext_sums(values: &[u32], groups: &[u32], num_groups: usize) -> Vec<i64> {
     let mut sums = vec![0i64; num_groups];
@@ -26,7 +31,8 @@ fn small_filtered_grouped_sum_matches_plaintext() {
     let aggregates = grouped_sum(&column, &groups, 4).unwrap();
     let decrypted: Vec<i64> = aggregates.iter().map(|a| key.decrypt(a)).collect();
     assert_eq!(decrypted, vec![14, 22, 13, 0]);
-    assert_eq!(aggregates.iter().map(|a| a.rows()).collect::<Vec<_>>(), vec![2, 2, 1, 0]);
+    // Every group's aggregate states the import's size, 7, whatever its group holds.
+    assert!(aggregates.iter().all(|a| a.import_rows() == 7 && a.bound() == 20 && a.noise().is_none()));
 }
 
 #[test]
@@ -45,11 +51,12 @@ fn hundred_thousand_full_width_values_sum_exactly() {
     assert!(column.byte_len() as f64 / rows as f64 <= 16.01);
     let aggregates = grouped_sum(&column, &groups, num_groups).unwrap();
     let expected = plaintext_sums(&values, &groups, num_groups);
-    for (aggregate, want) in aggregates.iter().zip(&expected) {
+    for (g, (aggregate, want)) in aggregates.iter().zip(&expected).enumerate() {
         let (got, noise) = key.decrypt_with_noise(aggregate);
         assert_eq!(got, *want);
-        // The noise is a sum of `rows` TUniform(30) samples.
-        assert!(noise.unsigned_abs() <= aggregate.rows() as u128 * (1 << 30));
+        // The noise is a sum of the group's TUniform(30) samples.
+        let members = groups.iter().filter(|&&x| x == g as u32).count() as u128;
+        assert!(noise.unsigned_abs() <= members * (1 << 30));
     }
 }
 
@@ -59,23 +66,51 @@ fn noise_added_under_encryption_shifts_the_decrypted_sum() {
     let values = [100u32, 200, 300];
     let column = LinearEncryptor::new(&key).encrypt_column("c", &values, 1000).unwrap();
     let mut aggregates = grouped_sum(&column, &[0, 0, 1], 2).unwrap();
-    aggregates[0].add_noise(-450).unwrap();
-    aggregates[1].add_noise(17).unwrap();
+    aggregates[0].add_noise(-450, laplace(100.0)).unwrap();
+    aggregates[1].add_noise(17, laplace(100.0)).unwrap();
     assert_eq!(key.decrypt(&aggregates[0]), 300 - 450);
     assert_eq!(key.decrypt(&aggregates[1]), 317);
+    // A release adds its noise once.
+    assert!(matches!(aggregates[0].add_noise(1, laplace(100.0)), Err(CryptoError::InvalidInput(_))));
 }
 
 #[test]
-fn noise_that_could_leave_the_message_space_is_refused() {
+fn the_exactness_budget_is_decided_from_public_figures_only() {
     let key = LinearSecretKey::generate();
     let column = LinearEncryptor::new(&key).encrypt_column("c", &[u32::MAX; 4], u32::MAX).unwrap();
-    let aggregate = grouped_sum(&column, &[0; 4], 1).unwrap().remove(0);
-    let room = (1i128 << 63) - 1 - 4 * u32::MAX as i128;
-    let mut fits = aggregate.clone();
-    fits.add_noise(-(room as i64)).unwrap();
-    assert_eq!(key.decrypt(&fits), 4 * u32::MAX as i64 - room as i64);
-    let mut too_much = aggregate;
-    assert!(matches!(too_much.add_noise(room as i64 + 1), Err(CryptoError::Capacity(_))));
+    let aggregate = grouped_sum(&column, &[0, 1, NO_GROUP, NO_GROUP], 2).unwrap();
+    // The budget is the import's 4 rows times the bound plus the noise's tail bound (45.05 b
+    // for a discrete Laplace of scale b), below 2^63, whatever the group holds.
+    let room = (1u128 << 63) - 4 * u32::MAX as u128;
+    let fits = (room - 2) as f64 / 45.06;
+    let too_wide = room as f64 / 45.0;
+    for a in &aggregate {
+        let mut ok = a.clone();
+        ok.add_noise(-5, laplace(fits)).unwrap();
+        assert!(ok.max_magnitude() < 1 << 63);
+        let mut refused = a.clone();
+        assert!(matches!(refused.add_noise(0, laplace(too_wide)), Err(CryptoError::Capacity(_))), "refused even for a zero draw");
+    }
+    // The import's size, not a group's, caps an aggregate: one row more than the limit is
+    // refused for any group, the limit itself accepted.
+    for (origin, max) in [(LinearOrigin::Custodian, MAX_ROWS_PER_AGGREGATE), (LinearOrigin::Converted, MAX_CONVERTED_ROWS_PER_AGGREGATE)] {
+        assert!(check_release_capacity(origin, max, 1, Some(&laplace(1.0))).is_ok());
+        assert!(matches!(check_release_capacity(origin, max + 1, 1, Some(&laplace(1.0))), Err(CryptoError::Capacity(_))));
+    }
+}
+
+#[test]
+fn a_draw_beyond_the_tail_bound_wraps_in_the_message_space() {
+    // Such a draw (probability below 2^-64) is not refused, which would make the output depend
+    // on the noise alone; the sum is then reduced into the signed 64-bit message space, a fixed
+    // function of `sum + noise` (post-processing), and only its accuracy suffers.
+    let key = LinearSecretKey::generate();
+    let column = LinearEncryptor::new(&key).encrypt_column("c", &[u32::MAX; 4], u32::MAX).unwrap();
+    let mut aggregate = grouped_sum(&column, &[0; 4], 1).unwrap().remove(0);
+    let spec = laplace(10.0);
+    assert!(spec.tail_bound() < 500);
+    aggregate.add_noise(i64::MAX, spec).unwrap();
+    assert_eq!(key.decrypt(&aggregate), (4 * u32::MAX as i64).wrapping_add(i64::MAX));
 }
 
 #[test]

@@ -5,6 +5,7 @@ use super::key::{LinearColumn, LinearOrigin};
 use super::ntt::{Transformed, MAX_PRODUCTS_PER_ACCUMULATOR};
 use super::{plan_for, Ring, LWE_DIMENSION};
 use crate::error::{CryptoError, Result};
+use crate::noise::{check_capacity, NoiseSpec};
 use rayon::prelude::*;
 
 /// Group id of a row that no group selects (filtered out by the public predicate).
@@ -14,27 +15,65 @@ pub const NO_GROUP: u32 = u32::MAX;
 const BLOCKS_PER_TASK: usize = 64;
 const _: () = assert!(BLOCKS_PER_TASK <= MAX_PRODUCTS_PER_ACCUMULATOR);
 
-const AGGREGATE_MAGIC: &[u8; 8] = b"SYLINA02";
-/// Serialized size: magic, rows, bound, origin, noise magnitude, body, mask.
-const AGGREGATE_BYTES: usize = 8 + 8 + 4 + 1 + 16 + 16 * (1 + LWE_DIMENSION);
+const AGGREGATE_MAGIC: &[u8; 8] = b"SYLINA03";
+/// Magic of the formats before 03, which carried each group's row count and noise magnitude.
+const OLD_AGGREGATE_MAGICS: [&[u8; 8]; 2] = [b"SYLINA01", b"SYLINA02"];
+/// Serialized size: magic, origin, bound, import rows, noise description, body, mask.
+const AGGREGATE_BYTES: usize = 8 + 1 + 4 + 8 + 9 + 16 * (1 + LWE_DIMENSION);
+const BODY_OFFSET: usize = 30;
 
 /// The encrypted sum of one group: an LWE ciphertext of dimension `kN = 4096` over the 2^128
-/// torus, with the bookkeeping that keeps it inside the exactness budget.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// torus, with the public figures that decide its exactness budget: the column's origin and
+/// bound, the import's row count, and the description of the DP noise added (never a group's
+/// row count nor the noise drawn, which would tell the keyholder more than the noised value).
+#[derive(Clone, Debug, PartialEq)]
 pub struct LinearAggregate {
     mask: Vec<u128>,
     body: u128,
-    rows: u64,
+    import_rows: u64,
     bound: u32,
     origin: LinearOrigin,
-    /// Largest absolute value of the DP noise added so far (sum of magnitudes).
-    noise_magnitude: u128,
+    noise: Option<NoiseSpec>,
+}
+
+/// Checks, from public figures only, that every aggregate of a release over a column of
+/// `origin` with `import_rows` rows and bound `bound`, noised as `spec` describes, decrypts
+/// exactly unless its noise exceeds the tail bound ([`NoiseSpec::tail_bound`]): the import's
+/// row count within [`LinearOrigin::max_rows_per_aggregate`] (which keeps the ciphertext noise
+/// inside the rounding margin whatever the group), and `import_rows × bound + tail` inside the
+/// signed message space. The domain calls it before it draws any noise.
+pub fn check_release_capacity(origin: LinearOrigin, import_rows: u64, bound: u32, spec: Option<&NoiseSpec>) -> Result<()> {
+    let max_rows = origin.max_rows_per_aggregate();
+    if import_rows > max_rows {
+        return Err(CryptoError::Capacity(format!(
+            "the import holds more than {max_rows} rows, beyond the linear tier's exactness budget for one aggregate; \
+             query it on the bootstrapped tier or split the import"
+        )));
+    }
+    check_capacity(import_rows, bound, spec, message_limit(origin), "linear tier")
+}
+
+/// The exclusive bound on a decrypted value's magnitude that keeps it exact: the signed message
+/// space of `128 - scale` bits.
+fn message_limit(origin: LinearOrigin) -> u128 {
+    1u128 << (127 - origin.scale_log2())
 }
 
 impl LinearAggregate {
-    /// Number of rows summed.
-    pub fn rows(&self) -> u64 {
-        self.rows
+    /// Number of rows of the import the aggregate was computed over (a public figure: the
+    /// custodian encrypted them), not the number of rows its group summed.
+    pub fn import_rows(&self) -> u64 {
+        self.import_rows
+    }
+
+    /// The declared bound of the summed column.
+    pub fn bound(&self) -> u32 {
+        self.bound
+    }
+
+    /// The description of the DP noise added, if any.
+    pub fn noise(&self) -> Option<&NoiseSpec> {
+        self.noise.as_ref()
     }
 
     pub(crate) fn mask(&self) -> &[u128] {
@@ -55,45 +94,41 @@ impl LinearAggregate {
         self.origin
     }
 
-    /// The exclusive bound on the decrypted value's magnitude that keeps it exact: the signed
-    /// message space of `128 - scale` bits.
-    fn message_limit(&self) -> u128 {
-        1u128 << (127 - self.scale_log2())
-    }
-
-    /// The largest magnitude the decrypted value can have: `rows * bound + |noise added|`.
+    /// The public bound on the decrypted value's magnitude, exceeded with probability below
+    /// 2^-64: `import_rows × bound + tail bound of the noise`.
     pub fn max_magnitude(&self) -> u128 {
-        self.rows as u128 * self.bound as u128 + self.noise_magnitude
+        self.import_rows as u128 * self.bound as u128 + self.noise.as_ref().map_or(0, NoiseSpec::tail_bound) as u128
     }
 
-    /// Adds integer DP noise (drawn by the caller) homomorphically: a plaintext addition to the
-    /// body, so the ciphertext noise does not grow. Refuses when the noised sum could leave the
-    /// signed 64-bit message space.
-    pub fn add_noise(&mut self, noise: i64) -> Result<()> {
-        let magnitude = self.max_magnitude() + noise.unsigned_abs() as u128;
-        if magnitude >= self.message_limit() {
-            return Err(CryptoError::Capacity(format!(
-                "the noised sum could exceed 2^{} in magnitude; lower the bound or the noise scale",
-                127 - self.scale_log2()
-            )));
+    /// Adds integer DP noise (drawn by the caller from the distribution `spec` describes)
+    /// homomorphically: a plaintext addition to the body modulo 2^128, so the ciphertext noise
+    /// does not grow. Refuses a second noise, and a release whose public figures leave the
+    /// exactness budget ([`check_release_capacity`]); never looks at the drawn value (see
+    /// [`crate::noise`] for a noise beyond its tail bound).
+    pub fn add_noise(&mut self, noise: i64, spec: NoiseSpec) -> Result<()> {
+        if self.noise.is_some() {
+            return Err(CryptoError::InvalidInput("this aggregate is noised already; a release adds its noise once".into()));
         }
-        self.noise_magnitude += noise.unsigned_abs() as u128;
+        check_release_capacity(self.origin, self.import_rows, self.bound, Some(&spec))?;
+        self.noise = Some(spec);
         self.body = self.body.wrapping_add((noise as i128 as u128) << self.scale_log2());
         Ok(())
     }
 
-    /// Serializes the aggregate (magic, rows, bound, origin, noise magnitude, body, mask; little
-    /// endian).
+    /// Serializes the aggregate, little endian: magic `SYLINA03`, origin (u8: 0 custodian,
+    /// 1 converted), bound (u32), import rows (u64), noise description (u8 distribution: 0 none,
+    /// 1 discrete Laplace, 2 discrete Gaussian; f64 scale), body (u128), mask (4096 × u128).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(AGGREGATE_BYTES);
         out.extend_from_slice(AGGREGATE_MAGIC);
-        out.extend_from_slice(&self.rows.to_le_bytes());
-        out.extend_from_slice(&self.bound.to_le_bytes());
         out.push(match self.origin {
             LinearOrigin::Custodian => 0,
             LinearOrigin::Converted => 1,
         });
-        out.extend_from_slice(&self.noise_magnitude.to_le_bytes());
+        out.extend_from_slice(&self.bound.to_le_bytes());
+        out.extend_from_slice(&self.import_rows.to_le_bytes());
+        NoiseSpec::write_to(self.noise.as_ref(), &mut out);
+        debug_assert_eq!(out.len(), BODY_OFFSET);
         out.extend_from_slice(&self.body.to_le_bytes());
         for m in &self.mask {
             out.extend_from_slice(&m.to_le_bytes());
@@ -101,27 +136,33 @@ impl LinearAggregate {
         out
     }
 
-    /// Reads an aggregate written by [`LinearAggregate::to_bytes`].
+    /// Reads an aggregate written by [`LinearAggregate::to_bytes`]; refuses the older formats
+    /// (which carried per-group figures) and public figures outside the exactness budget.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() >= 8 && OLD_AGGREGATE_MAGICS.iter().any(|m| &bytes[..8] == m.as_slice()) {
+            return Err(CryptoError::malformed(
+                "linear aggregate",
+                "an older format that carried each group's row count and noise magnitude; \
+                 this version reads format 03 only: upgrade the domain that sent it",
+            ));
+        }
         if bytes.len() != AGGREGATE_BYTES || &bytes[..8] != AGGREGATE_MAGIC {
             return Err(CryptoError::malformed("linear aggregate", "wrong length or format version"));
         }
         let u128_at = |o: usize| u128::from_le_bytes(bytes[o..o + 16].try_into().expect("16 bytes"));
-        let rows = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-        let bound = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes"));
-        let origin = match bytes[20] {
+        let origin = match bytes[8] {
             0 => LinearOrigin::Custodian,
             1 => LinearOrigin::Converted,
             _ => return Err(CryptoError::malformed("linear aggregate", "unknown column origin")),
         };
-        let noise_magnitude = u128_at(21);
-        let body = u128_at(37);
-        let mask = (0..LWE_DIMENSION).map(|i| u128_at(53 + 16 * i)).collect();
-        let aggregate = LinearAggregate { mask, body, rows, bound, origin, noise_magnitude };
-        if rows > origin.max_rows_per_aggregate() || aggregate.max_magnitude() >= aggregate.message_limit() {
-            return Err(CryptoError::malformed("linear aggregate", "outside the exactness budget"));
-        }
-        Ok(aggregate)
+        let bound = u32::from_le_bytes(bytes[9..13].try_into().expect("4 bytes"));
+        let import_rows = u64::from_le_bytes(bytes[13..21].try_into().expect("8 bytes"));
+        let noise = NoiseSpec::read_from(bytes[21..30].try_into().expect("9 bytes"), "linear aggregate")?;
+        let body = u128_at(BODY_OFFSET);
+        let mask = (0..LWE_DIMENSION).map(|i| u128_at(BODY_OFFSET + 16 + 16 * i)).collect();
+        check_release_capacity(origin, import_rows, bound, noise.as_ref())
+            .map_err(|_| CryptoError::malformed("linear aggregate", "its public figures are outside the exactness budget"))?;
+        Ok(LinearAggregate { mask, body, import_rows, bound, origin, noise })
     }
 }
 
@@ -142,20 +183,12 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
             column.rows()
         )));
     }
-    let mut counts = vec![0u64; num_groups];
-    for &g in groups {
-        if g != NO_GROUP {
-            *counts.get_mut(g as usize).ok_or_else(|| {
-                CryptoError::InvalidInput(format!("group id {g} outside 0..{num_groups}"))
-            })? += 1;
-        }
+    if let Some(&g) = groups.iter().find(|&&g| g != NO_GROUP && g as usize >= num_groups) {
+        return Err(CryptoError::InvalidInput(format!("group id {g} outside 0..{num_groups}")));
     }
-    let max_rows = column.origin().max_rows_per_aggregate();
-    if counts.iter().any(|&c| c > max_rows) {
-        return Err(CryptoError::Capacity(format!(
-            "a group holds more than {max_rows} rows, beyond the linear tier's exactness budget"
-        )));
-    }
+    // Exactness from public figures: the import's size bounds every group's (the ciphertext
+    // noise of a group is the sum of its rows' noises). The DP noise is checked by `add_noise`.
+    check_release_capacity(column.origin(), column.rows(), column.bound(), None)?;
     let blocks = column.blocks();
     let ring = column.ring();
     let partials = blocks
@@ -182,16 +215,15 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
         );
     Ok(partials
         .into_iter()
-        .zip(counts)
-        .map(|(partial, rows)| {
+        .map(|partial| {
             let partial = partial.unwrap_or(Partial { mask_products: vec![0; LWE_DIMENSION], body: 0 });
             LinearAggregate {
                 mask: extract_mask(ring, &partial.mask_products),
                 body: partial.body,
-                rows,
+                import_rows: column.rows(),
                 bound: column.bound(),
                 origin: column.origin(),
-                noise_magnitude: 0,
+                noise: None,
             }
         })
         .collect())

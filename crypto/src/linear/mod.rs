@@ -21,11 +21,15 @@
 //! Worst case (deterministic, no tail probability): with `n` selected rows,
 //! `|noise| <= n * 2^30` and `0 <= sum <= n * (2^32 - 1)`. Decryption rounds the phase to the
 //! nearest multiple of `2^64` and reads the quotient as a signed 64-bit integer, so it is exact
-//! whenever `|noise| < 2^63` and `|sum + dp_noise| < 2^63`. With `n <= 2^31 - 1`
-//! ([`MAX_ROWS_PER_AGGREGATE`]) the noise is below `2^61` and the sum below `2^63 - 2^32`;
-//! the DP noise added under encryption is accepted only while
-//! `n * bound + |dp_noise| < 2^63` ([`LinearAggregate::add_noise`] checks it). So sums are exact
-//! for up to 2,147,483,647 values of 32 bits, far beyond the 10 million the service needs.
+//! whenever `|noise| < 2^63` and `|sum + dp_noise| < 2^63`. Every figure of that budget is a
+//! public one, so that no aggregate has to carry a group's row count: `n` is bounded by the
+//! import's row count `R` (known to the custodian, who encrypted it), capped at `2^31 - 1`
+//! ([`MAX_ROWS_PER_AGGREGATE`]), so the noise is below `2^61` and the sum below `2^63 - 2^32`;
+//! and the DP noise by the tail bound `T` of its public scale
+//! ([`crate::noise::NoiseSpec::tail_bound`], exceeded with probability below 2^-64). A release
+//! is accepted only while `R * bound + T < 2^63` ([`check_release_capacity`]). So sums are exact
+//! for imports of up to 2,147,483,647 values of 32 bits, far beyond the 10 million the service
+//! needs; a noise draw beyond `T` wraps in the message space (see [`crate::noise`]).
 //!
 //! Those are the figures of columns the custodian encrypts ([`LinearOrigin::Custodian`]),
 //! whose bound the domain cannot check. Columns the domain converts from proven, clamped
@@ -40,7 +44,7 @@ mod convert;
 mod key;
 pub(crate) mod ntt;
 
-pub use aggregate::{grouped_sum, LinearAggregate, NO_GROUP};
+pub use aggregate::{check_release_capacity, grouped_sum, LinearAggregate, NO_GROUP};
 pub use convert::{CompressedConversionKey, ConversionKey, BOOTSTRAP_BASE_LOG, BOOTSTRAP_LEVELS, PACKING_BASE_LOG, PACKING_LEVELS};
 pub use key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
 
