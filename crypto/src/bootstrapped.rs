@@ -316,21 +316,6 @@ impl BootstrappedAggregate {
         &self.value
     }
 
-    /// Adds integer DP noise (drawn by the caller from the distribution `spec` describes)
-    /// homomorphically: a clear-scalar addition modulo 2^64, read back as a signed 64-bit
-    /// integer. Refuses a second noise and a release whose public figures leave the message
-    /// space ([`check_release_capacity`]); never looks at the drawn value (see [`crate::noise`]
-    /// for a noise beyond its tail bound).
-    pub fn add_noise(&mut self, noise: i64, spec: NoiseSpec) -> Result<()> {
-        if self.noise.is_some() {
-            return Err(CryptoError::InvalidInput("this aggregate is noised already; a release adds its noise once".into()));
-        }
-        check_release_capacity(self.import_rows, self.bound, Some(&spec))?;
-        self.noise = Some(spec);
-        self.value += noise as u64;
-        Ok(())
-    }
-
     /// Serializes the aggregate, little endian: magic `SYBOOA02`, bound (u32), import rows
     /// (u64), noise description (u8 distribution: 0 none, 1 discrete Laplace, 2 discrete
     /// Gaussian; f64 scale), then the `FheUint64` (TFHE-rs safe serialization).
@@ -378,62 +363,91 @@ fn check_groups(rows: usize, groups: &[u32], num_groups: usize) -> Result<()> {
     Ok(())
 }
 
-/// Fresh encryptions of zero under the compact public key, one 64-bit integer per group,
-/// expanded to the compute parameters (a keyswitch and a bootstrap per block, so every block is
-/// a real, non-trivial ciphertext at nominal noise).
-fn fresh_zeros(public_key: &CompactPublicKey, count: usize) -> Result<Vec<FheUint64>> {
-    if count == 0 {
-        return Ok(Vec::new());
+/// The DP noise of one bootstrapped release: the value drawn for each group (by the caller,
+/// from the distribution `spec` describes), and the compact public key it is encrypted under.
+#[derive(Clone, Copy)]
+pub struct ReleaseNoise<'a> {
+    /// One draw per group, in group order.
+    pub draws: &'a [i64],
+    /// The public description of the noise (distribution and scale).
+    pub spec: NoiseSpec,
+    /// The custodian's compact public key.
+    pub public_key: &'a CompactPublicKey,
+}
+
+impl std::fmt::Debug for ReleaseNoise<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReleaseNoise").field("spec", &self.spec).finish_non_exhaustive()
     }
-    let mut builder = CompactCiphertextList::builder(public_key);
-    for _ in 0..count {
-        builder.push(0u64);
+}
+
+/// Fresh encryptions of the draws under the compact public key (64-bit integers, modulo 2^64),
+/// expanded to the compute parameters: a keyswitch and a bootstrap per block, so every block is
+/// a real, non-trivial ciphertext at nominal noise.
+fn encrypt_draws(noise: &ReleaseNoise<'_>) -> Result<Vec<FheUint64>> {
+    let mut builder = CompactCiphertextList::builder(noise.public_key);
+    for &draw in noise.draws {
+        builder.push(draw as u64);
     }
     let expander = builder.build_packed().expand()?;
-    (0..count)
-        .map(|i| expander.get::<FheUint64>(i)?.ok_or_else(|| CryptoError::Tfhe("an encryption of zero did not expand".into())))
+    (0..noise.draws.len())
+        .map(|i| expander.get::<FheUint64>(i)?.ok_or_else(|| CryptoError::Tfhe("an encrypted noise did not expand".into())))
         .collect()
 }
 
-/// One aggregate per group: the multi-operand sum of the group's terms and of a fresh
-/// encryption of zero. Without the zero an empty group would be a trivial ciphertext (mask
-/// zero: its value readable without any key, its emptiness plain), and a group of one row
-/// would keep the widened value's trivial upper blocks and its block metadata. With it every
-/// block of every aggregate is a real ciphertext that came out of a bootstrap, at the same
-/// degree and noise level whatever the group holds (`tests/bootstrapped.rs` checks this).
-fn sum_by_group(terms: Vec<(u32, FheUint64)>, num_groups: usize, import_rows: u64, bound: u32, public_key: &CompactPublicKey) -> Result<Vec<BootstrappedAggregate>> {
-    let mut by_group: Vec<Vec<FheUint64>> = (0..num_groups).map(|_| Vec::new()).collect();
-    for (zero, group) in fresh_zeros(public_key, num_groups)?.into_iter().zip(&mut by_group) {
-        group.push(zero);
+/// Checks a release's noise before any encrypted work: one draw per group, and public figures
+/// inside the 64-bit budget.
+fn check_noise(noise: &ReleaseNoise<'_>, num_groups: usize, import_rows: u64, bound: u32) -> Result<()> {
+    if noise.draws.len() != num_groups {
+        return Err(CryptoError::InvalidInput(format!("{} noise values for {num_groups} groups", noise.draws.len())));
     }
+    check_release_capacity(import_rows, bound, Some(&noise.spec))
+}
+
+/// One noised aggregate per group (one per noise draw, which [`check_noise`] matched to the
+/// groups): the multi-operand sum of the group's terms and of a fresh
+/// public-key encryption of the group's noise draw. The noise enters as an operand rather than
+/// as a clear scalar added afterwards, and that is what makes every aggregate's ciphertext
+/// alike whatever its group holds: every block of every aggregate is a real ciphertext that
+/// came out of a bootstrap (the expansion's, or the sum's final carry propagation), at the same
+/// degree and noise level (`tests/bootstrapped.rs` checks this). Without an encrypted operand
+/// an empty group's aggregate would be a trivial ciphertext (mask zero: its value readable
+/// without any key, its emptiness plain), which a clear noise added afterwards would not
+/// change, and a group of one row would keep the widened value's trivial upper blocks. It is
+/// also cheaper than a fresh encryption of zero followed by a clear-scalar addition: one carry
+/// propagation per group, not two.
+fn sum_by_group(terms: Vec<(u32, FheUint64)>, import_rows: u64, bound: u32, noise: &ReleaseNoise<'_>) -> Result<Vec<BootstrappedAggregate>> {
+    let mut by_group: Vec<Vec<FheUint64>> = encrypt_draws(noise)?.into_iter().map(|draw| vec![draw]).collect();
     for (g, term) in terms {
         by_group[g as usize].push(term);
     }
+    let spec = noise.spec;
     Ok(by_group
         .into_par_iter()
         .map(|terms| {
             // TFHE-rs's multi-operand sum: carry-save additions and one final propagation, far
             // fewer bootstraps than pairwise additions.
             let value = terms.iter().sum();
-            BootstrappedAggregate { value, import_rows, bound, noise: None }
+            BootstrappedAggregate { value, import_rows, bound, noise: Some(spec) }
         })
         .collect())
 }
 
 /// Sums `values` per public group (`groups[row]`, [`crate::linear::NO_GROUP`] to drop a row),
-/// counting a row only where its encrypted `condition` holds (when given). Each group starts
-/// from a fresh encryption of zero under `public_key` (the custodian's compact public key),
-/// so that no aggregate's ciphertext shows what its group holds.
+/// counting a row only where its encrypted `condition` holds (when given), and adds each
+/// group's DP noise under encryption (see [`ReleaseNoise`]): the aggregates come out noised.
+/// Refuses, before any encrypted work, a release whose public figures leave the 64-bit budget
+/// ([`check_release_capacity`]). Needs the server key installed.
 pub fn conditional_sum(
     values: &[FheUint32],
     bound: u32,
     conditions: Option<&[FheBool]>,
     groups: &[u32],
     num_groups: usize,
-    public_key: &CompactPublicKey,
+    noise: &ReleaseNoise<'_>,
 ) -> Result<Vec<BootstrappedAggregate>> {
     check_groups(values.len(), groups, num_groups)?;
-    check_release_capacity(values.len() as u64, bound, None)?;
+    check_noise(noise, num_groups, values.len() as u64, bound)?;
     if conditions.is_some_and(|c| c.len() != values.len()) {
         return Err(CryptoError::InvalidInput("condition and value columns of different lengths".into()));
     }
@@ -448,23 +462,23 @@ pub fn conditional_sum(
             (groups[i], value.cast_into())
         })
         .collect();
-    sum_by_group(terms, num_groups, values.len() as u64, bound, public_key)
+    sum_by_group(terms, values.len() as u64, bound, noise)
 }
 
-/// Counts, per public group, the rows whose encrypted `condition` holds; each group starts from
-/// a fresh encryption of zero under `public_key`, as in [`conditional_sum`].
+/// Counts, per public group, the rows whose encrypted `condition` holds, noised as in
+/// [`conditional_sum`].
 pub fn conditional_count(
     conditions: &[FheBool],
     groups: &[u32],
     num_groups: usize,
-    public_key: &CompactPublicKey,
+    noise: &ReleaseNoise<'_>,
 ) -> Result<Vec<BootstrappedAggregate>> {
     check_groups(conditions.len(), groups, num_groups)?;
-    check_release_capacity(conditions.len() as u64, 1, None)?;
+    check_noise(noise, num_groups, conditions.len() as u64, 1)?;
     let terms = (0..conditions.len())
         .into_par_iter()
         .filter(|&i| groups[i] != crate::linear::NO_GROUP)
         .map(|i| (groups[i], FheUint64::cast_from(conditions[i].clone())))
         .collect();
-    sum_by_group(terms, num_groups, conditions.len() as u64, 1, public_key)
+    sum_by_group(terms, conditions.len() as u64, 1, noise)
 }

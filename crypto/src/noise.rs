@@ -1,10 +1,12 @@
 //! Noise under encryption: integer DP noise, drawn by the caller (the compute crate, with
 //! OpenDP), added homomorphically to every aggregate before anything is decrypted.
 //!
-//! The noise is a clear integer added to the encrypted aggregate (a plaintext addition: the
-//! ciphertext noise does not grow), so the keyholder only ever decrypts `sum + noise`. The
-//! domain must forget the drawn noise once added (it never stores or logs it): otherwise it
-//! could subtract it from the released value.
+//! On the linear tier the noise is a clear integer added to the encrypted aggregate (a
+//! plaintext addition: the ciphertext noise does not grow, [`noise_linear`]); on the
+//! bootstrapped tier it is encrypted under the compact public key and summed with the group's
+//! terms ([`crate::bootstrapped::ReleaseNoise`]). Either way the keyholder only ever decrypts
+//! `sum + noise`. The domain must forget the drawn noise once added (it never stores or logs
+//! it): otherwise it could subtract it from the released value.
 //!
 //! # What an aggregate says about its noise: the public description only
 //! An aggregate records the noise's distribution and scale ([`NoiseSpec`]), never the value
@@ -25,7 +27,6 @@
 //! (ε, δ ≈ 2^-62)-DP that the ledger does not account. So the cap is used for the exactness
 //! decision only, never applied to a drawn value.
 
-use crate::bootstrapped::BootstrappedAggregate;
 use crate::error::{CryptoError, Result};
 use crate::linear::LinearAggregate;
 
@@ -141,13 +142,6 @@ impl NoiseSpec {
 /// Adds `noises[i]` to `aggregates[i]` for every linear aggregate of one release, whose noise
 /// is described by `spec`.
 pub fn noise_linear(aggregates: &mut [LinearAggregate], noises: &[i64], spec: NoiseSpec) -> Result<()> {
-    check_lengths(aggregates.len(), noises.len())?;
-    aggregates.iter_mut().zip(noises).try_for_each(|(a, &n)| a.add_noise(n, spec))
-}
-
-/// Adds `noises[i]` to `aggregates[i]` for every bootstrapped aggregate of one release, whose
-/// noise is described by `spec` (needs the server key installed).
-pub fn noise_bootstrapped(aggregates: &mut [BootstrappedAggregate], noises: &[i64], spec: NoiseSpec) -> Result<()> {
     check_lengths(aggregates.len(), noises.len())?;
     aggregates.iter_mut().zip(noises).try_for_each(|(a, &n)| a.add_noise(n, spec))
 }

@@ -4,7 +4,7 @@
 //! decryption by the keyholder. One test shares the expensive keys.
 
 use ed25519_dalek::SigningKey;
-use shuyu_crypto::bootstrapped::{self, Comparison};
+use shuyu_crypto::bootstrapped::{self, Comparison, ReleaseNoise};
 use shuyu_crypto::bundle::{Bundle, BundleWriter, ColumnSpec, ColumnTier, EncryptionKeys};
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::{CustodianKeys, DomainCrs};
@@ -64,14 +64,15 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     // no row in group 2, row 3 filtered out by a public predicate).
     let over_60 = bootstrapped::compare(&claims, Comparison::Gt, 60);
     let groups = [0, 1, 0, NO_GROUP];
-    let mut sums = bootstrapped::conditional_sum(&claims, 200, Some(&over_60), &groups, 3, public_key).unwrap();
-    let mut counts = bootstrapped::conditional_count(&over_60, &groups, 3, public_key).unwrap();
-    // The public budget: the import's 4 rows times the bound, whatever the group holds.
-    assert!(sums.iter().all(|s| s.max_magnitude() == 800 && s.import_rows() == 4));
+    // The noise is added under encryption as the aggregates are summed.
     let spec = NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 3.0).unwrap();
-    shuyu_crypto::noise::noise_bootstrapped(&mut sums, &[0, -1, 5], spec).unwrap();
-    shuyu_crypto::noise::noise_bootstrapped(&mut counts, &[2, 0, -3], spec).unwrap();
-    assert_eq!(sums[0].max_magnitude(), 800 + spec.tail_bound() as u128);
+    let noise = |draws: &'static [i64]| ReleaseNoise { draws, spec, public_key };
+    let sums = bootstrapped::conditional_sum(&claims, 200, Some(&over_60), &groups, 3, &noise(&[0, -1, 5])).unwrap();
+    let counts = bootstrapped::conditional_count(&over_60, &groups, 3, &noise(&[2, 0, -3])).unwrap();
+    // The public budget: the import's 4 rows times the bound plus the tail bound of the
+    // noise, whatever the group holds.
+    assert!(sums.iter().all(|s| s.max_magnitude() == 800 + spec.tail_bound() as u128 && s.import_rows() == 4));
+    assert!(matches!(bootstrapped::conditional_count(&over_60, &groups, 3, &noise(&[1])), Err(CryptoError::InvalidInput(_))));
 
     // Attack: what the keyholder receives for groups of 2, 1 and 0 rows (with different
     // noises). The clear header holds public figures only and is the same for every group of a
@@ -94,9 +95,12 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     header.push(2);
     header.extend_from_slice(&3.0f64.to_bits().to_le_bytes());
     assert_eq!(clear_view(&EncryptedValue::bootstrapped(&sums[2]).unwrap().bytes).header, header);
-    // A release never carries an un-noised aggregate, and the old format is refused.
-    let unnoised = bootstrapped::conditional_count(&over_60, &[NO_GROUP; 4], 1, public_key).unwrap();
-    assert!(EncryptedValue::bootstrapped(&unnoised[0]).is_err());
+    // A release never carries an un-noised aggregate (one read back without a noise
+    // description is refused), and the old format is refused.
+    let mut unnoised = EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes;
+    unnoised[20..29].fill(0);
+    let unnoised = bootstrapped::BootstrappedAggregate::from_bytes(&unnoised).unwrap();
+    assert!(unnoised.noise().is_none() && EncryptedValue::bootstrapped(&unnoised).is_err());
     let mut old = EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes;
     old[..8].copy_from_slice(b"SYBOOA01");
     let refused = bootstrapped::BootstrappedAggregate::from_bytes(&old).err().unwrap().to_string();
@@ -117,8 +121,7 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     let other_chunk = bootstrapped::proof_metadata("auth-1", "claim", 1);
     assert!(bootstrapped::import_chunk("claim", 1, &over, 1, 200, public_key, &crs, &other_chunk).is_err());
     let clamped = bootstrapped::import_chunk("claim", 0, &over, 1, 200, public_key, &crs, &metadata).unwrap();
-    let mut clamped_sum = bootstrapped::conditional_sum(&clamped, 200, None, &[0], 1, public_key).unwrap();
-    shuyu_crypto::noise::noise_bootstrapped(&mut clamped_sum, &[0], spec).unwrap();
+    let clamped_sum = bootstrapped::conditional_sum(&clamped, 200, None, &[0], 1, &noise(&[0])).unwrap();
 
     // The keyholder decrypts the noised values named by a signed request.
     let domain = SigningKey::from_bytes(&[9; 32]);

@@ -7,6 +7,12 @@
 //! linear tier: the filtered query runs on the bootstrapped tier, the grouped one (no
 //! encrypted filter) on the linear tier.
 //!
+//! The domain reaches the keyholder through a tap that records the exact bytes of every grant
+//! and release request (then forwards them): the attack on the keyholder's view (see
+//! `assert_uniform_release`) checks that nothing in them but the ciphertexts differs between
+//! groups of different sizes, so no group's row count and no noise magnitude reach the
+//! keyholder.
+//!
 //! One test shares the expensive set-up (TFHE keys take seconds, the conversion key about a
 //! minute; each encrypted operation a fraction of one, each conversion about 4 s per value):
 //! the bundle has four rows.
@@ -15,7 +21,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{AsArray, Int64Array};
 use arrow::datatypes::Int64Type;
@@ -29,6 +35,9 @@ use shuyu_governance::Nano;
 use shuyu_compute::noise::{calibrate_scale, confidence_half_width, Mechanism};
 use shuyu_proto::imports::v1::imports_client::ImportsClient;
 use shuyu_proto::imports::v1::{GetEncryptionParametersRequest, UploadChunk};
+use shuyu_proto::keyholder::v1::keyholder_client::KeyholderClient;
+use shuyu_proto::keyholder::v1::keyholder_server::{Keyholder as KeyholderRpc, KeyholderServer};
+use shuyu_proto::keyholder::v1::{DecryptRequest, DecryptResponse, RegisterJobRequest, RegisterJobResponse};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use tonic::transport::Channel;
 use tonic::Code;
@@ -105,6 +114,102 @@ impl Drop for Keyholder {
     }
 }
 
+/// Largest keyholder message the tap relays (as the keyholder itself accepts).
+const MAX_KEYHOLDER_MESSAGE: usize = 256 << 20;
+
+/// What the keyholder received, byte for byte: each `RegisterJob` grant and each `Decrypt`
+/// release request, in order.
+#[derive(Clone, Default)]
+struct Recorded {
+    grants: Arc<Mutex<Vec<Vec<u8>>>>,
+    requests: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+/// A keyholder in front of the real one: records what the domain sends, forwards it.
+#[derive(Clone)]
+struct Tap {
+    upstream: String,
+    recorded: Recorded,
+}
+
+impl Tap {
+    async fn upstream(&self) -> Result<KeyholderClient<Channel>, tonic::Status> {
+        let uri = self.upstream.replacen("grpc://", "http://", 1);
+        let channel = Channel::from_shared(uri).expect("uri").connect().await.map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+        Ok(KeyholderClient::new(channel).max_encoding_message_size(MAX_KEYHOLDER_MESSAGE))
+    }
+}
+
+#[tonic::async_trait]
+impl KeyholderRpc for Tap {
+    async fn register_job(&self, request: tonic::Request<RegisterJobRequest>) -> Result<tonic::Response<RegisterJobResponse>, tonic::Status> {
+        let request = request.into_inner();
+        self.recorded.grants.lock().expect("lock").push(request.grant.clone());
+        self.upstream().await?.register_job(request).await
+    }
+
+    async fn decrypt(&self, request: tonic::Request<DecryptRequest>) -> Result<tonic::Response<DecryptResponse>, tonic::Status> {
+        let request = request.into_inner();
+        self.recorded.requests.lock().expect("lock").push(request.release_request.clone());
+        self.upstream().await?.decrypt(request).await
+    }
+}
+
+/// Starts the tap in front of the keyholder at `upstream`; returns its address.
+async fn start_tap(upstream: String, recorded: Recorded) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let service = KeyholderServer::new(Tap { upstream, recorded }).max_decoding_message_size(MAX_KEYHOLDER_MESSAGE);
+    tokio::spawn(tonic::transport::Server::builder().add_service(service).serve_with_incoming(tonic::transport::server::TcpIncoming::from(listener)));
+    format!("http://{addr}")
+}
+
+/// The fields of one serialized aggregate anyone reads without a key: its header (public
+/// figures) and, for the bootstrapped tier, each block's degree, noise level and triviality.
+fn clear_fields(value: &shuyu_crypto::release::EncryptedValue) -> (Vec<u8>, Vec<(u64, String, bool)>) {
+    use shuyu_crypto::release::Tier;
+    match value.tier {
+        Tier::Linear => (value.bytes[..30].to_vec(), Vec::new()),
+        Tier::Bootstrapped => {
+            let fhe: tfhe::FheUint64 = tfhe::safe_serialization::safe_deserialize(&value.bytes[29..], 1 << 30).expect("FheUint64");
+            let (radix, ..) = fhe.into_raw_parts();
+            let blocks = tfhe::integer::IntegerCiphertext::blocks(&radix)
+                .iter()
+                .map(|b| (b.degree.get(), format!("{:?}", b.noise_level()), b.is_trivial()))
+                .collect();
+            (value.bytes[..29].to_vec(), blocks)
+        }
+    }
+}
+
+/// Attack by the keyholder (or anyone reading its traffic) on one grouped release: read each
+/// aggregate's clear fields to learn its group's exact row count or the magnitude of the noise
+/// drawn for it. Either one undoes the DP noise: knowing `|noise|` leaves two candidates for the
+/// true sum, and a group known to hold one row gives that person's claim to within the noise,
+/// or exactly with `|noise|`. (Before this fix each linear aggregate carried its group's row
+/// count and `|noise|`, and each bootstrapped one `rows × bound + |noise|`, so the headers of an
+/// empty district and of one holding an adult differed and this check failed.)
+///
+/// The check: every value's clear fields are the same whatever its group holds (here most
+/// districts hold no adult of the import, some one or more, and every group's noise differs),
+/// the header states only public figures (the column's bound, the import's 4 rows, discrete
+/// Laplace; the caller checks the scale against EXPLAIN PRIVACY), and no bootstrapped block is
+/// trivial (an empty group's would be readable without any key). Returns the header.
+fn assert_uniform_release(request: &[u8], tier: shuyu_crypto::release::Tier, groups: usize) -> Vec<u8> {
+    let request = shuyu_crypto::release::ReleaseRequest::from_bytes(request).expect("a release request");
+    assert_eq!(request.values.len(), groups, "one value per public group");
+    assert!(request.values.iter().all(|v| v.tier == tier));
+    let fields: Vec<_> = request.values.iter().map(clear_fields).collect();
+    assert!(fields.iter().all(|f| f == &fields[0]), "a group's clear fields differ from another's: {fields:?}");
+    assert!(fields[0].1.iter().all(|b| !b.2), "no trivial block");
+    let header = &fields[0].0;
+    let at = if tier == shuyu_crypto::release::Tier::Linear { 9 } else { 8 };
+    assert_eq!(u32::from_le_bytes(header[at..at + 4].try_into().expect("4")), BOUND, "the column's bound");
+    assert_eq!(u64::from_le_bytes(header[at + 4..at + 12].try_into().expect("8")), 4, "the import's 4 rows");
+    assert_eq!(header[at + 12], 1, "discrete Laplace");
+    header.clone()
+}
+
 /// Starts `shuyu keyholder serve` on a free loopback port and returns it with the address it
 /// printed.
 fn start_keyholder(keys: &Path, domain_key: &Path, journal: &Path) -> (Keyholder, String) {
@@ -152,6 +257,8 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     std::fs::write(&domain_key, hex::encode(domain.store.domain_public_key())).expect("domain key");
     let (_keyholder, uri) = start_keyholder(&keys, &domain_key, &dir.path().join("journal"));
     assert!(uri.starts_with("grpc://127.0.0.1:"), "{uri}");
+    let tapped = Recorded::default();
+    let uri = start_tap(uri, tapped.clone()).await;
     let (k, crs_path, conversion) = (keys.join("domain.keys"), dir.path().join("crs.bin"), keys.join("conversion.keys"));
     let enc = tokio::task::spawn_blocking(move || {
         EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS, uri)?.with_conversion_keys(Some(&conversion))
@@ -374,6 +481,17 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
         assert!((total - sum_true).abs() <= half(f64::from(BOUND)), "group {key}: noised sum {total} too far from {sum_true}");
     }
 
+    // What the keyholder received for the grouped release: twelve linear aggregates (the count
+    // is noised in the clear) whose headers are identical although some districts hold adults
+    // of the import and most hold none, the noise scale being the one EXPLAIN PRIVACY states.
+    // (A linear ciphertext of an empty group still has a zero mask: the residual risk that
+    // docs/encryption.md states under "What each party learns".)
+    let linear_header = assert_uniform_release(&tapped.requests.lock().expect("lock")[1], shuyu_crypto::release::Tier::Linear, keys.len());
+    let stated = explained[0].column(5).as_primitive::<arrow::datatypes::Float64Type>().value(0);
+    assert_eq!(f64::from_le_bytes(linear_header[22..30].try_into().expect("8")), stated, "the public scale");
+    let grant = shuyu_crypto::release::JobGrant::from_bytes(&tapped.grants.lock().expect("lock")[1]).expect("grant");
+    assert_eq!(grant.values, keys.len() as u64, "the grant counts the public groups only");
+
     // A converted column that went missing (a restart interrupted its conversion, say) is
     // converted again when a query next loads the column; that query runs on the bootstrapped
     // tier meanwhile.
@@ -382,6 +500,11 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let measure = explained[0].column(2).as_string::<i32>().value(0).to_string();
     assert!(measure.starts_with("sum(claim) under encryption (bootstrapped tier"), "{measure}");
     query(&mut flight, grouped).await.expect("grouped fused query on the bootstrapped tier");
+    // The same release on the bootstrapped tier: identical headers and block metadata for every
+    // group, no trivial block (an empty group's would be readable without the key).
+    let boot_header = assert_uniform_release(&tapped.requests.lock().expect("lock")[2], shuyu_crypto::release::Tier::Bootstrapped, keys.len());
+    let stated = explained[0].column(5).as_primitive::<arrow::datatypes::Float64Type>().value(0);
+    assert_eq!(f64::from_le_bytes(boot_header[21..29].try_into().expect("8")), stated, "the public scale");
     let waited = std::time::Instant::now();
     while !enc.has_converted(&filed, "claim") {
         assert!(waited.elapsed() < std::time::Duration::from_secs(600), "the column was not converted again in 10 minutes");
@@ -404,5 +527,6 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     // The keyholder journalled each job's grant and decryption, without values.
     let journal = std::fs::read_to_string(dir.path().join("journal")).expect("journal");
     assert_eq!(journal.lines().count(), 6, "three fused jobs, a grant and a decryption each; EXPLAIN reached no keyholder");
+    assert_eq!((tapped.grants.lock().expect("lock").len(), tapped.requests.lock().expect("lock").len()), (3, 3));
     assert!(journal.contains(&format!("\"{job}\"")));
 }

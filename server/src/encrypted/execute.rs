@@ -15,7 +15,8 @@ use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confiden
 use shuyu_compute::QueryResult;
 use shuyu_crypto::bootstrapped;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
-use shuyu_crypto::linear::{grouped_sum, NO_GROUP};
+use shuyu_crypto::linear::{grouped_sum, LinearOrigin, NO_GROUP};
+use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
 use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
 use shuyu_governance::{Atto, AuthorizationId, Charge, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation};
 use shuyu_planner::{PlannerError, Refusal, RefusalCode};
@@ -74,6 +75,17 @@ impl Releases {
     fn len(&self) -> usize {
         self.sums.len() + usize::from(self.count)
     }
+
+    /// The per-row bound of each release, in release order (a count's is 1).
+    fn bounds(&self) -> impl Iterator<Item = u32> + '_ {
+        self.sums.iter().map(|(_, b)| *b).chain(self.count.then_some(1))
+    }
+}
+
+/// Whether a sum over column `bound` of an import of `rows` rows, noised as `spec` says, may run
+/// on the linear tier: its exactness budget is decided from these public figures alone.
+fn linear_fits(rows: u64, bound: u32, spec: &NoiseSpec) -> bool {
+    shuyu_crypto::linear::check_release_capacity(LinearOrigin::Converted, rows, bound, Some(spec)).is_ok()
 }
 
 /// Runs a fused query for `p` under `auth`; with `explain` (EXPLAIN PRIVACY), returns its
@@ -179,8 +191,35 @@ pub async fn run(
         plan.push((scale, cost));
     }
     let cost = compose(&plan.iter().map(|(_, c)| *c).collect::<Vec<_>>()).map_err(noise_error)?;
+    // The noise's public description travels with each aggregate to the keyholder (never the
+    // drawn value): exactness is decided from it and the import's size before anything is drawn.
+    let distribution = match mechanism {
+        Mechanism::DiscreteLaplace => NoiseDistribution::DiscreteLaplace,
+        Mechanism::DiscreteGaussian => NoiseDistribution::DiscreteGaussian,
+        Mechanism::Laplace | Mechanism::Gaussian => {
+            return recorder.fail(JobStatus::Failed, Error::Internal("an encrypted release needs an integer noise mechanism".into())).await;
+        }
+    };
+    let specs = match plan.iter().map(|(scale, _)| NoiseSpec::new(distribution, *scale)).collect::<Result<Vec<_>, _>>() {
+        Ok(s) => s,
+        Err(e) => return recorder.fail(JobStatus::Refused, e.into()).await,
+    };
+    // Every release must fit the bootstrapped tier's message space (the linear tier's is
+    // checked where it is chosen, and a sum that does not fit it runs bootstrapped): refused
+    // here, EXPLAIN PRIVACY included, before any row is read or anything is reserved.
+    let import_rows = bundle.manifest().rows;
+    for (bound, spec) in releases.bounds().zip(&specs) {
+        if let Err(e) = bootstrapped::check_release_capacity(import_rows, bound, Some(spec)) {
+            return recorder.fail(JobStatus::Refused, e.into()).await;
+        }
+    }
     if explain {
-        let linear: Vec<bool> = releases.sums.iter().map(|(c, _)| query.encrypted_filters.is_empty() && enc.has_converted(&path, c)).collect();
+        let linear: Vec<bool> = releases
+            .sums
+            .iter()
+            .zip(&specs)
+            .map(|((c, b), spec)| query.encrypted_filters.is_empty() && enc.has_converted(&path, c) && linear_fits(import_rows, *b, spec))
+            .collect();
         let batch = explain_batch(&query, &releases, &linear, &plan, mechanism, cost, groups.len(), budget.definition).map_err(Error::Internal);
         let batch = match batch {
             Ok(b) => b,
@@ -244,7 +283,7 @@ pub async fn run(
     let signing = runner.store().domain_signing_key();
     // The job's time limit covers the encrypted part and the keyholder's answer; past it the
     // encrypted work stops at its next step (see `StopOnDrop`) and the charge stands.
-    let outcome = tokio::time::timeout_at(deadline, compute_and_release(enc, signing, &path, &bundle, &query, &releases, &row_groups, n, noises, job, auth))
+    let outcome = tokio::time::timeout_at(deadline, compute_and_release(enc, signing, &path, &bundle, &query, &releases, &row_groups, n, noises, &specs, job, auth))
         .await
         .unwrap_or(Err(Error::Timeout(limit)));
     let charged = reservation.amount;
@@ -293,6 +332,7 @@ async fn compute_and_release(
     row_groups: &[u32],
     n: usize,
     mut noises: Vec<Vec<i64>>,
+    specs: &[NoiseSpec],
     job: JobId,
     auth: AuthorizationId,
 ) -> Result<Released, Error> {
@@ -301,6 +341,7 @@ async fn compute_and_release(
     let count = releases.count;
     let count_noise = if count { noises.pop() } else { None };
     let sum_noises = noises;
+    let (sum_specs, count_spec) = (specs[..sum_columns.len()].to_vec(), specs.get(sum_columns.len()).copied());
     let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
     let stopped = stop.0.clone();
     let check = move || if stopped.load(Ordering::Relaxed) { Err(Error::Internal("the encrypted part was stopped: the job ran out of time".into())) } else { Ok(()) };
@@ -313,7 +354,10 @@ async fn compute_and_release(
         // proven values at upload. Everything else runs on the bootstrapped tier.
         let mut linear = HashMap::new();
         if query2.encrypted_filters.is_empty() {
-            for (name, bound) in &sum_columns {
+            for ((name, bound), spec) in sum_columns.iter().zip(&sum_specs) {
+                if !linear_fits(manifest.rows, *bound, spec) {
+                    continue;
+                }
                 if let Some(column) = enc2.converted_column(&path2, name, &checksum(name), *bound, manifest.rows)? {
                     linear.insert(name.clone(), column);
                 }
@@ -357,15 +401,17 @@ async fn compute_and_release(
             check()?;
         }
         let mut aggregates = Vec::new();
-        for ((name, bound), noise) in sum_columns.iter().zip(&sum_noises) {
+        for (((name, bound), noise), spec) in sum_columns.iter().zip(&sum_noises).zip(&sum_specs) {
             ops += rows as u64;
             if let Some(column) = linear.get(name) {
                 let mut sums = grouped_sum(column, &groups2, n)?;
-                shuyu_crypto::noise::noise_linear(&mut sums, noise)?;
-                aggregates.extend(sums.iter().map(EncryptedValue::linear));
+                shuyu_crypto::noise::noise_linear(&mut sums, noise, *spec)?;
+                for sum in &sums {
+                    aggregates.push(EncryptedValue::linear(sum)?);
+                }
             } else {
-                let mut sums = bootstrapped::conditional_sum(&columns[name], *bound, condition.as_deref(), &groups2, n)?;
-                shuyu_crypto::noise::noise_bootstrapped(&mut sums, noise)?;
+                let noise = bootstrapped::ReleaseNoise { draws: noise, spec: *spec, public_key: enc2.public_key() };
+                let sums = bootstrapped::conditional_sum(&columns[name], *bound, condition.as_deref(), &groups2, n, &noise)?;
                 for sum in &sums {
                     aggregates.push(EncryptedValue::bootstrapped(sum)?);
                 }
@@ -373,12 +419,12 @@ async fn compute_and_release(
             check()?;
         }
         let mut plain_counts = None;
-        if let Some(noise) = count_noise {
+        if let (Some(noise), Some(spec)) = (count_noise, count_spec) {
             match &condition {
                 Some(c) => {
-                    let mut counts = bootstrapped::conditional_count(c, &groups2, n)?;
+                    let noise = bootstrapped::ReleaseNoise { draws: &noise, spec, public_key: enc2.public_key() };
+                    let counts = bootstrapped::conditional_count(c, &groups2, n, &noise)?;
                     ops += rows as u64;
-                    shuyu_crypto::noise::noise_bootstrapped(&mut counts, &noise)?;
                     for count in &counts {
                         aggregates.push(EncryptedValue::bootstrapped(count)?);
                     }
