@@ -511,14 +511,18 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 
-    // The job's time limit covers the encrypted part: past it the job fails with a timeout,
-    // the encrypted work stops, nothing reaches the keyholder, and the charge stands (noise
-    // had been drawn).
+    // The job's time limit covers the encrypted part: past it the job fails, the encrypted
+    // work stops, nothing reaches the keyholder, and the charge stands (noise had been drawn).
+    // The analyst reads the one generic text of every charged failure; the job record, for the
+    // bureau, names the time limit.
     let hurried = Runner::new(domain.store.clone(), shuyu::config::Limits { query_timeout_secs: 0, ..Default::default() }).with_encryption(enc.clone());
     let before_timeout = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
     let err = hurried.run(&jobs.analyst, jobs.authorization, sql, Some(2.0)).await.expect_err("no time to compute");
-    // Past the reservation every failure reads the same (the cause is in the job record).
-    assert!(matches!(err, shuyu::Error::Charged { .. }), "{err}");
+    assert!(err.to_string().starts_with("the query stopped after its budget was reserved"), "{err}");
+    let shuyu::Error::Charged { job: stopped, .. } = err else { panic!("a charged failure, not {err}") };
+    let stopped = domain.store.job(&domain.bureau, stopped).expect("job");
+    assert_eq!(stopped.status, shuyu_governance::JobStatus::Failed);
+    assert!(stopped.failure.as_deref().is_some_and(|f| f.contains("time limit")), "{:?}", stopped.failure);
     let after_timeout = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
     let spent = after_timeout.spent.saturating_sub(before_timeout.spent).as_f64();
     assert!(spent > 1.999 && spent <= 2.0, "the timed-out job is charged ({spent})");
