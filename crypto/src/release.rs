@@ -1,7 +1,7 @@
 //! Release requests: what the domain sends the custodian's keyholder to decrypt, signed with
 //! the domain's Ed25519 key over a digest that binds the job, the authorization and every
-//! ciphertext; and job grants, signed when a job reserves its budget, telling the keyholder
-//! how many values that job may release.
+//! ciphertext; and job grants, signed just before a job's release request, telling the
+//! keyholder how many values that job may release.
 //!
 //! Nothing in either carries a figure that depends on the data other than the noised
 //! ciphertexts: a grant is job, authorization and value count (releases × public groups); a
@@ -113,7 +113,7 @@ fn put_signature(out: &mut Vec<u8>, signature: &Option<Signature>) {
 }
 
 /// A job's allowance at the keyholder: how many values the job may have decrypted. Signed by
-/// the domain when the job reserves its budget.
+/// the domain and sent just before the job's release request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JobGrant {
     /// The job.
