@@ -237,12 +237,37 @@ fn cast_facts(f: Facts, to: &arrow::datatypes::DataType) -> Facts {
         // Whole numbers stay whole through a cast to a float type.
         let integer = to.is_integer() || (f.integer && to.is_floating());
         let bounds = if integer { f.bounds.map(|(l, h)| (l.trunc(), h.trunc())) } else { f.bounds };
+        // A value outside an integer type's range does not convert (the total-evaluation
+        // pass makes such casts TRY_CAST, NULL there): the bounds are those of the values
+        // that do, and none is known when no value of the range does.
+        let bounds = match (bounds, integer_range(to)) {
+            (Some((l, h)), Some((lo, hi))) if l.max(lo) <= h.min(hi) => Some((l.max(lo), h.min(hi))),
+            (Some(_), Some(_)) => None,
+            (b, _) => b,
+        };
         Facts { bounds, domain, integer, boolean: false, ..f }
     } else if matches!(to, DataType::Boolean) {
         Facts { bounds: None, domain, boolean: true, integer: false, ..f }
     } else {
         Facts { bounds: None, domain, integer: false, boolean: false, ..f }
     }
+}
+
+/// The values of an integer type, as floats (rounded inward at 64 bits).
+fn integer_range(t: &arrow::datatypes::DataType) -> Option<(f64, f64)> {
+    use arrow::datatypes::DataType::*;
+    Some(match t {
+        Int8 => (i8::MIN as f64, i8::MAX as f64),
+        Int16 => (i16::MIN as f64, i16::MAX as f64),
+        Int32 => (i32::MIN as f64, i32::MAX as f64),
+        // 2^63 - 1 and 2^64 - 1 round up to powers of two as floats: step one float inward.
+        Int64 => (i64::MIN as f64, (i64::MAX as f64).next_down()),
+        UInt8 => (0.0, u8::MAX as f64),
+        UInt16 => (0.0, u16::MAX as f64),
+        UInt32 => (0.0, u32::MAX as f64),
+        UInt64 => (0.0, (u64::MAX as f64).next_down()),
+        _ => return None,
+    })
 }
 
 fn function_facts(name: &str, args: &[Facts]) -> Facts {

@@ -92,3 +92,21 @@ fn casts_keep_whole_numbers_whole_and_drop_bounds_for_text() {
     let real = expr_facts(&col("t.income"), &s, &f);
     assert!(!real.integer && real.public_domain().is_none(), "a real-valued column has no derived domain");
 }
+
+/// Regression (total-evaluation property test): `GROUP BY CAST(-1 AS BIGINT UNSIGNED)`
+/// derived the key domain {-1} from the bounds of the cast's input, a value the key type
+/// cannot hold, and the job failed when it built the public keys. A value outside an integer
+/// type's range does not convert (the cast is a TRY_CAST), so the bounds are the range's.
+#[test]
+fn casts_to_an_integer_type_keep_bounds_inside_its_range() {
+    let (s, f) = schema();
+    let none = expr_facts(&cast(lit(-1i64), DataType::UInt64), &s, &f);
+    assert_eq!(none.bounds, None, "no value of [-1, -1] is a UInt64");
+    assert_eq!(none.public_domain(), None);
+    let part = expr_facts(&cast(col("t.age") - lit(50i64), DataType::UInt8), &s, &f);
+    assert_eq!(part.bounds, Some((0.0, 50.0)), "[-50, 50] as UInt8 is [0, 50]");
+    assert_eq!(part.public_domain().map(|d| d.len()), Some(51));
+    let wide = expr_facts(&cast(col("t.income") * lit(1e20), DataType::Int64), &s, &f);
+    let (lo, hi) = wide.bounds.expect("bounded");
+    assert!(lo == 0.0 && hi < i64::MAX as f64 && hi > 9.2e18, "clipped to the Int64 range: {hi}");
+}

@@ -7,15 +7,20 @@
 //!   linear in the size of its arguments.
 //! - [`Rule::Literal`]: as `Total`, provided the listed arguments are literals (a pattern, a
 //!   separator, a date part) that are checked here, at plan time, once.
-//! - [`Rule::Float`]: total once its arguments are DOUBLE (integer versions raise on
-//!   overflow); the call is rewritten to take DOUBLE and the result cast back.
+//! - [`Rule::Float`]: computed on DOUBLE by a total kernel (`sqrt` and `power` raise on a
+//!   negative root and on zero to a negative power, their integer versions on overflow);
+//!   the call is rewritten to take DOUBLE and the result cast back.
+//! - [`Rule::FloatFirst`]: total on a DOUBLE first argument (on integers and decimals they
+//!   raise on overflow, `round(9223372036854775807, -1)`); a first argument of another type
+//!   is cast to DOUBLE and the result cast back.
 //! - [`Rule::Refuse`]: fails on some inputs, or does work that grows with an argument that
 //!   can depend on data; the message says what to use instead.
 
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{cast, Expr};
+use datafusion::logical_expr::Expr;
 
+use super::kernels::Kernel;
 use crate::error::Result;
 use crate::refusal::{refuse, RefusalCode};
 
@@ -52,8 +57,10 @@ pub enum Rule {
     Total,
     /// Total when the arguments at these positions (if present) are literals of this kind.
     Literal(&'static [(usize, Arg)]),
-    /// Total on DOUBLE arguments.
-    Float,
+    /// Computed by this total kernel on DOUBLE arguments.
+    Float(Kernel),
+    /// Total when its first argument is DOUBLE.
+    FloatFirst,
     /// Refused, with what to use instead.
     Refuse(&'static str),
 }
@@ -69,11 +76,11 @@ pub fn rule(name: &str) -> Option<Rule> {
         // Conditional and comparison.
         "coalesce" | "nullif" | "nvl" | "ifnull" | "nvl2" | "greatest" | "least" | "isnan" | "iszero" | "nanvl" => Rule::Total,
         // Math on DOUBLE (NaN and infinities, never an error).
-        "ceil" | "floor" | "trunc" | "signum" | "sqrt" | "cbrt" | "exp" | "ln" | "log" | "log2" | "log10" | "sin" | "cos" | "tan"
-        | "cot" | "asin" | "acos" | "atan" | "atan2" | "sinh" | "cosh" | "tanh" | "asinh" | "acosh" | "atanh" | "degrees"
-        | "radians" | "pi" => Rule::Total,
-        "round" => Rule::Total,
-        "power" | "pow" => Rule::Float,
+        "signum" | "cbrt" | "exp" | "ln" | "log" | "log2" | "log10" | "sin" | "cos" | "tan" | "cot" | "asin" | "acos" | "atan"
+        | "atan2" | "sinh" | "cosh" | "tanh" | "asinh" | "acosh" | "atanh" | "degrees" | "radians" | "pi" => Rule::Total,
+        "round" | "trunc" | "ceil" | "floor" => Rule::FloatFirst,
+        "sqrt" => Rule::Float(Kernel::Sqrt),
+        "power" | "pow" => Rule::Float(Kernel::Power),
         // `abs` raises on the smallest integer; rewritten by the pass into a wrapping CASE.
         "abs" => Rule::Total,
         // Strings: linear in their input.
@@ -134,9 +141,10 @@ pub fn check_literals(name: &str, args: &[Expr], rules: &[(usize, Arg)]) -> Resu
         match kind {
             Arg::Pattern => match value.as_ref().and_then(text) {
                 Some(p) if p.len() <= MAX_LITERAL_BYTES => {
-                    if regex::Regex::new(p).is_err() {
-                        return refuse(RefusalCode::ExpressionNotAllowed, format!("{name}: the pattern is not a valid regular expression"));
-                    }
+                    let flags = rules.iter().find(|(_, k)| *k == Arg::Flags).and_then(|(j, _)| args.get(*j)).and_then(literal);
+                    // Only the flags the engine compiles into the pattern; others are checked as flags.
+                    let flags: String = flags.as_ref().and_then(text).unwrap_or("").chars().filter(|c| "imsxU".contains(*c)).collect();
+                    check_pattern(name, p, &flags)?;
                 }
                 _ => return bad(&format!("a constant regular expression of at most {MAX_LITERAL_BYTES} bytes")),
             },
@@ -179,6 +187,30 @@ pub fn check_literals(name: &str, args: &[Expr], rules: &[(usize, Arg)]) -> Resu
     Ok(())
 }
 
+/// Largest compiled form of a regular expression evaluated on personal rows, in bytes. A
+/// search costs at most a constant times this size per byte of the row: `a{100000}` is 14
+/// bytes long but compiles to megabytes, and took over a minute on one 100 KB row.
+pub const MAX_PATTERN_COMPILED_BYTES: usize = 1 << 16;
+
+/// Checks that `pattern`, with the regular-expression `flags` the engine prefixes it with,
+/// compiles, and to at most [`MAX_PATTERN_COMPILED_BYTES`].
+pub fn check_pattern(name: &str, pattern: &str, flags: &str) -> Result<()> {
+    let full = if flags.is_empty() { pattern.to_string() } else { format!("(?{flags}){pattern}") };
+    match regex::RegexBuilder::new(&full).size_limit(MAX_PATTERN_COMPILED_BYTES).build() {
+        Ok(_) => Ok(()),
+        Err(regex::Error::CompiledTooBig(_)) => refuse(
+            RefusalCode::ExpressionNotAllowed,
+            format!(
+                "{name}: the pattern compiles to more than {} KiB, so its work per row would not be bounded by a small constant; \
+                 use fewer counted repetitions (a{{1000}}) and ASCII classes ([0-9], [A-Za-z_], (?-u:\\w)) rather than Unicode \
+                 classes (\\w, \\d)",
+                MAX_PATTERN_COMPILED_BYTES >> 10
+            ),
+        ),
+        Err(_) => refuse(RefusalCode::ExpressionNotAllowed, format!("{name}: the pattern is not a valid regular expression")),
+    }
+}
+
 /// Date parts `date_part` is allowed with.
 pub const DATE_PARTS: &[&str] =
     &["year", "quarter", "month", "week", "day", "hour", "minute", "second", "millisecond", "microsecond", "dow", "doy"];
@@ -210,11 +242,6 @@ fn integer(v: &ScalarValue) -> Option<i64> {
     }
 }
 
-/// Rewrites the arguments of a [`Rule::Float`] call to DOUBLE.
-pub fn float_args(args: Vec<Expr>) -> Vec<Expr> {
-    args.into_iter().map(|a| cast(a, DataType::Float64)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,7 +263,7 @@ mod tests {
         ];
         for n in names {
             assert!(known.contains_key(n) || state.scalar_functions().values().any(|f| f.aliases().iter().any(|a| a == n)), "{n} is not a DataFusion function");
-            assert!(matches!(rule(n), Some(Rule::Total | Rule::Literal(_) | Rule::Float)), "{n} is allowed");
+            assert!(matches!(rule(n), Some(Rule::Total | Rule::Literal(_) | Rule::Float(_) | Rule::FloatFirst)), "{n} is allowed");
         }
     }
 

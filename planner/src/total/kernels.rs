@@ -7,15 +7,23 @@
 //!   always evaluated on every row. DataFusion skips (or pre-selects) the right side of
 //!   AND/OR per batch when the left side is all false (all true) or rarely true, so the work
 //!   done on a whole batch would depend on one row's values; arguments of a function are
-//!   always evaluated in full, which makes the cost of a batch independent of its values.
+//!   always evaluated in full, which makes the cost of a batch independent of its values;
+//! - `shuyu_sqrt(x)`, `shuyu_power(x, y)`: IEEE 754 square root and power on DOUBLE (NaN
+//!   for a negative root, infinity for zero to a negative power), where DataFusion's `sqrt`
+//!   and `power` raise an error as PostgreSQL does;
+//! - `shuyu_text(x)`: a date, time, timestamp, duration or interval as text, NULL where the
+//!   value has no calendar form (a date beyond year 262 143), where arrow's cast to text
+//!   raises an error even under TRY_CAST.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, PrimitiveArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, PrimitiveArray, StringBuilder};
 use arrow::compute::kernels::boolean::{and_kleene, or_kleene};
 use arrow::datatypes::{
-    ArrowPrimitiveType, DataType, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    ArrowPrimitiveType, DataType, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type, UInt32Type, UInt64Type,
+    UInt8Type,
 };
+use arrow::util::display::ArrayFormatter;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
@@ -30,6 +38,12 @@ pub enum Kernel {
     And,
     /// Eager three-valued OR.
     Or,
+    /// IEEE square root of a DOUBLE.
+    Sqrt,
+    /// IEEE power of two DOUBLEs.
+    Power,
+    /// A temporal value as text, NULL where it has no calendar form.
+    Text,
 }
 
 impl Kernel {
@@ -40,18 +54,52 @@ impl Kernel {
             Kernel::Mod => "shuyu_mod",
             Kernel::And => "shuyu_and",
             Kernel::Or => "shuyu_or",
+            Kernel::Sqrt => "shuyu_sqrt",
+            Kernel::Power => "shuyu_power",
+            Kernel::Text => "shuyu_text",
         }
     }
 
-    /// The expression applying this kernel to `a` and `b`.
+    fn arity(self) -> usize {
+        match self {
+            Kernel::Sqrt | Kernel::Text => 1,
+            _ => 2,
+        }
+    }
+
+    /// The expression applying this two-argument kernel to `a` and `b`.
     pub fn call(self, a: Expr, b: Expr) -> Expr {
-        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: Signature::any(2, Volatility::Immutable) }).call(vec![a, b])
+        self.apply(vec![a, b])
+    }
+
+    /// The expression applying this kernel to `args` (as many as it takes).
+    pub fn apply(self, args: Vec<Expr>) -> Expr {
+        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: Signature::any(self.arity(), Volatility::Immutable) }).call(args)
     }
 }
 
 /// Whether `name` is one of the total kernels (the pass accepts its own output).
 pub fn is_kernel(name: &str) -> bool {
-    matches!(name, "shuyu_div" | "shuyu_mod" | "shuyu_and" | "shuyu_or")
+    matches!(name, "shuyu_div" | "shuyu_mod" | "shuyu_and" | "shuyu_or" | "shuyu_sqrt" | "shuyu_power" | "shuyu_text")
+}
+
+/// Whether `name` is a kernel doing a few arithmetic steps per row (not text building).
+pub fn is_cheap_kernel(name: &str) -> bool {
+    is_kernel(name) && name != "shuyu_text"
+}
+
+/// Whether values of `t` are formatted by [`Kernel::Text`] rather than cast to text.
+pub fn is_temporal(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Date32
+            | DataType::Date64
+            | DataType::Timestamp(..)
+            | DataType::Time32(_)
+            | DataType::Time64(_)
+            | DataType::Duration(_)
+            | DataType::Interval(_)
+    )
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -72,6 +120,16 @@ impl ScalarUDFImpl for TotalKernel {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match self.kernel {
             Kernel::And | Kernel::Or => Ok(DataType::Boolean),
+            Kernel::Sqrt | Kernel::Power => {
+                if arg_types.iter().any(|t| *t != DataType::Float64) {
+                    return Err(DataFusionError::Plan(format!("{} takes DOUBLE arguments", self.kernel.name())));
+                }
+                Ok(DataType::Float64)
+            }
+            Kernel::Text => match arg_types.first() {
+                Some(t) if is_temporal(t) => Ok(DataType::Utf8),
+                _ => Err(DataFusionError::Plan("shuyu_text takes a date, time, timestamp, duration or interval".into())),
+            },
             Kernel::Div | Kernel::Mod => {
                 let t = arg_types.first().ok_or_else(|| DataFusionError::Plan(format!("{} takes two arguments", self.kernel.name())))?;
                 if !t.is_integer() || arg_types.get(1) != Some(t) {
@@ -84,15 +142,39 @@ impl ScalarUDFImpl for TotalKernel {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let n = args.number_rows;
-        let a = args.args[0].to_array(n)?;
-        let b = args.args[1].to_array(n)?;
+        let arrays = args.args.iter().map(|a| a.to_array(n)).collect::<Result<Vec<_>>>()?;
+        let [a, rest @ ..] = arrays.as_slice() else {
+            return Err(DataFusionError::Internal(format!("{}: no arguments", self.kernel.name())));
+        };
+        let second = || rest.first().ok_or_else(|| DataFusionError::Internal(format!("{}: one argument short", self.kernel.name())));
         let out: ArrayRef = match self.kernel {
-            Kernel::And => Arc::new(and_kleene(boolean(&a)?, boolean(&b)?)?),
-            Kernel::Or => Arc::new(or_kleene(boolean(&a)?, boolean(&b)?)?),
-            Kernel::Div | Kernel::Mod => integer_op(self.kernel, &a, &b)?,
+            Kernel::And => Arc::new(and_kleene(boolean(a)?, boolean(second()?)?)?),
+            Kernel::Or => Arc::new(or_kleene(boolean(a)?, boolean(second()?)?)?),
+            Kernel::Div | Kernel::Mod => integer_op(self.kernel, a, second()?)?,
+            Kernel::Sqrt => Arc::new(double(a)?.unary::<_, Float64Type>(f64::sqrt)),
+            Kernel::Power => Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(double(a)?, double(second()?)?, f64::powf)?),
+            Kernel::Text => text(a)?,
         };
         Ok(ColumnarValue::Array(out))
     }
+}
+
+fn double(a: &ArrayRef) -> Result<&Float64Array> {
+    a.as_primitive_opt::<Float64Type>().ok_or_else(|| DataFusionError::Internal("shuyu_sqrt/shuyu_power: a non-DOUBLE argument".into()))
+}
+
+/// Formats each value as the engine's cast to text does; a value that has no text form
+/// (its formatting fails) becomes NULL, so no row can fail.
+fn text(a: &ArrayRef) -> Result<ArrayRef> {
+    let formatter = ArrayFormatter::try_new(a.as_ref(), &datafusion::common::format::DEFAULT_FORMAT_OPTIONS)?;
+    let mut out = StringBuilder::with_capacity(a.len(), a.len() * 20);
+    for i in 0..a.len() {
+        match a.is_valid(i).then(|| formatter.value(i).try_to_string()) {
+            Some(Ok(s)) => out.append_value(s),
+            _ => out.append_null(),
+        }
+    }
+    Ok(Arc::new(out.finish()))
 }
 
 fn boolean(a: &ArrayRef) -> Result<&BooleanArray> {
@@ -159,12 +241,20 @@ mod tests {
     use arrow::array::Int64Array;
 
     fn run(kernel: Kernel, a: ArrayRef, b: ArrayRef) -> ArrayRef {
-        let k = TotalKernel { kernel, signature: Signature::any(2, Volatility::Immutable) };
-        let n = a.len();
-        let fields = vec![Arc::new(arrow::datatypes::Field::new("a", a.data_type().clone(), true)); 2];
-        let rt = k.return_type(&[a.data_type().clone(), b.data_type().clone()]).expect("type");
+        run_args(kernel, vec![a, b])
+    }
+
+    fn run1(kernel: Kernel, a: ArrayRef) -> ArrayRef {
+        run_args(kernel, vec![a])
+    }
+
+    fn run_args(kernel: Kernel, arrays: Vec<ArrayRef>) -> ArrayRef {
+        let k = TotalKernel { kernel, signature: Signature::any(arrays.len(), Volatility::Immutable) };
+        let n = arrays[0].len();
+        let fields = arrays.iter().map(|a| Arc::new(arrow::datatypes::Field::new("a", a.data_type().clone(), true))).collect();
+        let rt = k.return_type(&arrays.iter().map(|a| a.data_type().clone()).collect::<Vec<_>>()).expect("type");
         let args = ScalarFunctionArgs {
-            args: vec![ColumnarValue::Array(a), ColumnarValue::Array(b)],
+            args: arrays.into_iter().map(ColumnarValue::Array).collect(),
             arg_fields: fields,
             number_rows: n,
             return_field: Arc::new(arrow::datatypes::Field::new("r", rt, true)),
@@ -187,6 +277,32 @@ mod tests {
         let m = run(Kernel::Mod, a, b);
         let m = m.as_primitive::<Int64Type>();
         assert_eq!(m.iter().collect::<Vec<_>>(), vec![Some(1), Some(-1), Some(0), None, None, None]);
+    }
+
+    #[test]
+    fn sqrt_and_power_follow_ieee_and_never_fail() {
+        let x: ArrayRef = Arc::new(Float64Array::from(vec![Some(4.0), Some(-1.0), Some(f64::NAN), None, Some(0.0), Some(f64::NEG_INFINITY)]));
+        let r = run1(Kernel::Sqrt, x.clone());
+        let r: Vec<Option<f64>> = r.as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(r[0], Some(2.0));
+        assert!(r[1].is_some_and(f64::is_nan) && r[2].is_some_and(f64::is_nan) && r[5].is_some_and(f64::is_nan));
+        assert_eq!((r[3], r[4]), (None, Some(0.0)));
+        let y: ArrayRef = Arc::new(Float64Array::from(vec![Some(0.5), Some(0.5), Some(1.0), Some(1.0), Some(-1.0), Some(-1.0)]));
+        let p = run(Kernel::Power, x, y);
+        let p: Vec<Option<f64>> = p.as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(p[0], Some(2.0));
+        assert!(p[1].is_some_and(f64::is_nan), "a negative base to a fractional power is NaN");
+        assert_eq!(p[3], None);
+        assert_eq!(p[4], Some(f64::INFINITY), "zero to a negative power is infinity, where DataFusion raises");
+        assert_eq!(p[5], Some(-0.0));
+    }
+
+    #[test]
+    fn dates_without_a_calendar_form_become_null_text() {
+        let d: ArrayRef = Arc::new(arrow::array::Date32Array::from(vec![Some(0), Some(i32::MIN), None, Some(19_723), Some(i32::MAX)]));
+        let t = run1(Kernel::Text, d);
+        let t: Vec<Option<&str>> = t.as_string::<i32>().iter().collect();
+        assert_eq!(t, vec![Some("1970-01-01"), None, None, Some("2024-01-01"), None]);
     }
 
     #[test]

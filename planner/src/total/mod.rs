@@ -7,10 +7,19 @@
 //! expressions) before any other privacy rule, and either rewrites an expression into a
 //! total one or refuses the query at plan time, before anything is reserved or read:
 //! - `CAST` becomes `TRY_CAST` (NULL where a value does not convert) unless the cast can
-//!   never fail (widening numbers, formatting numbers as text);
+//!   never fail (widening numbers, formatting numbers as text); a date or time cast to text
+//!   becomes [`kernels::Kernel::Text`] (arrow's cast raises on dates it cannot format, even
+//!   under TRY_CAST);
+//! - `x IS [NOT] TRUE` and `x IS [NOT] FALSE` become CASE (the engine's own form is nullable
+//!   in the physical plan and not in the logical one, which fails a GROUP BY key);
 //! - integer `/` and `%` become [`kernels::Kernel::Div`] and [`kernels::Kernel::Mod`]
-//!   (NULL on a zero divisor, wrapping on overflow as `+`, `-` and `*` do); `abs` of an
-//!   integer becomes a wrapping `CASE`; `power` is computed on DOUBLE;
+//!   (NULL on a zero divisor, wrapping on overflow as `+`, `-` and `*` do); integer negation
+//!   becomes `0 - x` (the engine's negation wraps on rows but raises when it is applied to
+//!   the column's statistics, whose minimum may be one person's `i64::MIN`); the days
+//!   between two dates become a subtraction of their day numbers (the filter's interval
+//!   analysis computes the engine's own form as a duration and raises); `abs` of an
+//!   integer becomes a wrapping `CASE`; `sqrt` and `power` are computed on DOUBLE by IEEE
+//!   kernels; `round`, `trunc`, `ceil` and `floor` of integers and decimals on DOUBLE;
 //! - arithmetic on decimals, dates and intervals is refused (it raises on overflow);
 //! - functions are an explicit list ([`functions`]), with literal-only arguments where a
 //!   pattern, a length or a part could fail or grow the work (`repeat`, `lpad`, data-
@@ -143,12 +152,26 @@ fn node(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             Ok(Transformed::no(e))
         }
         Expr::Column(_) | Expr::Alias(_) | Expr::OuterReferenceColumn(..) => Ok(Transformed::no(e)),
-        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::IsTrue(_) | Expr::IsFalse(_) | Expr::IsUnknown(_)
-        | Expr::IsNotTrue(_) | Expr::IsNotFalse(_) | Expr::IsNotUnknown(_) | Expr::Between(_) | Expr::Case(_) => {
-            Ok(Transformed::no(e))
+        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Between(_) | Expr::Case(_) => Ok(Transformed::no(e)),
+        // The engine plans `x IS TRUE` as `x IS NOT DISTINCT FROM true`, which it takes to be
+        // nullable where the logical plan does not: projected as a GROUP BY key, the physical
+        // plan no longer matched its schema (an internal error once the budget was reserved).
+        // A CASE has one nullability in both.
+        Expr::IsTrue(x) => Ok(Transformed::yes(either(*x, true))),
+        Expr::IsNotTrue(x) => Ok(Transformed::yes(either(*x, false))),
+        Expr::IsFalse(x) => Ok(Transformed::yes(either(Expr::Not(x), true))),
+        Expr::IsNotFalse(x) => Ok(Transformed::yes(either(Expr::Not(x), false))),
+        Expr::IsUnknown(x) => Ok(Transformed::yes(Expr::IsNull(x))),
+        Expr::IsNotUnknown(x) => Ok(Transformed::yes(Expr::IsNotNull(x))),
+        Expr::Negative(x) => {
+            let t = type_of(&x, schema)?;
+            if is_signed_integer(&t) {
+                // Wrapping subtraction, on rows and on statistics alike.
+                Ok(Transformed::yes(zero(&t)? - *x))
+            } else {
+                Ok(Transformed::no(Expr::Negative(x)))
+            }
         }
-        // Wrapping negation in the engine: total.
-        Expr::Negative(_) => Ok(Transformed::no(e)),
         Expr::AggregateFunction(_) | Expr::WindowFunction(_) | Expr::GroupingSet(_) => Ok(Transformed::no(e)),
         Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_) => Ok(Transformed::no(e)),
         Expr::InList(ref l) => {
@@ -161,15 +184,23 @@ fn node(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             let from = type_of(&c.expr, schema)?;
             let to = c.field.data_type().clone();
             castable(&from, &to)?;
-            if cannot_fail(&from, &to) {
+            if kernels::is_temporal(&from) && is_text(&to) {
+                Ok(Transformed::yes(temporal_text(*c.expr, &to)))
+            } else if cannot_fail(&from, &to) {
                 Ok(Transformed::no(Expr::Cast(c)))
             } else {
                 Ok(Transformed::yes(Expr::TryCast(TryCast::new(c.expr, to))))
             }
         }
-        Expr::TryCast(ref c) => {
-            castable(&type_of(&c.expr, schema)?, c.field.data_type())?;
-            Ok(Transformed::no(e))
+        Expr::TryCast(c) => {
+            let from = type_of(&c.expr, schema)?;
+            let to = c.field.data_type().clone();
+            castable(&from, &to)?;
+            if kernels::is_temporal(&from) && is_text(&to) {
+                Ok(Transformed::yes(temporal_text(*c.expr, &to)))
+            } else {
+                Ok(Transformed::no(Expr::TryCast(c)))
+            }
         }
         Expr::Like(ref l) => {
             let kind = if l.case_insensitive { "ILIKE" } else { "LIKE" };
@@ -208,7 +239,10 @@ fn binary(b: BinaryExpr, schema: &DFSchema) -> Result<Transformed<Expr>> {
                 return Ok(Transformed::no(Expr::BinaryExpr(b)));
             }
             if b.op == Minus && lt == DataType::Date32 && rt == DataType::Date32 {
-                return Ok(Transformed::no(Expr::BinaryExpr(b)));
+                // Days between the dates, as the engine computes them (BIGINT), from day
+                // numbers: a cast of a Date32 to BIGINT cannot fail.
+                let days = |x: Box<Expr>| datafusion::logical_expr::cast(*x, DataType::Int64);
+                return Ok(Transformed::yes(days(b.left) - days(b.right)));
             }
             not_allowed(format!(
                 "arithmetic on {lt} and {rt} raises an error on overflow and is not evaluated on personal rows; use integers or \
@@ -237,8 +271,12 @@ fn binary(b: BinaryExpr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         BitwiseAnd | BitwiseOr | BitwiseXor if lt.is_integer() && rt.is_integer() => Ok(Transformed::no(Expr::BinaryExpr(b))),
         RegexMatch | RegexIMatch | RegexNotMatch | RegexNotIMatch => {
             match literal_text(&b.right) {
-                Some(p) if p.len() <= MAX_LITERAL_BYTES && regex::Regex::new(&p).is_ok() => Ok(Transformed::no(Expr::BinaryExpr(b))),
-                Some(_) => not_allowed("the regular expression is not valid, or longer than the constants allowed on personal rows"),
+                Some(p) if p.len() <= MAX_LITERAL_BYTES => {
+                    let flags = if matches!(b.op, RegexIMatch | RegexNotIMatch) { "i" } else { "" };
+                    functions::check_pattern(&format!("the operator {}", b.op), &p, flags)?;
+                    Ok(Transformed::no(Expr::BinaryExpr(b)))
+                }
+                Some(_) => not_allowed(format!("a regular expression evaluated on personal rows is at most {MAX_LITERAL_BYTES} bytes long")),
                 None => not_allowed("a regular expression evaluated on personal rows must be a constant pattern; patterns from the data are refused"),
             }
         }
@@ -262,25 +300,70 @@ fn function(f: ScalarFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
             functions::check_literals(&name, &f.args, args)?;
             Ok(clamp_positions(f))
         }
-        Some(Rule::Float) => {
+        Some(Rule::Float(kernel)) => {
             let original = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
-            let call = Expr::ScalarFunction(ScalarFunction::new_udf(f.func.clone(), functions::float_args(f.args)));
-            let out = if original == DataType::Float64 { call } else { Expr::TryCast(TryCast::new(Box::new(call), original)) };
-            Ok(Transformed::yes(out))
+            let args = f.args.into_iter().map(|a| Ok(if type_of(&a, schema)? == DataType::Float64 { a } else { datafusion::logical_expr::cast(a, DataType::Float64) })).collect::<Result<Vec<_>>>()?;
+            let call = kernel.apply(args);
+            Ok(Transformed::yes(back_to(call, original)))
+        }
+        Some(Rule::FloatFirst) => {
+            let first = f.args.first().map(|a| type_of(a, schema)).transpose()?;
+            if first.as_ref().is_none_or(DataType::is_floating) {
+                return Ok(Transformed::no(Expr::ScalarFunction(f)));
+            }
+            let original = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
+            let mut args = f.args;
+            let x = std::mem::replace(&mut args[0], lit(0.0));
+            args[0] = datafusion::logical_expr::cast(x, DataType::Float64);
+            let call = Expr::ScalarFunction(ScalarFunction::new_udf(f.func.clone(), args));
+            Ok(Transformed::yes(back_to(call, original)))
         }
         Some(Rule::Total) if name == "abs" => {
             let x = f.args.first().cloned().ok_or_else(|| PlannerError::Plan("abs takes one argument".into()))?;
-            if type_of(&x, schema)?.is_integer() {
-                // abs(i64::MIN) raises in the engine; the negation wraps.
-                let case = Case::new(None, vec![(Box::new(x.clone().lt(lit(0i64))), Box::new(Expr::Negative(Box::new(x.clone()))))], Some(Box::new(x)));
-                let t = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
-                // The comparison with 0 is coerced when the plan is optimised; keep the type.
-                return Ok(Transformed::yes(datafusion::logical_expr::cast(Expr::Case(case), t)));
+            let t = type_of(&x, schema)?;
+            if is_signed_integer(&t) {
+                // abs(i64::MIN) raises in the engine; the subtraction from zero wraps.
+                let case = Case::new(None, vec![(Box::new(x.clone().lt(zero(&t)?)), Box::new(zero(&t)? - x.clone()))], Some(Box::new(x)));
+                let out = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
+                return Ok(Transformed::yes(datafusion::logical_expr::cast(Expr::Case(case), out)));
             }
             Ok(Transformed::no(Expr::ScalarFunction(f)))
         }
         Some(Rule::Total) => Ok(clamp_positions(f)),
     }
+}
+
+/// `call` (DOUBLE) as `original`, NULL where it does not convert.
+fn back_to(call: Expr, original: DataType) -> Expr {
+    if original == DataType::Float64 {
+        call
+    } else {
+        Expr::TryCast(TryCast::new(Box::new(call), original))
+    }
+}
+
+/// A temporal value as text of type `to` (a cast between text types cannot fail).
+fn temporal_text(x: Expr, to: &DataType) -> Expr {
+    let call = Kernel::Text.apply(vec![x]);
+    if *to == DataType::Utf8 {
+        call
+    } else {
+        datafusion::logical_expr::cast(call, to.clone())
+    }
+}
+
+/// `CASE WHEN x THEN v ELSE NOT v END`: `x IS TRUE` for `v`, `x IS NOT TRUE` for `NOT v`.
+fn either(x: Expr, v: bool) -> Expr {
+    Expr::Case(Case::new(None, vec![(Box::new(x), Box::new(lit(v)))], Some(Box::new(lit(!v)))))
+}
+
+fn is_signed_integer(t: &DataType) -> bool {
+    matches!(t, DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64)
+}
+
+/// Zero of the integer type `t`, as a literal.
+fn zero(t: &DataType) -> Result<Expr> {
+    ScalarValue::new_zero(t).map(|v| lit(v)).map_err(|e| PlannerError::Internal(e.strip_backtrace()))
 }
 
 /// Positions and counts of `substr`, `left` and `right` overflow in the engine near the
@@ -384,7 +467,7 @@ pub fn is_costly(e: &Expr) -> bool {
     let mut costly = false;
     let _ = e.apply(|n| {
         costly = match n {
-            Expr::ScalarFunction(f) => !kernels::is_kernel(f.func.name()),
+            Expr::ScalarFunction(f) => !kernels::is_cheap_kernel(f.func.name()),
             Expr::Like(_) | Expr::SimilarTo(_) => true,
             Expr::BinaryExpr(b) => matches!(
                 b.op,

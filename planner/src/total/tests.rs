@@ -75,7 +75,7 @@ async fn integer_division_and_modulo_become_total_kernels() {
     let p = rewritten("SELECT SUM(x / 0.0) FROM t").await;
     assert!(!p.contains("shuyu_div"), "DOUBLE division yields infinities, never an error: {p}");
     let p = rewritten("SELECT SUM(abs(income)) FROM t").await;
-    assert!(p.contains("CASE WHEN t.income < Int64(0) THEN (- t.income) ELSE t.income END"), "abs(i64::MIN) raises; rewritten to a wrapping CASE: {p}");
+    assert!(p.contains("CASE WHEN t.income < Int64(0) THEN Int64(0) - t.income ELSE t.income END"), "abs(i64::MIN) raises; rewritten to a wrapping CASE: {p}");
 }
 
 #[tokio::test]
@@ -125,3 +125,106 @@ async fn refusal_messages_quote_no_value_of_the_data() {
     let m = refused("SELECT COUNT(*) FROM t WHERE repeat(name, 3) = 'secret'").await;
     assert!(!m.contains("secret"), "{m}");
 }
+
+
+// Regressions found by the property test (`compute/tests/total_evaluation.rs`); each
+// statement below failed at execution after it was accepted, on the adversarial fixture.
+
+#[tokio::test]
+async fn integer_negation_is_a_wrapping_subtraction() {
+    // `WHERE (- i) < pid` failed with "Overflow happened on: - -9223372036854775808": the
+    // engine's negation wraps on rows but raises when the filter's selectivity is estimated
+    // from the column's statistics, whose minimum was one row's i64::MIN.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (- income) < id").await;
+    assert!(p.contains("Int64(0) - t.income < t.id"), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (- small) < 3").await;
+    assert!(p.contains("Int32(0) - t.small"), "the zero has the operand's type: {p}");
+    let p = rewritten("SELECT SUM(- x) FROM t").await;
+    assert!(p.contains("(- t.x)"), "DOUBLE negation cannot fail and stays: {p}");
+}
+
+#[tokio::test]
+async fn sqrt_and_power_are_ieee_kernels_on_double() {
+    // DataFusion raises "cannot take square root of a negative number" and "zero raised to
+    // a negative power is undefined" (as PostgreSQL does): `sqrt(x)` on a negative row and
+    // `power(x, -1)` on a zero row were exact oracles of those rows.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE sqrt(x) > 1").await;
+    assert!(p.contains("shuyu_sqrt(") && !p.contains(" sqrt("), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE power(x, -1.0) > 1").await;
+    assert!(p.contains("shuyu_power(") && !p.contains(" power("), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE sqrt(income) > 1").await;
+    assert!(p.contains("shuyu_sqrt(CAST(t.income AS Float64))"), "an integer argument is cast to DOUBLE, once: {p}");
+}
+
+#[tokio::test]
+async fn round_of_integers_is_computed_on_double() {
+    // `round(9223372036854775807, -1)` raises "Overflow while rounding Int64".
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE round(income, -1) > 0").await;
+    assert!(p.contains("TRY_CAST(round(CAST(t.income AS Float64), "), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE round(x, 2) > 0").await;
+    assert!(p.contains("round(t.x, ") && !p.contains("CAST(t.x"), "DOUBLE rounding cannot fail: {p}");
+}
+
+#[tokio::test]
+async fn dates_become_text_through_a_kernel_that_cannot_fail() {
+    // `CAST(d AS VARCHAR)` (and TRY_CAST) raised "Failed to convert -2147483648 to temporal
+    // for Date32" on a date with no calendar form: arrow's cast to text ignores TRY.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE CAST(d AS VARCHAR) = 'x'").await;
+    assert!(p.contains("shuyu_text(t.d)") && !p.contains("CAST(t.d"), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE TRY_CAST(d AS VARCHAR) = 'x'").await;
+    assert!(p.contains("shuyu_text(t.d)"), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE CAST(income AS VARCHAR) = 'x'").await;
+    assert!(p.contains("CAST(t.income AS Utf8") && !p.contains("TRY_CAST(t.income"), "numbers format without failing: {p}");
+}
+
+#[tokio::test]
+async fn abs_of_an_unsigned_integer_stays_abs() {
+    // The wrapping CASE negated an unsigned value, a plan that no longer type-checked when
+    // the job ran (an internal error after the reservation).
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE abs(CAST(id AS BIGINT UNSIGNED)) > 1").await;
+    assert!(p.contains("abs(") && !p.contains("CASE"), "{p}");
+}
+
+#[tokio::test]
+async fn patterns_that_compile_large_are_refused() {
+    // `regexp_replace(s, 'a{100000}', …)` is a 14-byte constant that compiles to megabytes;
+    // on one 100 KB row it ran for over a minute.
+    let m = refused("SELECT COUNT(*) FROM t WHERE regexp_like(name, 'a{100000}')").await;
+    assert!(m.contains("KiB") && m.contains("ASCII"), "{m}");
+    let m = refused("SELECT COUNT(*) FROM t WHERE name ~ 'a{100000}'").await;
+    assert!(m.contains("KiB"), "{m}");
+    // The case-insensitive flag is applied as the engine applies it, before the size check.
+    let m = refused(r"SELECT COUNT(*) FROM t WHERE regexp_like(name, '\w+@\w+\.\w+', 'i')").await;
+    assert!(m.contains("KiB"), "{m}");
+    rewritten(r"SELECT COUNT(*) FROM t WHERE regexp_like(name, '\d{4}-\d{2}')").await;
+    rewritten("SELECT COUNT(*) FROM t WHERE regexp_like(name, '(?-u:\\w)+@[A-Za-z0-9_.]+', 'i')").await;
+    rewritten("SELECT COUNT(*) FROM t WHERE regexp_like(name, 'a{1000}')").await;
+    // A flag that is not a regular-expression flag is refused as a flag, not as a pattern.
+    let m = refused("SELECT COUNT(*) FROM t WHERE regexp_replace(name, 'a', 'b', 'g') = 'x'").await;
+    assert!(m.contains("flags"), "{m}");
+}
+
+#[tokio::test]
+async fn date_differences_are_integer_subtractions() {
+    // `WHERE CAST(d - DATE '1970-01-01' AS BIGINT) > 3` failed when the job ran: the days
+    // between two dates are typed BIGINT in the plan, but the filter's interval analysis
+    // computes them as a duration and raised on comparing the two ("Only intervals with the
+    // same data type are comparable"), an internal error after the reservation.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE CAST(d - DATE '1970-01-01' AS BIGINT) > 3").await;
+    assert!(p.contains("CAST(t.d AS Int64) - CAST("), "{p}");
+    assert!(!p.contains("t.d - "), "{p}");
+}
+
+#[tokio::test]
+async fn is_true_and_is_false_become_case() {
+    // `SELECT (b IS TRUE) AS g, COUNT(*) … GROUP BY 1`: the engine's physical form of IS
+    // TRUE is nullable and its logical one is not, so the projected key failed the physical
+    // plan's schema check once the budget was reserved.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (income > 3) IS TRUE").await;
+    assert!(p.contains("CASE WHEN t.income > Int64(3) THEN Boolean(true) ELSE Boolean(false) END"), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (income > 3) IS NOT FALSE").await;
+    assert!(p.contains("CASE WHEN NOT t.income > Int64(3) THEN Boolean(false) ELSE Boolean(true) END"), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (income > 3) IS UNKNOWN").await;
+    assert!(p.contains("t.income > Int64(3) IS NULL"), "{p}");
+}
+
