@@ -33,6 +33,7 @@ mod summary;
 mod report;
 mod runner;
 mod sysinfo;
+mod timing;
 mod whatif;
 mod workload;
 
@@ -115,6 +116,15 @@ struct Args {
     /// Jobs the unit may run at once during the load phase (the server's cap).
     #[arg(long, default_value_t = 4)]
     load_max_jobs: u32,
+    /// Interleaved (true, false) pairs per timing-channel candidate (`benches/src/timing.rs`; 0 = skip).
+    #[arg(long, default_value_t = 200)]
+    timing_reps: usize,
+    /// Size the timing phase runs at (default: the first size).
+    #[arg(long)]
+    timing_size: Option<String>,
+    /// Run only the timing phase (no workload, sweep, load or peers).
+    #[arg(long)]
+    timing_only: bool,
     /// Print the physical plans (plain, and shuyu's inner and histogram plans) of each query.
     #[arg(long)]
     explain: bool,
@@ -236,7 +246,7 @@ async fn run(args: &Args) -> runner::Result<bool> {
     let mut all_ok = true;
     let mut overall_peak = 0u64;
     let mut results = Vec::new();
-    for &n in &sizes {
+    for &n in sizes.iter().filter(|_| !args.timing_only) {
         let r = run_size(args, &plan, n).await?;
         all_ok &= r.queries.iter().all(|q| q.failure.is_none());
         overall_peak = overall_peak.max(r.peak_rss.unwrap_or(0));
@@ -249,7 +259,17 @@ async fn run(args: &Args) -> runner::Result<bool> {
         eprintln!("wrote {}", path.display());
         results.push(r);
         // Rewritten after every size, so a long run leaves a report even if stopped.
-        summary::write(&args.report_dir, &results, &venv_failures, &command_line())?;
+        summary::write(&args.report_dir, &results, &venv_failures, &command_line(), None)?;
+    }
+    if args.timing_reps > 0 {
+        let n = args.timing_size.as_deref().map(workload::parse_size).transpose()?.unwrap_or(first);
+        let dir = args.data_dir.join(size_label(n));
+        let data = ensure_generated(&GenerateOptions { residents: n, out_dir: dir.clone(), seed: DATA_SEED, progress: std::io::stderr().is_terminal() })?;
+        let (plain, private) = (runner::plain_context(&data).await?, runner::private_session(&dir).await?);
+        let opts = timing::Options { reps: args.timing_reps, flight: !args.no_flight };
+        let t = timing::run(&dir, &plain, &private, &size_label(n), opts).await?;
+        all_ok &= t.candidates.iter().all(|c| !matches!(c.status, timing::Status::Failed(_)));
+        summary::write(&args.report_dir, &results, &venv_failures, &command_line(), Some(&t))?;
     }
     let hwm = sysinfo::peak_rss().unwrap_or(0);
     println!(

@@ -13,6 +13,7 @@ use crate::peers::PeerResult;
 use crate::plots::{self, Series};
 use crate::report::{self, QueryResult, SizeResult, Timing};
 use crate::sysinfo::human_bytes;
+use crate::timing::TimingResult;
 use crate::workload::{EPSILON, REFERENCE_FASTEST_PEER_MS, REFERENCE_ROWS, WORKLOAD_VERSION};
 
 const PEER_QUERIES: [&str; 3] = ["Q1", "Q2", "Q3"];
@@ -68,7 +69,8 @@ fn rows_read(r: &SizeResult, sql: &str) -> u64 {
 }
 
 /// Writes the report folder for `sizes` (every size run so far).
-pub fn write(dir: &Path, sizes: &[SizeResult], venv_failures: &[(&str, String)], command: &str) -> crate::runner::Result<()> {
+/// `timing` is the timing-channel phase, once it has run.
+pub fn write(dir: &Path, sizes: &[SizeResult], venv_failures: &[(&str, String)], command: &str, timing: Option<&TimingResult>) -> crate::runner::Result<()> {
     std::fs::create_dir_all(dir)?;
     // Smallest size first, whatever order they ran in.
     let mut sizes = sizes.to_vec();
@@ -82,6 +84,7 @@ pub fn write(dir: &Path, sizes: &[SizeResult], venv_failures: &[(&str, String)],
         "delta": crate::workload::DELTA,
         "sizes": sizes.iter().map(report::json).collect::<Vec<_>>(),
         "peer_environment_failures": venv_failures.iter().map(|(v, e)| json!({"venv": v, "error": e})).collect::<Vec<_>>(),
+        "timing_channel": timing.map(TimingResult::to_json),
     });
     let mut text = serde_json::to_vec_pretty(&results)?;
     text.push(b'\n');
@@ -98,7 +101,11 @@ pub fn write(dir: &Path, sizes: &[SizeResult], venv_failures: &[(&str, String)],
     let name = "latency-workload.svg".to_string();
     std::fs::write(dir.join(&name), plots::log_log("shuyu in process: latency vs rows read, every query", "rows read", "ms (median)", &workload_series(sizes))?)?;
     plots_written.push(name);
-    std::fs::write(dir.join("summary.md"), markdown(sizes, venv_failures, command, &plots_written))?;
+    let mut md = markdown(sizes, venv_failures, command, &plots_written);
+    if let Some(t) = timing {
+        md.push_str(&t.markdown());
+    }
+    std::fs::write(dir.join("summary.md"), md)?;
     Ok(())
 }
 
@@ -183,6 +190,10 @@ fn markdown(sizes: &[SizeResult], venv_failures: &[(&str, String)], command: &st
          over the answer's cells, against the exact answer on clamped values.\n"
     );
 
+    if sizes.is_empty() {
+        // --timing-only: the timing section is the whole report.
+        return s;
+    }
     headline(&mut s, sizes);
     targets(&mut s, sizes);
     workload_tables(&mut s, sizes);
