@@ -252,7 +252,8 @@ pub fn calibrate_scale(
 /// (`laplacian_scale_to_accuracy`, `discrete_laplacian_scale_to_accuracy`,
 /// `gaussian_scale_to_accuracy`, `discrete_gaussian_scale_to_accuracy`); the discrete ones are
 /// conservative (they may exceed the exact quantile by up to one unit). For a discrete
-/// Gaussian scale above 10⁴ the continuous Gaussian's half-width plus one is returned (the two
+/// Gaussian scale above 10⁴ the continuous Gaussian's half-width plus one, rounded up to an
+/// integer as the noise is, is returned (the two
 /// distributions are then indistinguishable at this precision, and the exact search would walk
 /// the support one integer at a time). Scale 0 gives 0.
 pub fn confidence_half_width(
@@ -275,7 +276,7 @@ pub fn confidence_half_width(
         Mechanism::DiscreteLaplace => discrete_laplacian_scale_to_accuracy(scale, alpha),
         Mechanism::Gaussian => gaussian_scale_to_accuracy(scale, alpha),
         Mechanism::DiscreteGaussian if scale > DISCRETE_GAUSSIAN_EXACT_ACCURACY_MAX_SCALE => {
-            gaussian_scale_to_accuracy(scale, alpha).map(|a| a + 1.0)
+            gaussian_scale_to_accuracy(scale, alpha).map(|a| (a + 1.0).ceil())
         }
         Mechanism::DiscreteGaussian => discrete_gaussian_scale_to_accuracy(scale, alpha),
     }
