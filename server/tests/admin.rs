@@ -84,14 +84,25 @@ async fn admit(bureau: &Admin) -> Admitted {
     )
     .expect("create person");
     let token = call!(bureau, issue_token, pb::IssueTokenRequest { person: person.id, ttl_days: 7 }).expect("issue token");
+    let grant = residents_grant(unit.id, "transit", "bus network planning by district", &["person_id", "district", "age"], 90);
+    let auth = call!(bureau, grant_authorization, grant).expect("grant");
+    assert_eq!((auth.status.as_str(), auth.unit), ("active", unit.id));
+    let budget = auth.budget.expect("budget");
+    assert_eq!((budget.unit.as_str(), budget.total.as_str(), budget.spent.as_str(), budget.remaining.as_str()), ("epsilon", "3", "0", "3"));
+    Admitted { unit: unit.id, person: person.id, token, authorization: auth.id }
+}
+
+/// A pure-ε grant over `residents_2024` (total 3, cap 1, default 0.5, automatic export),
+/// from yesterday for `days` days.
+fn residents_grant(unit: i64, scenario: &str, purpose: &str, columns: &[&str], days: i64) -> pb::GrantAuthorizationRequest {
     let now = chrono::Utc::now();
-    let grant = pb::GrantAuthorizationRequest {
-        unit: unit.id,
-        scenario: "transit".into(),
-        purpose: "bus network planning by district".into(),
-        datasets: vec![pb::GrantedDataset { dataset: "residents_2024".into(), columns: vec!["person_id".into(), "district".into(), "age".into()] }],
+    pb::GrantAuthorizationRequest {
+        unit,
+        scenario: scenario.into(),
+        purpose: purpose.into(),
+        datasets: vec![pb::GrantedDataset { dataset: "residents_2024".into(), columns: columns.iter().map(|c| c.to_string()).collect() }],
         term_start: (now - chrono::Duration::days(1)).to_rfc3339(),
-        term_end: (now + chrono::Duration::days(90)).to_rfc3339(),
+        term_end: (now + chrono::Duration::days(days)).to_rfc3339(),
         rights: vec!["processing_use".into()],
         privacy: "pure_dp".into(),
         budget_total: 3.0,
@@ -99,12 +110,7 @@ async fn admit(bureau: &Admin) -> Admitted {
         per_query_default: 0.5,
         export_policy: "automatic".into(),
         ..Default::default()
-    };
-    let auth = call!(bureau, grant_authorization, grant).expect("grant");
-    assert_eq!((auth.status.as_str(), auth.unit), ("active", unit.id));
-    let budget = auth.budget.expect("budget");
-    assert_eq!((budget.unit.as_str(), budget.total.as_str(), budget.spent.as_str(), budget.remaining.as_str()), ("epsilon", "3", "0", "3"));
-    Admitted { unit: unit.id, person: person.id, token, authorization: auth.id }
+    }
 }
 
 /// A valid resident ID number from its first 17 digits (with its check character).
@@ -317,21 +323,7 @@ async fn the_bureau_caps_a_units_privacy_loss_on_a_dataset_across_its_authorizat
     // same dataset, would make 1.0 > 0.7 and is refused before anything runs.
     let mut flight = analyst(&server, &new.token.token, new.authorization).await;
     query(&mut flight, COPY_QUERY).await.expect("first query");
-    let now = chrono::Utc::now();
-    let second = pb::GrantAuthorizationRequest {
-        unit: new.unit,
-        scenario: "transit-2".into(),
-        purpose: "a second study of the same residents".into(),
-        datasets: vec![pb::GrantedDataset { dataset: "residents_2024".into(), columns: vec!["person_id".into(), "district".into()] }],
-        term_end: (now + chrono::Duration::days(30)).to_rfc3339(),
-        rights: vec!["processing_use".into()],
-        privacy: "pure_dp".into(),
-        budget_total: 3.0,
-        per_query_cap: 1.0,
-        per_query_default: 0.5,
-        export_policy: "automatic".into(),
-        ..Default::default()
-    };
+    let second = residents_grant(new.unit, "transit-2", "a second study of the same residents", &["person_id", "district"], 30);
     let second = call!(bureau, grant_authorization, second).expect("second grant");
     let mut other = analyst(&server, &new.token.token, second.id).await;
     let e = query(&mut other, COPY_QUERY).await.expect_err("past the cap");

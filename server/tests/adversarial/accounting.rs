@@ -1,4 +1,4 @@
-//! Channels 9 and 10 of docs/threat-model.md: δ and composition across authorizations.
+//! Channels 8 and 9 of docs/threat-model.md: δ and composition across authorizations.
 //!
 //! Partition selection (grouping by a column without a public domain) spends δ: the
 //! probability that a key one person alone holds is released. An attacker who could spend δ
@@ -8,13 +8,11 @@
 //! accounting in the result metadata, and refused before anything runs once spent.
 
 use arrow::datatypes::Schema;
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use chrono::Duration;
 use shuyu::demo::DemoUnit;
 use shuyu_governance::{
     Atto, AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, PrivacyDefinition, PrivacyKind, Right,
 };
-use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::common::{self, code, message, TestServer};
@@ -71,13 +69,6 @@ fn grant(server: &TestServer, unit: &DemoUnit, privacy: PrivacyDefinition, budge
     store.grant(&server.domain.bureau, &a).expect("grant a second authorization")
 }
 
-async fn client_of(server: &TestServer, unit: &DemoUnit, auth: AuthorizationId) -> FlightSqlServiceClient<Channel> {
-    let mut c = server.anonymous().await;
-    c.set_token(unit.token.clone());
-    c.set_header("x-shuyu-authorization", auth.0.to_string());
-    c
-}
-
 /// Attack: spend δ without limit. Send a query with two partition selections (each would
 /// get the whole δ if δ were not split) again and again (each would spend δ afresh if the
 /// ledger did not track it). Secure: one query's δ is at most the per-query δ however many
@@ -95,7 +86,7 @@ async fn delta_is_split_across_selections_budgeted_and_refused_once_spent() {
         PrivacyDefinition { kind: PrivacyKind::Zcdp, delta: per_query },
         BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: Some(2.5e-6) },
     );
-    let mut client = client_of(&server, &unit, auth).await;
+    let mut client = server.client_under(&unit, auth).await;
 
     // The premise: the query makes two partition selections.
     let (_, explained) = common::query(&mut client, &format!("EXPLAIN PRIVACY {TWO_SELECTIONS}")).await.expect("explain");
@@ -174,7 +165,7 @@ async fn a_units_loss_on_a_dataset_composes_across_its_authorizations_and_is_cap
     store.set_loss_cap(&server.domain.bureau, unit.unit, "residents", 2.5, 0.0).expect("cap");
     let query = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district";
     let mut first = server.client(&unit).await;
-    let mut other = client_of(&server, &unit, second).await;
+    let mut other = server.client_under(&unit, second).await;
 
     let (schema, _) = common::query(&mut first, query).await.expect("1 of 2.5");
     let l = loss(&schema, "residents");

@@ -130,9 +130,14 @@ impl TestServer {
 
     /// A client of `unit`'s analyst, naming its authorization.
     pub async fn client(&self, unit: &DemoUnit) -> FlightSqlServiceClient<Channel> {
+        self.client_under(unit, unit.authorization).await
+    }
+
+    /// A client of `unit`'s analyst, naming authorization `auth` (another of the unit's).
+    pub async fn client_under(&self, unit: &DemoUnit, auth: shuyu_governance::AuthorizationId) -> FlightSqlServiceClient<Channel> {
         let mut c = self.anonymous().await;
         c.set_token(unit.token.clone());
-        c.set_header("x-shuyu-authorization", unit.authorization.0.to_string());
+        c.set_header("x-shuyu-authorization", auth.0.to_string());
         c
     }
 
