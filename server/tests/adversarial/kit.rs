@@ -36,8 +36,6 @@ pub struct Resident {
     pub name: String,
     /// Identity card number (a direct identifier, never granted).
     pub id_number: String,
-    /// Public district.
-    pub district: String,
     /// Personal: age in years.
     pub age: i64,
     /// Personal: income in yuan, the value the attacks try to recover.
@@ -61,7 +59,6 @@ pub fn residents() -> &'static [Resident] {
             let ids = column(&batch, "person_id", &DataType::Int64);
             let names = column(&batch, "name", &DataType::Utf8);
             let numbers = column(&batch, "id_number", &DataType::Utf8);
-            let districts = column(&batch, "district", &DataType::Utf8);
             let ages = column(&batch, "age", &DataType::Int64);
             let incomes = column(&batch, "income", &DataType::Float64);
             for i in 0..batch.num_rows() {
@@ -69,7 +66,6 @@ pub fn residents() -> &'static [Resident] {
                     person_id: ids.as_primitive::<Int64Type>().value(i),
                     name: names.as_string::<i32>().value(i).to_string(),
                     id_number: numbers.as_string::<i32>().value(i).to_string(),
-                    district: districts.as_string::<i32>().value(i).to_string(),
                     age: ages.as_primitive::<Int64Type>().value(i),
                     income: incomes.as_primitive::<Float64Type>().value(i),
                 });
