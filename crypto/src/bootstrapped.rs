@@ -11,7 +11,7 @@
 
 use crate::error::{CryptoError, Result};
 use crate::keys::{from_tfhe_bytes, to_tfhe_bytes, DomainCrs};
-use crate::noise::{check_capacity, NoiseSpec};
+use crate::noise::{NoiseSpec, PublicFigures};
 use rayon::prelude::*;
 use tfhe::prelude::*;
 use tfhe::shortint::parameters::{
@@ -267,9 +267,7 @@ pub fn select_or(conditions: &[FheBool], values: &[FheUint32], other: u32) -> Re
 #[derive(Clone)]
 pub struct BootstrappedAggregate {
     value: FheUint64,
-    import_rows: u64,
-    bound: u32,
-    noise: Option<NoiseSpec>,
+    figures: PublicFigures,
 }
 
 const BOOT_AGGREGATE_MAGIC: &[u8; 8] = b"SYBOOA02";
@@ -287,29 +285,14 @@ const BOOT_MESSAGE_LIMIT: u128 = 1 << 63;
 /// the signed 64-bit message space unless its noise exceeds the tail bound. The domain calls it
 /// before it draws any noise.
 pub fn check_release_capacity(import_rows: u64, bound: u32, spec: Option<&NoiseSpec>) -> Result<()> {
-    check_capacity(import_rows, bound, spec, BOOT_MESSAGE_LIMIT, "bootstrapped tier")
+    PublicFigures { import_rows, bound, noise: spec.copied() }.check_capacity(BOOT_MESSAGE_LIMIT, "bootstrapped tier")
 }
 
 impl BootstrappedAggregate {
-    /// The public bound on the decrypted value's magnitude, exceeded with probability below
-    /// 2^-64: `import_rows × bound + tail bound of the noise`.
-    pub fn max_magnitude(&self) -> u128 {
-        self.import_rows as u128 * self.bound as u128 + self.noise.as_ref().map_or(0, NoiseSpec::tail_bound) as u128
-    }
-
-    /// Rows of the import the aggregate was computed over (public), not its group's.
-    pub fn import_rows(&self) -> u64 {
-        self.import_rows
-    }
-
-    /// The per-row bound (the column's bound for a sum, 1 for a count).
-    pub fn bound(&self) -> u32 {
-        self.bound
-    }
-
-    /// The description of the DP noise added, if any.
-    pub fn noise(&self) -> Option<&NoiseSpec> {
-        self.noise.as_ref()
+    /// The public figures the aggregate carries: the import's row count, the per-row bound,
+    /// the noise's description.
+    pub fn figures(&self) -> &PublicFigures {
+        &self.figures
     }
 
     pub(crate) fn value(&self) -> &FheUint64 {
@@ -321,9 +304,9 @@ impl BootstrappedAggregate {
     /// Gaussian; f64 scale), then the `FheUint64` (TFHE-rs safe serialization).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut out = BOOT_AGGREGATE_MAGIC.to_vec();
-        out.extend_from_slice(&self.bound.to_le_bytes());
-        out.extend_from_slice(&self.import_rows.to_le_bytes());
-        NoiseSpec::write_to(self.noise.as_ref(), &mut out);
+        out.extend_from_slice(&self.figures.bound.to_le_bytes());
+        out.extend_from_slice(&self.figures.import_rows.to_le_bytes());
+        NoiseSpec::write_to(self.figures.noise.as_ref(), &mut out);
         debug_assert_eq!(out.len(), BOOT_HEADER_BYTES);
         out.extend_from_slice(&to_tfhe_bytes(&self.value, "bootstrapped aggregate")?);
         Ok(out)
@@ -349,7 +332,7 @@ impl BootstrappedAggregate {
         check_release_capacity(import_rows, bound, noise.as_ref())
             .map_err(|_| CryptoError::malformed("bootstrapped aggregate", "its public figures are outside the 64-bit budget"))?;
         let value = from_tfhe_bytes(&rest[21..], "bootstrapped aggregate")?;
-        Ok(BootstrappedAggregate { value, import_rows, bound, noise })
+        Ok(BootstrappedAggregate { value, figures: PublicFigures { import_rows, bound, noise } })
     }
 }
 
@@ -428,7 +411,7 @@ fn sum_by_group(terms: Vec<(u32, FheUint64)>, import_rows: u64, bound: u32, nois
             // TFHE-rs's multi-operand sum: carry-save additions and one final propagation, far
             // fewer bootstraps than pairwise additions.
             let value = terms.iter().sum();
-            BootstrappedAggregate { value, import_rows, bound, noise: Some(spec) }
+            BootstrappedAggregate { value, figures: PublicFigures { import_rows, bound, noise: Some(spec) } }
         })
         .collect())
 }

@@ -152,12 +152,12 @@ impl Keyholder {
             .map(|value| match value.tier {
                 Tier::Linear => {
                     let aggregate = LinearAggregate::from_bytes(&value.bytes)?;
-                    aggregate.noise().ok_or_else(unnoised)?;
+                    aggregate.figures().noise.as_ref().ok_or_else(unnoised)?;
                     Ok(self.keys.linear_key().decrypt(&aggregate))
                 }
                 Tier::Bootstrapped => {
                     let aggregate = BootstrappedAggregate::from_bytes(&value.bytes)?;
-                    aggregate.noise().ok_or_else(unnoised)?;
+                    aggregate.figures().noise.as_ref().ok_or_else(unnoised)?;
                     let clear: u64 = aggregate.value().decrypt(self.keys.client_key());
                     Ok(clear as i64)
                 }

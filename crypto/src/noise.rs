@@ -153,19 +153,39 @@ fn check_lengths(aggregates: usize, noises: usize) -> Result<()> {
     Ok(())
 }
 
-/// The exactness decision of one release, from public figures only: every value of it is
-/// exact unless its noise exceeds the tail bound, when `import_rows × bound + tail` is below
-/// `limit` (the tier's exclusive bound on a decrypted magnitude). `what` names the tier.
-pub(crate) fn check_capacity(import_rows: u64, bound: u32, spec: Option<&NoiseSpec>, limit: u128, what: &str) -> Result<()> {
-    let tail = spec.map_or(0, NoiseSpec::tail_bound) as u128;
-    if import_rows as u128 * bound as u128 + tail >= limit {
-        return Err(CryptoError::Capacity(format!(
-            "on the {what}, the import's row count times the bound plus the noise's tail bound reaches 2^{}; \
-             lower the column's bound, raise the query's budget (a smaller noise scale), or split the import",
-            limit.trailing_zeros()
-        )));
+/// What an aggregate on the keyholder's wire says about itself: public figures only, the
+/// same for every group of a release. Never a group's row count, never the noise drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PublicFigures {
+    /// Rows of the import the aggregate was computed over (the custodian encrypted them), not
+    /// the rows its group summed.
+    pub import_rows: u64,
+    /// The per-row bound (the column's bound for a sum, 1 for a count).
+    pub bound: u32,
+    /// The description of the DP noise added, if any.
+    pub noise: Option<NoiseSpec>,
+}
+
+impl PublicFigures {
+    /// The public bound on a decrypted value's magnitude, exceeded with probability below
+    /// 2^-64: `import_rows × bound + tail bound of the noise`.
+    pub fn max_magnitude(&self) -> u128 {
+        self.import_rows as u128 * self.bound as u128 + self.noise.as_ref().map_or(0, NoiseSpec::tail_bound) as u128
     }
-    Ok(())
+
+    /// The exactness decision of one release: every value of it is exact unless its noise
+    /// exceeds the tail bound, when [`PublicFigures::max_magnitude`] is below `limit` (the
+    /// tier's exclusive bound on a decrypted magnitude). `what` names the tier.
+    pub(crate) fn check_capacity(&self, limit: u128, what: &str) -> Result<()> {
+        if self.max_magnitude() >= limit {
+            return Err(CryptoError::Capacity(format!(
+                "on the {what}, the import's row count times the bound plus the noise's tail bound reaches 2^{}; \
+                 lower the column's bound, raise the query's budget (a smaller noise scale), or split the import",
+                limit.trailing_zeros()
+            )));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

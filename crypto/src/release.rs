@@ -56,13 +56,13 @@ fn unnoised() -> CryptoError {
 impl EncryptedValue {
     /// Wraps a noised linear aggregate; refuses one without noise.
     pub fn linear(aggregate: &LinearAggregate) -> Result<Self> {
-        aggregate.noise().ok_or_else(unnoised)?;
+        aggregate.figures().noise.as_ref().ok_or_else(unnoised)?;
         Ok(EncryptedValue { tier: Tier::Linear, bytes: aggregate.to_bytes() })
     }
 
     /// Wraps a noised bootstrapped aggregate; refuses one without noise.
     pub fn bootstrapped(aggregate: &BootstrappedAggregate) -> Result<Self> {
-        aggregate.noise().ok_or_else(unnoised)?;
+        aggregate.figures().noise.as_ref().ok_or_else(unnoised)?;
         Ok(EncryptedValue { tier: Tier::Bootstrapped, bytes: aggregate.to_bytes()? })
     }
 }

@@ -71,7 +71,7 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     let counts = bootstrapped::conditional_count(&over_60, &groups, 3, &noise(&[2, 0, -3])).unwrap();
     // The public budget: the import's 4 rows times the bound plus the tail bound of the
     // noise, whatever the group holds.
-    assert!(sums.iter().all(|s| s.max_magnitude() == 800 + spec.tail_bound() as u128 && s.import_rows() == 4));
+    assert!(sums.iter().all(|s| s.figures().max_magnitude() == 800 + spec.tail_bound() as u128 && s.figures().import_rows == 4));
     assert!(matches!(bootstrapped::conditional_count(&over_60, &groups, 3, &noise(&[1])), Err(CryptoError::InvalidInput(_))));
 
     // Attack: what the keyholder receives for groups of 2, 1 and 0 rows (with different
@@ -100,7 +100,7 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     let mut unnoised = EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes;
     unnoised[20..29].fill(0);
     let unnoised = bootstrapped::BootstrappedAggregate::from_bytes(&unnoised).unwrap();
-    assert!(unnoised.noise().is_none() && EncryptedValue::bootstrapped(&unnoised).is_err());
+    assert!(unnoised.figures().noise.is_none() && EncryptedValue::bootstrapped(&unnoised).is_err());
     let mut old = EncryptedValue::bootstrapped(&sums[0]).unwrap().bytes;
     old[..8].copy_from_slice(b"SYBOOA01");
     let refused = bootstrapped::BootstrappedAggregate::from_bytes(&old).err().unwrap().to_string();

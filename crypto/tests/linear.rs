@@ -5,7 +5,7 @@ use shuyu_crypto::linear::{
     check_release_capacity, grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION,
     MAX_CONVERTED_ROWS_PER_AGGREGATE, MAX_ROWS_PER_AGGREGATE, NO_GROUP, POLYNOMIAL_SIZE,
 };
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec, PublicFigures};
 use shuyu_crypto::CryptoError;
 
 fn laplace(scale: f64) -> NoiseSpec {
@@ -32,7 +32,7 @@ fn small_filtered_grouped_sum_matches_plaintext() {
     let decrypted: Vec<i64> = aggregates.iter().map(|a| key.decrypt(a)).collect();
     assert_eq!(decrypted, vec![14, 22, 13, 0]);
     // Every group's aggregate states the import's size, 7, whatever its group holds.
-    assert!(aggregates.iter().all(|a| a.import_rows() == 7 && a.bound() == 20 && a.noise().is_none()));
+    assert!(aggregates.iter().all(|a| a.figures() == &PublicFigures { import_rows: 7, bound: 20, noise: None }));
 }
 
 #[test]
@@ -87,7 +87,7 @@ fn the_exactness_budget_is_decided_from_public_figures_only() {
     for a in &aggregate {
         let mut ok = a.clone();
         ok.add_noise(-5, laplace(fits)).unwrap();
-        assert!(ok.max_magnitude() < 1 << 63);
+        assert!(ok.figures().max_magnitude() < 1 << 63);
         let mut refused = a.clone();
         assert!(matches!(refused.add_noise(0, laplace(too_wide)), Err(CryptoError::Capacity(_))), "refused even for a zero draw");
     }

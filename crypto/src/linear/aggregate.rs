@@ -5,7 +5,7 @@ use super::key::{LinearColumn, LinearOrigin};
 use super::ntt::{Transformed, MAX_PRODUCTS_PER_ACCUMULATOR};
 use super::{plan_for, Ring, LWE_DIMENSION};
 use crate::error::{CryptoError, Result};
-use crate::noise::{check_capacity, NoiseSpec};
+use crate::noise::{NoiseSpec, PublicFigures};
 use rayon::prelude::*;
 
 /// Group id of a row that no group selects (filtered out by the public predicate).
@@ -30,10 +30,8 @@ const BODY_OFFSET: usize = 30;
 pub struct LinearAggregate {
     mask: Vec<u128>,
     body: u128,
-    import_rows: u64,
-    bound: u32,
+    figures: PublicFigures,
     origin: LinearOrigin,
-    noise: Option<NoiseSpec>,
 }
 
 /// Checks, from public figures only, that every aggregate of a release over a column of
@@ -50,7 +48,7 @@ pub fn check_release_capacity(origin: LinearOrigin, import_rows: u64, bound: u32
              query it on the bootstrapped tier or split the import"
         )));
     }
-    check_capacity(import_rows, bound, spec, message_limit(origin), "linear tier")
+    PublicFigures { import_rows, bound, noise: spec.copied() }.check_capacity(message_limit(origin), "linear tier")
 }
 
 /// The exclusive bound on a decrypted value's magnitude that keeps it exact: the signed message
@@ -60,20 +58,10 @@ fn message_limit(origin: LinearOrigin) -> u128 {
 }
 
 impl LinearAggregate {
-    /// Number of rows of the import the aggregate was computed over (a public figure: the
-    /// custodian encrypted them), not the number of rows its group summed.
-    pub fn import_rows(&self) -> u64 {
-        self.import_rows
-    }
-
-    /// The declared bound of the summed column.
-    pub fn bound(&self) -> u32 {
-        self.bound
-    }
-
-    /// The description of the DP noise added, if any.
-    pub fn noise(&self) -> Option<&NoiseSpec> {
-        self.noise.as_ref()
+    /// The public figures the aggregate carries: the import's row count, the column's bound,
+    /// the noise's description.
+    pub fn figures(&self) -> &PublicFigures {
+        &self.figures
     }
 
     pub(crate) fn mask(&self) -> &[u128] {
@@ -94,23 +82,17 @@ impl LinearAggregate {
         self.origin
     }
 
-    /// The public bound on the decrypted value's magnitude, exceeded with probability below
-    /// 2^-64: `import_rows × bound + tail bound of the noise`.
-    pub fn max_magnitude(&self) -> u128 {
-        self.import_rows as u128 * self.bound as u128 + self.noise.as_ref().map_or(0, NoiseSpec::tail_bound) as u128
-    }
-
     /// Adds integer DP noise (drawn by the caller from the distribution `spec` describes)
     /// homomorphically: a plaintext addition to the body modulo 2^128, so the ciphertext noise
     /// does not grow. Refuses a second noise, and a release whose public figures leave the
     /// exactness budget ([`check_release_capacity`]); never looks at the drawn value (see
     /// [`crate::noise`] for a noise beyond its tail bound).
     pub fn add_noise(&mut self, noise: i64, spec: NoiseSpec) -> Result<()> {
-        if self.noise.is_some() {
+        if self.figures.noise.is_some() {
             return Err(CryptoError::InvalidInput("this aggregate is noised already; a release adds its noise once".into()));
         }
-        check_release_capacity(self.origin, self.import_rows, self.bound, Some(&spec))?;
-        self.noise = Some(spec);
+        check_release_capacity(self.origin, self.figures.import_rows, self.figures.bound, Some(&spec))?;
+        self.figures.noise = Some(spec);
         self.body = self.body.wrapping_add((noise as i128 as u128) << self.scale_log2());
         Ok(())
     }
@@ -125,9 +107,9 @@ impl LinearAggregate {
             LinearOrigin::Custodian => 0,
             LinearOrigin::Converted => 1,
         });
-        out.extend_from_slice(&self.bound.to_le_bytes());
-        out.extend_from_slice(&self.import_rows.to_le_bytes());
-        NoiseSpec::write_to(self.noise.as_ref(), &mut out);
+        out.extend_from_slice(&self.figures.bound.to_le_bytes());
+        out.extend_from_slice(&self.figures.import_rows.to_le_bytes());
+        NoiseSpec::write_to(self.figures.noise.as_ref(), &mut out);
         debug_assert_eq!(out.len(), BODY_OFFSET);
         out.extend_from_slice(&self.body.to_le_bytes());
         for m in &self.mask {
@@ -162,7 +144,7 @@ impl LinearAggregate {
         let mask = (0..LWE_DIMENSION).map(|i| u128_at(BODY_OFFSET + 16 + 16 * i)).collect();
         check_release_capacity(origin, import_rows, bound, noise.as_ref())
             .map_err(|_| CryptoError::malformed("linear aggregate", "its public figures are outside the exactness budget"))?;
-        Ok(LinearAggregate { mask, body, import_rows, bound, origin, noise })
+        Ok(LinearAggregate { mask, body, figures: PublicFigures { import_rows, bound, noise }, origin })
     }
 }
 
@@ -220,10 +202,8 @@ pub fn grouped_sum(column: &LinearColumn, groups: &[u32], num_groups: usize) -> 
             LinearAggregate {
                 mask: extract_mask(ring, &partial.mask_products),
                 body: partial.body,
-                import_rows: column.rows(),
-                bound: column.bound(),
+                figures: PublicFigures { import_rows: column.rows(), bound: column.bound(), noise: None },
                 origin: column.origin(),
-                noise: None,
             }
         })
         .collect())
