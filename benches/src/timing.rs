@@ -11,8 +11,9 @@
 //! expression's cost on one row plus the engine's overhead of evaluating a CASE branch on
 //! a selection of its batch. Both are measured in the same run, amplified over the whole
 //! table so that noise does not hide them:
-//! - **per row**: the same query with the condition true on every row against false on
-//!   every row, divided by the rows;
+//! - **per row**: the same query with the condition true on every row against the
+//!   condition alone, with no costly expression, divided by the rows: what the costly
+//!   branch costs on one row, however the engine evaluates a CASE;
 //! - **per selection**: true on one row of every batch (`person_id % <batch size> = 0`,
 //!   the rows being in `person_id` order) against never true, divided by those rows.
 //!
@@ -278,18 +279,26 @@ async fn timed(s: &PrivateSession, sql: &str) -> std::result::Result<Duration, s
     Ok(start.elapsed())
 }
 
-/// Runs `a` and `b` interleaved `reps` times through `run`; the first error stops it.
-async fn pairs<F, Fut, E>(reps: usize, a: &str, b: &str, mut run: F) -> std::result::Result<(Vec<Duration>, Vec<Duration>), E>
+/// Runs `a(j)` and `b(j)` interleaved for `j` in `0..reps` through `run`; the first error
+/// stops it. The statements differ from one repetition to the next (a constant moves by a
+/// thousandth), so that no repetition is answered from the scope's cache of exact
+/// aggregates, as an attacker varying `T` would make sure of.
+async fn pairs<F, Fut, E>(reps: usize, a: impl Fn(usize) -> String, b: impl Fn(usize) -> String, mut run: F) -> std::result::Result<(Vec<Duration>, Vec<Duration>), E>
 where
     F: FnMut(String) -> Fut,
     Fut: std::future::Future<Output = std::result::Result<Duration, E>>,
 {
     let (mut ta, mut tb) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-    for _ in 0..reps {
-        ta.push(run(a.to_string()).await?);
-        tb.push(run(b.to_string()).await?);
+    for j in 0..reps {
+        ta.push(run(a(j)).await?);
+        tb.push(run(b(j)).await?);
     }
     Ok((ta, tb))
+}
+
+/// A thousandth per repetition, below half a unit for every repetition count used here.
+fn nudge(j: usize) -> f64 {
+    (j % 400) as f64 * 1e-3
 }
 
 /// Measures every candidate at one size.
@@ -301,12 +310,12 @@ pub async fn run(dir: &Path, plain: &SessionContext, private: &PrivateSession, l
     let (id, income) = target(plain, rows).await?;
     let batch = private.scope().context().state().config().batch_size();
     let selections = count(plain, &format!("SELECT COUNT(*) FROM residents WHERE person_id % {batch} = 0")).await?;
-    let cond_true = format!("person_id = {id} AND income > {:.2}", income - 0.5);
-    let cond_false = format!("person_id = {id} AND income > {:.2}", income + 0.5);
+    let cond_true = |j: usize| format!("person_id = {id} AND income > {:.3}", income - 0.5 + nudge(j));
+    let cond_false = |j: usize| format!("person_id = {id} AND income > {:.3}", income + 0.5 + nudge(j));
     let svc = if opts.flight { Some(Service::start(dir, crate::service::limits(4)).await?) } else { None };
     let mut out = Vec::new();
     for c in CANDIDATES {
-        let (st, sf) = (sql(c, &cond_true), sql(c, &cond_false));
+        let (st, sf) = (|j| sql(c, &cond_true(j)), |j| sql(c, &cond_false(j)));
         let mut r = CandidateResult {
             candidate: *c,
             status: Status::Measured,
@@ -318,19 +327,21 @@ pub async fn run(dir: &Path, plain: &SessionContext, private: &PrivateSession, l
             flight: None,
             flight_note: None,
         };
-        if let Err(e) = private.plan(&st, QueryBudget::pure(1.0)).await {
+        if let Err(e) = private.plan(&st(0), QueryBudget::pure(1.0)).await {
             r.status = if e.refusal().is_some() { Status::Refused(e.to_string()) } else { Status::Failed(e.to_string()) };
             eprintln!("[{label}] timing {}: {}", c.name, if e.refusal().is_some() { "refused at plan time" } else { "does not plan" });
             out.push(r);
             continue;
         }
-        // Baselines: the costly branch on every row against on none, and on one row of
-        // every batch against on none (same shape of condition on both sides).
-        let (all, none) = (sql(c, "person_id >= 0 AND income > -1"), sql(c, "person_id < 0 AND income > -1"));
-        let sparse = sql(c, &format!("person_id % {batch} = 0 AND income > -1"));
-        let never = sql(c, &format!("person_id % {batch} = -1 AND income > -1"));
+        // Baselines: the costly branch taken on every row against the same condition with
+        // no costly expression at all (what evaluating the branch costs, whichever way the
+        // engine evaluates a CASE), and taken on one row of every batch against never.
+        let all = |j: usize| sql(c, &format!("person_id >= 0 AND income > {}", -1.0 - nudge(j)));
+        let none = |j: usize| format!("SELECT COUNT(*) FROM residents WHERE person_id >= 0 AND income > {}", -1.0 - nudge(j));
+        let sparse = |j: usize| sql(c, &format!("person_id % {batch} = 0 AND income > {}", -1.0 - nudge(j)));
+        let never = |j: usize| sql(c, &format!("person_id % {batch} = -1 AND income > {}", -1.0 - nudge(j)));
         let diff = |a: &[Duration], b: &[Duration]| median(&a.iter().map(ms).collect::<Vec<_>>()) - median(&b.iter().map(ms).collect::<Vec<_>>());
-        match pairs(BASELINE_REPS, &all, &none, |q| async move { timed(private, &q).await }).await {
+        match pairs(BASELINE_REPS, all, none, |q| async move { timed(private, &q).await }).await {
             Ok((a, b)) => {
                 let per_row = diff(&a, &b) / rows as f64;
                 if per_row > 0.0 {
@@ -342,13 +353,13 @@ pub async fn run(dir: &Path, plain: &SessionContext, private: &PrivateSession, l
             Err(e) => r.baseline_note = Some(format!("the costly branch fails over the whole table: {e}")),
         }
         if r.per_row_ms.is_some() && selections > 0 {
-            match pairs(BASELINE_REPS, &sparse, &never, |q| async move { timed(private, &q).await }).await {
+            match pairs(BASELINE_REPS, sparse, never, |q| async move { timed(private, &q).await }).await {
                 // Below zero is noise: the selection costs nothing measurable.
                 Ok((a, b)) => r.per_selection_ms = Some((diff(&a, &b) / selections as f64).max(0.0)),
                 Err(e) => r.baseline_note = Some(format!("the costly branch fails on one row per batch: {e}")),
             }
         }
-        match pairs(r.reps, &st, &sf, |q| async move { timed(private, &q).await }).await {
+        match pairs(r.reps, st, sf, |q| async move { timed(private, &q).await }).await {
             Ok((t, f)) => r.engine = Some(Channel::of(&t, &f)),
             Err(e) => r.status = Status::Failed(e.to_string()),
         }
@@ -358,8 +369,8 @@ pub async fn run(dir: &Path, plain: &SessionContext, private: &PrivateSession, l
             let mut t = Vec::with_capacity(r.reps);
             let mut f = Vec::with_capacity(r.reps);
             let mut failed = None;
-            for _ in 0..r.reps {
-                match (client.query(&st).await, client.query(&sf).await) {
+            for j in 0..r.reps {
+                match (client.query(&st(j)).await, client.query(&sf(j)).await) {
                     (Ok(a), Ok(b)) => {
                         t.push(a.elapsed);
                         f.push(b.elapsed);
@@ -419,7 +430,7 @@ impl TimingResult {
             "target_person_id": self.target,
             "batch_size": self.batch_size,
             "protocol": "per candidate: condition true on the target's row, then false, interleaved; bound = max_rows x (per-row cost of \
-                         the costly branch (whole-table true minus whole-table false, over rows) + per-selection cost (true on one row \
+                         the costly branch (whole-table true minus the condition alone, over rows) + per-selection cost (true on one row \
                          per batch minus never, over those rows)); ratio = difference of medians / bound",
             "candidates": self.candidates.iter().map(|r| {
                 let bound = r.bound_ms(self.max_rows);
@@ -447,9 +458,10 @@ impl TimingResult {
         let mut s = format!(
             "## Timing channel ({}: {} residents, max_rows {})\n\n\
              `SELECT COUNT(*) FROM residents WHERE <predicate>`, the costly branch taken only when `person_id = X AND income > T` \
-             (X = {}; T half a unit below X's income: true, above: false), interleaved true/false. diff = median(true) − median(false) \
-             with a 95 % bootstrap interval; bound (`docs/threat-model.md`) = max_rows × (per row + per selection): per row = the same \
-             query true on every row minus false on every row, over the rows; per selection = true on one row of every batch of {} \
+             (X = {}; T half a unit below X's income: true, above: false; T moves by a thousandth per repetition so that no answer \
+             comes from the cache of exact aggregates), interleaved true/false. diff = median(true) − median(false) \
+             with a 95 % bootstrap interval; bound (`docs/threat-model.md`) = max_rows × (per row + per selection): per row = the query \
+             true on every row minus the condition alone (no costly expression), over the rows: what the costly branch costs per row; per selection = true on one row of every batch of {} \
              rows minus never, over those rows; ratio = diff / bound (about 1 or below: one person's condition moves the time by no \
              more than the stated bound; an interval that holds 0: no difference measurable at these repetitions; far above 1 with an \
              interval clear of 0: the work per row is not bounded).\n\n\

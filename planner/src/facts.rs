@@ -149,44 +149,29 @@ pub fn expr_facts(expr: &Expr, schema: &DFSchema, columns: &[Facts]) -> Facts {
             Facts { bounds, integer: integer || integer_div, ..Facts::default() }.merge_taint(&l).merge_taint(&r)
         }
         Expr::Case(case) => {
-            let mut out: Option<Facts> = None;
             let mut taint = Facts::default();
             if let Some(e) = &case.expr {
                 taint = taint.merge_taint(&expr_facts(e, schema, columns));
             }
-            let mut branches: Vec<Facts> = Vec::new();
+            let mut values: Vec<&Expr> = Vec::new();
             for (w, t) in &case.when_then_expr {
                 taint = taint.merge_taint(&expr_facts(w, schema, columns));
-                branches.push(expr_facts(t, schema, columns));
+                values.push(t);
             }
-            match &case.else_expr {
-                Some(e) => branches.push(expr_facts(e, schema, columns)),
-                None => {}
+            values.extend(case.else_expr.as_deref());
+            branch_facts(&values, schema, columns).merge_taint(&taint)
+        }
+        // The total-evaluation pass's eager CASE: conditions and values in pairs, then ELSE.
+        Expr::ScalarFunction(sf) if sf.name() == "shuyu_case" && sf.args.len() % 2 == 1 => {
+            let (otherwise, pairs) = sf.args.split_last().expect("an odd number of arguments");
+            let mut taint = Facts::default();
+            let mut values: Vec<&Expr> = Vec::new();
+            for pair in pairs.chunks(2) {
+                taint = taint.merge_taint(&expr_facts(&pair[0], schema, columns));
+                values.push(&pair[1]);
             }
-            for b in branches {
-                out = Some(match out {
-                    None => b,
-                    Some(acc) => Facts {
-                        bounds: hull(acc.bounds, b.bounds),
-                        domain: match (acc.domain, b.domain) {
-                            (Some(mut x), Some(y)) => {
-                                for v in y {
-                                    if !x.contains(&v) {
-                                        x.push(v);
-                                    }
-                                }
-                                Some(x)
-                            }
-                            _ => None,
-                        },
-                        integer: acc.integer && b.integer,
-                        boolean: acc.boolean && b.boolean,
-                        from_unit: acc.from_unit || b.from_unit,
-                        from_identifier: acc.from_identifier || b.from_identifier,
-                    },
-                });
-            }
-            out.unwrap_or_default().merge_taint(&taint)
+            values.push(otherwise);
+            branch_facts(&values, schema, columns).merge_taint(&taint)
         }
         Expr::Not(e) | Expr::IsNull(e) | Expr::IsNotNull(e) | Expr::IsTrue(e) | Expr::IsFalse(e)
         | Expr::IsUnknown(e) | Expr::IsNotTrue(e) | Expr::IsNotFalse(e) | Expr::IsNotUnknown(e) => {
@@ -225,6 +210,47 @@ pub fn expr_facts(expr: &Expr, schema: &DFSchema, columns: &[Facts]) -> Facts {
 }
 
 use datafusion::common::tree_node::TreeNode;
+
+/// Facts of a value that is one of `values` (the branches of a CASE): their hull. A NULL
+/// branch adds no value (aggregates skip NULL), so it widens nothing.
+fn branch_facts(values: &[&Expr], schema: &DFSchema, columns: &[Facts]) -> Facts {
+    let mut out: Option<Facts> = None;
+    for v in values.iter().filter(|v| !is_null_literal(v)) {
+        let b = expr_facts(v, schema, columns);
+        out = Some(match out {
+            None => b,
+            Some(acc) => Facts {
+                bounds: hull(acc.bounds, b.bounds),
+                domain: match (acc.domain, b.domain) {
+                    (Some(mut x), Some(y)) => {
+                        for v in y {
+                            if !x.contains(&v) {
+                                x.push(v);
+                            }
+                        }
+                        Some(x)
+                    }
+                    _ => None,
+                },
+                integer: acc.integer && b.integer,
+                boolean: acc.boolean && b.boolean,
+                from_unit: acc.from_unit || b.from_unit,
+                from_identifier: acc.from_identifier || b.from_identifier,
+            },
+        });
+    }
+    out.unwrap_or_default()
+}
+
+/// Whether `e` is a NULL constant, cast or not.
+fn is_null_literal(e: &Expr) -> bool {
+    match e {
+        Expr::Literal(v, _) => v.is_null(),
+        Expr::Cast(c) => is_null_literal(&c.expr),
+        Expr::TryCast(c) => is_null_literal(&c.expr),
+        _ => false,
+    }
+}
 
 fn boolean_facts() -> Facts {
     Facts { boolean: true, ..Facts::default() }

@@ -6,6 +6,7 @@
 //!
 //! ## Layout
 //! - [`scope`]: the scoped session — only the granted tables and columns exist in it.
+//! - [`statistics`]: personal tables show the optimizer their size, never column extremes.
 //! - [`analyzer`]: parses and plans SQL, walks the plan, replaces each aggregate over
 //!   personal data by a release placeholder, refuses anything else that reads personal rows.
 //! - [`total`]: total evaluation — every expression on personal rows cannot fail and has a
@@ -35,6 +36,7 @@ pub mod refusal;
 pub mod relation;
 pub mod release_table;
 pub mod scope;
+pub mod statistics;
 pub mod total;
 
 pub use aggregate::{BoundingOrder, PlanOptions};

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::file_format::FileFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use shuyu_datasets::{ColumnManifest, Sensitivity, TableManifest};
 
 use crate::error::{PlannerError, Result};
 use crate::exact_cache::ExactCache;
+use crate::statistics::SizeOnlyParquet;
 
 /// One granted table: its manifest, the columns granted, and where its data lives.
 #[derive(Debug, Clone)]
@@ -134,7 +136,14 @@ impl Scope {
             let schema = Self::granted_schema(&ctx, g, &manifest).await?;
             let url = ListingTableUrl::parse(g.location.to_string_lossy())
                 .map_err(|e| PlannerError::Scope(format!("table {}: bad location: {}", manifest.name, e.strip_backtrace())))?;
-            let options = ListingOptions::new(Arc::new(parquet_format(&ctx))).with_file_extension(".parquet");
+            // A personal table's column statistics are one person's values at the extremes:
+            // the optimizer sees its size only (see `crate::statistics`).
+            let format: Arc<dyn FileFormat> = if manifest.privacy_unit.is_some() {
+                Arc::new(SizeOnlyParquet::new(parquet_format(&ctx)))
+            } else {
+                Arc::new(parquet_format(&ctx))
+            };
+            let options = ListingOptions::new(format).with_file_extension(".parquet");
             let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
             let table = ListingTable::try_new(config)
                 .map_err(|e| PlannerError::Scope(format!("table {}: {}", manifest.name, e.strip_backtrace())))?;

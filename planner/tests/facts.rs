@@ -110,3 +110,22 @@ fn casts_to_an_integer_type_keep_bounds_inside_its_range() {
     let (lo, hi) = wide.bounds.expect("bounded");
     assert!(lo == 0.0 && hi < i64::MAX as f64 && hi > 9.2e18, "clipped to the Int64 range: {hi}");
 }
+
+#[test]
+fn the_eager_case_has_the_facts_of_its_branches() {
+    use shuyu_planner::total::kernels::Kernel;
+    let (s, f) = schema();
+    // CASE WHEN regexp_like(name, 'x') THEN age ELSE 0 END, as the total-evaluation pass
+    // writes a CASE with a costly condition: the bounds of its values, tainted by the
+    // identifier its condition reads.
+    let costly = datafusion::functions::regex::expr_fn::regexp_like(col("t.name"), lit("x"), None);
+    let eager = Kernel::Case.apply(vec![costly.clone(), col("t.age"), lit(0i64)]);
+    let facts = expr_facts(&eager, &s, &f);
+    assert_eq!(facts.bounds, Some((0.0, 100.0)));
+    assert!(facts.integer && facts.from_identifier && !facts.from_unit);
+    // Constant branches give a public domain; a NULL branch (no ELSE) widens nothing.
+    let band = Kernel::Case.apply(vec![costly.clone(), lit("a"), col("t.age").lt(lit(18i64)), lit("b"), lit(ScalarValue::Utf8(None))]);
+    assert_eq!(expr_facts(&band, &s, &f).public_domain().unwrap(), vec![ScalarValue::from("a"), ScalarValue::from("b")]);
+    let half = Kernel::Case.apply(vec![costly, col("t.income"), cast(lit(ScalarValue::Null), DataType::Float64)]);
+    assert_eq!(expr_facts(&half, &s, &f).bounds, Some((0.0, 200_000.0)));
+}

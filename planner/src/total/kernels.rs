@@ -13,7 +13,12 @@
 //!   and `power` raise an error as PostgreSQL does;
 //! - `shuyu_text(x)`: a date, time, timestamp, duration or interval as text, NULL where the
 //!   value has no calendar form (a date beyond year 262 143), where arrow's cast to text
-//!   raises an error even under TRY_CAST.
+//!   raises an error even under TRY_CAST;
+//! - `shuyu_case(c1, v1, …, cn, vn, otherwise)`: a searched CASE with every condition and
+//!   every branch evaluated on every row, then the first true condition's branch chosen
+//!   row by row (NULL conditions are not true). DataFusion evaluates a branch only on the
+//!   rows that select it, so a costly branch would cost time on the rows of one person
+//!   whose condition holds and nothing otherwise.
 
 use std::sync::Arc;
 
@@ -44,6 +49,8 @@ pub enum Kernel {
     Power,
     /// A temporal value as text, NULL where it has no calendar form.
     Text,
+    /// Eager searched CASE: conditions and branches in pairs, then the ELSE value.
+    Case,
 }
 
 impl Kernel {
@@ -57,13 +64,15 @@ impl Kernel {
             Kernel::Sqrt => "shuyu_sqrt",
             Kernel::Power => "shuyu_power",
             Kernel::Text => "shuyu_text",
+            Kernel::Case => "shuyu_case",
         }
     }
 
-    fn arity(self) -> usize {
+    fn signature(self) -> Signature {
         match self {
-            Kernel::Sqrt | Kernel::Text => 1,
-            _ => 2,
+            Kernel::Sqrt | Kernel::Text => Signature::any(1, Volatility::Immutable),
+            Kernel::Case => Signature::variadic_any(Volatility::Immutable),
+            _ => Signature::any(2, Volatility::Immutable),
         }
     }
 
@@ -74,16 +83,17 @@ impl Kernel {
 
     /// The expression applying this kernel to `args` (as many as it takes).
     pub fn apply(self, args: Vec<Expr>) -> Expr {
-        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: Signature::any(self.arity(), Volatility::Immutable) }).call(args)
+        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: self.signature() }).call(args)
     }
 }
 
 /// Whether `name` is one of the total kernels (the pass accepts its own output).
 pub fn is_kernel(name: &str) -> bool {
-    matches!(name, "shuyu_div" | "shuyu_mod" | "shuyu_and" | "shuyu_or" | "shuyu_sqrt" | "shuyu_power" | "shuyu_text")
+    matches!(name, "shuyu_div" | "shuyu_mod" | "shuyu_and" | "shuyu_or" | "shuyu_sqrt" | "shuyu_power" | "shuyu_text" | "shuyu_case")
 }
 
-/// Whether `name` is a kernel doing a few arithmetic steps per row (not text building).
+/// Whether `name` is a kernel doing a few arithmetic steps per row (not text building; a
+/// CASE's own cost is that of its arguments).
 pub fn is_cheap_kernel(name: &str) -> bool {
     is_kernel(name) && name != "shuyu_text"
 }
@@ -137,6 +147,18 @@ impl ScalarUDFImpl for TotalKernel {
                 }
                 Ok(t.clone())
             }
+            Kernel::Case => {
+                let (otherwise, branches) = arg_types.split_last().ok_or_else(|| DataFusionError::Plan("shuyu_case takes arguments".into()))?;
+                if branches.is_empty() || branches.len() % 2 != 0 {
+                    return Err(DataFusionError::Plan("shuyu_case takes condition and value pairs, then the ELSE value".into()));
+                }
+                for pair in branches.chunks(2) {
+                    if pair[0] != DataType::Boolean || pair[1] != *otherwise {
+                        return Err(DataFusionError::Plan("shuyu_case takes Boolean conditions and values of one type".into()));
+                    }
+                }
+                Ok(otherwise.clone())
+            }
         }
     }
 
@@ -154,6 +176,7 @@ impl ScalarUDFImpl for TotalKernel {
             Kernel::Sqrt => Arc::new(double(a)?.unary::<_, Float64Type>(f64::sqrt)),
             Kernel::Power => Arc::new(arrow::compute::binary::<_, _, _, Float64Type>(double(a)?, double(second()?)?, f64::powf)?),
             Kernel::Text => text(a)?,
+            Kernel::Case => case(&arrays)?,
         };
         Ok(ColumnarValue::Array(out))
     }
@@ -177,8 +200,26 @@ fn text(a: &ArrayRef) -> Result<ArrayRef> {
     Ok(Arc::new(out.finish()))
 }
 
+/// The first true condition's value, row by row, from arrays already evaluated in full:
+/// the ELSE value, overwritten from the last branch to the first. Each `zip` costs the same
+/// whichever rows its mask selects (up to the copying of one run per change of the mask).
+fn case(arrays: &[ArrayRef]) -> Result<ArrayRef> {
+    let (otherwise, branches) = arrays.split_last().ok_or_else(|| DataFusionError::Internal("shuyu_case: no arguments".into()))?;
+    if branches.len() % 2 != 0 {
+        return Err(DataFusionError::Internal("shuyu_case: a condition without a value".into()));
+    }
+    let mut out = otherwise.clone();
+    for pair in branches.chunks(2).rev() {
+        let condition = boolean(&pair[0])?;
+        // A NULL condition is not true (arrow's helper expects a null buffer).
+        let mask = if condition.null_count() > 0 { arrow::compute::prep_null_mask_filter(condition) } else { condition.clone() };
+        out = arrow::compute::kernels::zip::zip(&mask, &pair[1], &out)?;
+    }
+    Ok(out)
+}
+
 fn boolean(a: &ArrayRef) -> Result<&BooleanArray> {
-    a.as_boolean_opt().ok_or_else(|| DataFusionError::Internal("shuyu_and/shuyu_or: a non-Boolean argument".into()))
+    a.as_boolean_opt().ok_or_else(|| DataFusionError::Internal("a total kernel's condition: a non-Boolean argument".into()))
 }
 
 /// A primitive integer type's wrapping division and remainder.
@@ -249,7 +290,7 @@ mod tests {
     }
 
     fn run_args(kernel: Kernel, arrays: Vec<ArrayRef>) -> ArrayRef {
-        let k = TotalKernel { kernel, signature: Signature::any(arrays.len(), Volatility::Immutable) };
+        let k = TotalKernel { kernel, signature: kernel.signature() };
         let n = arrays[0].len();
         let fields = arrays.iter().map(|a| Arc::new(arrow::datatypes::Field::new("a", a.data_type().clone(), true))).collect();
         let rt = k.return_type(&arrays.iter().map(|a| a.data_type().clone()).collect::<Vec<_>>()).expect("type");
@@ -313,5 +354,20 @@ mod tests {
         assert_eq!(and.as_boolean().iter().collect::<Vec<_>>(), vec![Some(true), None, Some(false), Some(false), None, Some(false)]);
         let or = run(Kernel::Or, a, b);
         assert_eq!(or.as_boolean().iter().collect::<Vec<_>>(), vec![Some(true), Some(true), None, None, None, Some(false)]);
+    }
+
+    #[test]
+    fn eager_case_takes_the_first_true_condition() {
+        use arrow::array::StringArray;
+        let c1: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), None, Some(false), Some(true), Some(false)]));
+        let v1: ArrayRef = Arc::new(StringArray::from(vec![Some("a1"), Some("a2"), Some("a3"), None, Some("a5")]));
+        let c2: ArrayRef = Arc::new(BooleanArray::from(vec![Some(true), Some(true), None, Some(true), Some(false)]));
+        let v2: ArrayRef = Arc::new(StringArray::from(vec![Some("b1"), Some("b2"), Some("b3"), Some("b4"), Some("b5")]));
+        let e: ArrayRef = Arc::new(StringArray::from(vec![Some("e1"), Some("e2"), Some("e3"), Some("e4"), None]));
+        let r = run_args(Kernel::Case, vec![c1, v1, c2, v2, e]);
+        // Row 1: both true, the first wins. Row 2: NULL is not true, the second wins. Row 3:
+        // false then NULL, ELSE. Row 4: the first is true and its value is NULL (NULL, not
+        // the second branch). Row 5: ELSE, itself NULL.
+        assert_eq!(r.as_string::<i32>().iter().collect::<Vec<_>>(), vec![Some("a1"), Some("b2"), Some("e3"), None, None]);
     }
 }

@@ -28,7 +28,9 @@
 //!   row is bounded by a constant the query fixes, times the bytes of the row;
 //! - AND and OR with a costly side are evaluated eagerly ([`kernels::Kernel::And`]): the
 //!   engine would otherwise skip the right side for a whole batch when the left side is
-//!   false on every row, so one row could change the work of thousands. Top-level
+//!   false on every row, so one row could change the work of thousands. So are CASE,
+//!   `coalesce`, `nvl` and `nvl2` with a costly part ([`kernels::Kernel::Case`]): the
+//!   engine evaluates a branch only on the rows that select it. Top-level
 //!   conjunctions of WHERE and ON keep their cheap conjuncts (equalities the optimizer turns
 //!   into join keys) native, after the eager costly part.
 
@@ -152,7 +154,8 @@ fn node(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
             Ok(Transformed::no(e))
         }
         Expr::Column(_) | Expr::Alias(_) | Expr::OuterReferenceColumn(..) => Ok(Transformed::no(e)),
-        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Between(_) | Expr::Case(_) => Ok(Transformed::no(e)),
+        Expr::Not(_) | Expr::IsNull(_) | Expr::IsNotNull(_) | Expr::Between(_) => Ok(Transformed::no(e)),
+        Expr::Case(c) => case(c, schema),
         // The engine plans `x IS TRUE` as `x IS NOT DISTINCT FROM true`, which it takes to be
         // nullable where the logical plan does not: projected as a GROUP BY key, the physical
         // plan no longer matched its schema (an internal error once the budget was reserved).
@@ -293,6 +296,11 @@ fn function(f: ScalarFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
     if kernels::is_kernel(&name) || name == "shuyu_pseudonym" {
         return Ok(Transformed::no(Expr::ScalarFunction(f)));
     }
+    if matches!(name.as_str(), "coalesce" | "nvl" | "ifnull" | "nvl2") && f.args.iter().any(is_costly) {
+        // The optimizer turns these into CASE, which evaluates each argument only on the
+        // rows that reach it.
+        return null_choice(&name, f, schema).map(Transformed::yes);
+    }
     match functions::rule(&name) {
         None => functions::unknown(&name).map(Transformed::yes),
         Some(Rule::Refuse(why)) => not_allowed(format!("the function {name} is not evaluated on personal rows: {why}")),
@@ -331,6 +339,69 @@ fn function(f: ScalarFunction, schema: &DFSchema) -> Result<Transformed<Expr>> {
         }
         Some(Rule::Total) => Ok(clamp_positions(f)),
     }
+}
+
+/// A CASE with a costly part as [`Kernel::Case`], every branch evaluated on every row, so
+/// that which rows select a branch does not change the work; a CASE of cheap parts stays
+/// the engine's. `CASE x WHEN a THEN …` becomes `CASE WHEN x = a THEN …` (NULL matches
+/// nothing in both).
+fn case(c: Case, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let costly = c.expr.as_deref().is_some_and(is_costly)
+        || c.when_then_expr.iter().any(|(w, t)| is_costly(w) || is_costly(t))
+        || c.else_expr.as_deref().is_some_and(is_costly);
+    if !costly {
+        return Ok(Transformed::no(Expr::Case(c)));
+    }
+    let t = type_of(&Expr::Case(c.clone()), schema)?;
+    let mut args = Vec::with_capacity(2 * c.when_then_expr.len() + 1);
+    for (w, v) in c.when_then_expr {
+        let condition = match &c.expr {
+            Some(x) => x.as_ref().clone().eq(*w),
+            None => *w,
+        };
+        args.push(of_type(condition, &DataType::Boolean, schema)?);
+        args.push(of_type(*v, &t, schema)?);
+    }
+    let otherwise = match c.else_expr {
+        Some(e) => of_type(*e, &t, schema)?,
+        None => lit(ScalarValue::try_from(&t).map_err(from_df)?),
+    };
+    args.push(otherwise);
+    Ok(Transformed::yes(Kernel::Case.apply(args)))
+}
+
+/// `coalesce`, `nvl`, `ifnull` and `nvl2` with a costly argument as [`Kernel::Case`].
+fn null_choice(name: &str, f: ScalarFunction, schema: &DFSchema) -> Result<Expr> {
+    let t = type_of(&Expr::ScalarFunction(f.clone()), schema)?;
+    let mut args = f.args;
+    let mut out = Vec::with_capacity(2 * args.len());
+    if name == "nvl2" {
+        let [x, present, absent] = <[Expr; 3]>::try_from(args).map_err(|_| PlannerError::Plan("nvl2 takes three arguments".into()))?;
+        out.push(x.is_not_null());
+        out.push(of_type(present, &t, schema)?);
+        out.push(of_type(absent, &t, schema)?);
+        return Ok(Kernel::Case.apply(out));
+    }
+    let last = args.pop().ok_or_else(|| PlannerError::Plan(format!("{name} takes arguments")))?;
+    for a in args {
+        out.push(a.clone().is_not_null());
+        out.push(of_type(a, &t, schema)?);
+    }
+    out.push(of_type(last, &t, schema)?);
+    Ok(Kernel::Case.apply(out))
+}
+
+/// `e` as a value of type `t` for a CASE branch, converted without failing where the type
+/// coercion left it otherwise (a NULL literal).
+fn of_type(e: Expr, t: &DataType, schema: &DFSchema) -> Result<Expr> {
+    let from = type_of(&e, schema)?;
+    Ok(if from == *t {
+        e
+    } else if cannot_fail(&from, t) {
+        datafusion::logical_expr::cast(e, t.clone())
+    } else {
+        Expr::TryCast(TryCast::new(Box::new(e), t.clone()))
+    })
 }
 
 /// `call` (DOUBLE) as `original`, NULL where it does not convert.

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::TreeNode;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::SessionContext;
@@ -228,3 +229,84 @@ async fn is_true_and_is_false_become_case() {
     assert!(p.contains("t.income > Int64(3) IS NULL"), "{p}");
 }
 
+
+#[tokio::test]
+async fn a_case_with_a_costly_part_is_evaluated_eagerly_and_a_cheap_one_stays() {
+    // The engine evaluates a branch only on the rows that select it: a regular expression
+    // on a branch taken by one person's row cost time only when that person's condition
+    // held. Rewritten, every branch runs on every row.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE CASE WHEN id = 7 AND income > 3 THEN regexp_like(name, 'a+b') ELSE false END").await;
+    assert!(p.contains("shuyu_case(t.id = Int64(7) AND t.income > Int64(3), regexp_like(t.name, Utf8(\"a+b\")), Boolean(false))"), "{p}");
+    // A simple CASE compares its operand with each WHEN; a missing ELSE is a typed NULL.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE (CASE id WHEN 7 THEN upper(name) WHEN 8 THEN 'x' END) = 'A'").await;
+    assert!(p.contains("shuyu_case(t.id = Int64(7), upper(t.name), t.id = Int64(8), Utf8(\"x\"), Utf8(NULL))"), "{p}");
+    // coalesce and nvl2 become CASE in the optimizer, lazily; with a costly argument they
+    // are eager here.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE coalesce(regexp_replace(name, 'a', 'b'), 'z') = 'b'").await;
+    assert!(p.contains("shuyu_case(regexp_replace(t.name, Utf8(\"a\"), Utf8(\"b\")) IS NOT NULL, regexp_replace("), "{p}");
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE nvl2(income, lower(name), 'n') = 'b'").await;
+    // (The type coercion casts nvl2's first argument to the type of the others.)
+    assert!(p.contains("shuyu_case(CAST(t.income AS Utf8) IS NOT NULL, lower(t.name), Utf8(\"n\"))"), "{p}");
+    // Cheap parts: the engine's CASE and coalesce.
+    let p = rewritten("SELECT COUNT(*) FROM t WHERE CASE WHEN id = 7 THEN income ELSE 0 END > 3 AND coalesce(income, 0) > 1").await;
+    assert!(p.contains("CASE WHEN t.id = Int64(7) THEN t.income ELSE Int64(0) END") && !p.contains("shuyu_case"), "{p}");
+    assert!(p.contains("coalesce(t.income, Int64(0))"), "{p}");
+}
+
+#[tokio::test]
+async fn the_eager_case_answers_as_the_engines_case() {
+    use arrow::array::{Date32Array, Float64Array, Int32Array, Int64Array, StringArray};
+    use arrow::util::pretty::pretty_format_batches;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("income", DataType::Int64, true),
+        Field::new("small", DataType::Int32, true),
+        Field::new("x", DataType::Float64, true),
+        Field::new("name", DataType::Utf8, true),
+        Field::new("d", DataType::Date32, true),
+    ]));
+    let n = 40i64;
+    let batch = arrow::record_batch::RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from_iter((0..n).map(|i| (i % 7 != 3).then_some(i)))),
+            Arc::new(Int64Array::from_iter((0..n).map(|i| (i % 5 != 1).then_some(i * 37 % 11)))),
+            Arc::new(Int32Array::from_iter((0..n).map(|i| Some(i as i32 % 3)))),
+            Arc::new(Float64Array::from_iter((0..n).map(|i| Some(i as f64 / 3.0)))),
+            Arc::new(StringArray::from_iter((0..n).map(|i| (i % 6 != 2).then(|| ["ab", "aab", "", "b", "xyz"][i as usize % 5].to_string())))),
+            Arc::new(Date32Array::from_iter((0..n).map(|i| Some(i as i32)))),
+        ],
+    )
+    .expect("batch");
+    let ctx = SessionContext::new();
+    ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![batch]]).expect("table"))).expect("register");
+    for sql in [
+        "SELECT small, COUNT(*) AS c FROM t WHERE CASE WHEN id > 20 AND income > 3 THEN regexp_like(name, 'a+b') WHEN id < 5 THEN NULL ELSE income % 2 = 0 END GROUP BY small",
+        "SELECT CASE income WHEN 3 THEN upper(name) WHEN 4 THEN 'four' END AS k, COUNT(*) AS c FROM t GROUP BY 1",
+        "SELECT coalesce(regexp_replace(name, 'a', 'b'), 'none') AS k, COUNT(*) AS c FROM t GROUP BY 1",
+        "SELECT nvl2(income, lower(name), 'n') AS k, SUM(small) AS s FROM t GROUP BY 1",
+    ] {
+        let state = ctx.state();
+        let plan = state.create_logical_plan(sql).await.expect("plans");
+        let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).expect("analyzes");
+        let expected = ctx.execute_logical_plan(plan.clone()).await.expect("runs").collect().await.expect("collects");
+        let total = plan
+            .transform_up(|p| {
+                if matches!(p, LogicalPlan::Aggregate(_)) {
+                    return make_total(p).map(datafusion::common::tree_node::Transformed::yes).map_err(crate::error::to_df);
+                }
+                Ok(datafusion::common::tree_node::Transformed::no(p))
+            })
+            .expect("total")
+            .data;
+        assert!(total.display_indent().to_string().contains("shuyu_case"), "{sql}");
+        let got = ctx.execute_logical_plan(total).await.expect("runs").collect().await.expect("collects");
+        let sorted = |b: &[arrow::record_batch::RecordBatch]| {
+            let text = pretty_format_batches(b).expect("format").to_string();
+            let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+            lines.sort();
+            lines
+        };
+        assert_eq!(sorted(&got), sorted(&expected), "{sql}");
+    }
+}
