@@ -9,24 +9,20 @@
 //! chunk draws from its own ChaCha stream, chunks are generated in parallel (rayon) and
 //! written in order, and all sampling uses only correctly rounded float operations. Memory
 //! is flat: a few chunks are in flight at any time and row groups stream to the file.
-//! Every file is written to a temporary name, synced, then renamed.
+//! Every file is written to a temporary name, synced, then renamed ([`files`]).
 
+mod files;
 mod rng;
 mod tables;
 mod words;
 
-use std::fs::{self, File};
-use std::io::{IsTerminal, Write};
+use std::fs;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use arrow::record_batch::RecordBatch;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use parquet::arrow::ArrowWriter;
-use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::properties::WriterProperties;
-use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -34,6 +30,7 @@ use crate::demo::{demo_manifest, demo_manifest_toml, DEMO_TABLES};
 use crate::manifest::{ColumnType, TableManifest};
 use crate::DatasetsError;
 
+use files::{io_err, sync_dir, write_atomic, write_err, TableWriter};
 use tables::{Context, CHUNK_UNITS};
 
 /// Version of the generated format. Bumped whenever the same (residents, seed) would
@@ -42,9 +39,6 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// Name of the marker file written last into the output folder.
 pub const DATASET_INFO_FILE: &str = "dataset.json";
-
-/// Rows per Parquet row group.
-const ROW_GROUP_ROWS: usize = 256 * 1024;
 
 /// Options of [`generate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,129 +157,8 @@ pub fn arrow_schema(manifest: &TableManifest) -> SchemaRef {
     ))
 }
 
-fn io_err(path: &Path, source: std::io::Error) -> DatasetsError {
-    DatasetsError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn write_err(e: impl std::fmt::Display) -> DatasetsError {
-    DatasetsError::Write(e.to_string())
-}
-
 fn manifest_of(table: &str) -> Result<TableManifest, DatasetsError> {
     demo_manifest(table).ok_or_else(|| DatasetsError::Manifest(format!("no demo table {table}")))
-}
-
-/// A file under construction: removed on drop unless committed.
-struct TempFile {
-    tmp: PathBuf,
-    target: PathBuf,
-    committed: bool,
-}
-
-impl TempFile {
-    fn new(target: PathBuf) -> Self {
-        let file_name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = target.with_file_name(format!(".{file_name}.tmp.{}", std::process::id()));
-        TempFile {
-            tmp,
-            target,
-            committed: false,
-        }
-    }
-
-    fn create(&self) -> Result<File, DatasetsError> {
-        File::create(&self.tmp).map_err(|e| io_err(&self.tmp, e))
-    }
-
-    /// Syncs the finished file and renames it to its target; returns its size.
-    fn commit(mut self, file: File) -> Result<u64, DatasetsError> {
-        file.sync_all().map_err(|e| io_err(&self.tmp, e))?;
-        let bytes = file.metadata().map_err(|e| io_err(&self.tmp, e))?.len();
-        drop(file);
-        fs::rename(&self.tmp, &self.target).map_err(|e| io_err(&self.target, e))?;
-        self.committed = true;
-        Ok(bytes)
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
-}
-
-/// Writes a small file atomically.
-fn write_atomic(target: PathBuf, contents: &[u8]) -> Result<u64, DatasetsError> {
-    let tmp = TempFile::new(target);
-    let mut file = tmp.create()?;
-    file.write_all(contents).map_err(|e| io_err(&tmp.tmp, e))?;
-    tmp.commit(file)
-}
-
-/// A Parquet file being streamed.
-struct TableWriter {
-    schema: SchemaRef,
-    writer: ArrowWriter<File>,
-    tmp: TempFile,
-    rows: u64,
-}
-
-/// Integer columns written in ascending order: the privacy unit of `residents` and
-/// `medical_visits` (rows are clustered by person) and the visit id.
-const ASCENDING_COLUMNS: [&str; 2] = ["person_id", "visit_id"];
-
-impl TableWriter {
-    fn create(out_dir: &Path, table: &str, schema: SchemaRef) -> Result<Self, DatasetsError> {
-        let tmp = TempFile::new(out_dir.join(format!("{table}.parquet")));
-        let file = tmp.create()?;
-        let level = ZstdLevel::try_new(3).map_err(write_err)?;
-        let mut props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(level))
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .set_created_by(format!(
-                "shuyu-datasets format {FORMAT_VERSION} (parquet-rs)"
-            ));
-        // An ascending id column is mostly steps of 0 and 1: delta encoding stores it in about
-        // one bit per row and decodes it without a dictionary lookup. Every private query over
-        // a many-rows-per-unit table reads its unit column, so this is on the hot path.
-        for name in ASCENDING_COLUMNS {
-            if schema.field_with_name(name).is_ok_and(|f| f.data_type() == &DataType::Int64) {
-                let path = ColumnPath::from(name);
-                props = props
-                    .set_column_dictionary_enabled(path.clone(), false)
-                    .set_column_encoding(path, Encoding::DELTA_BINARY_PACKED);
-            }
-        }
-        let props = props.build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(write_err)?;
-        Ok(TableWriter {
-            schema,
-            writer,
-            tmp,
-            rows: 0,
-        })
-    }
-
-    fn write(&mut self, batch: &RecordBatch) -> Result<(), DatasetsError> {
-        self.writer.write(batch).map_err(write_err)?;
-        self.rows += batch.num_rows() as u64;
-        Ok(())
-    }
-
-    /// Finishes the file, syncs it and moves it into place.
-    fn finish(self) -> Result<(u64, u64), DatasetsError> {
-        let file = self.writer.into_inner().map_err(write_err)?;
-        let bytes = self.tmp.commit(file)?;
-        Ok((self.rows, bytes))
-    }
 }
 
 /// Generates chunks `0..n_chunks` in parallel, a window at a time, and hands them to
@@ -460,16 +333,6 @@ fn generate_with_chunks(
     bar.set_length(bar.position());
     bar.finish_with_message("done");
     Ok(report_of(out, &info))
-}
-
-/// Makes the renames durable (best effort; not every platform can sync a folder).
-fn sync_dir(dir: &Path) {
-    #[cfg(unix)]
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    #[cfg(not(unix))]
-    let _ = dir;
 }
 
 fn report_of(out: &Path, info: &DatasetInfo) -> GenerateReport {

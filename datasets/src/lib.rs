@@ -13,7 +13,8 @@
 //!   Parquet, with their manifests and a `dataset.json` marker, byte-identical for the same
 //!   (residents, seed); `is_generated` tells whether a folder already holds them.
 //!   Internals: `generate/rng.rs` (ChaCha streams per chunk, portable samplers),
-//!   `generate/tables.rs` (row generators), `generate/words.rs` (word lists, district facts).
+//!   `generate/tables.rs` (row generators), `generate/words.rs` (word lists, district facts),
+//!   `generate/files.rs` (temporary files, atomic renames, the Parquet writer).
 //! - `masking` (feature `samples`): the dev environment's masking rules, checked against
 //!   each column's sensitivity and type, and the deployment's secret `MaskingKey`.
 //! - [`declarations`]: the [`DeclarationsVerified`] witness and the checks of
