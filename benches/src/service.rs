@@ -18,9 +18,10 @@ use shuyu::config::{Config, Limits};
 use shuyu::runner::Runner;
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
-    AuthorizationId, Budget, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, NewPerson, Principal, PrivacyDefinition,
-    PrivacyKind, Right, Role, Store,
+    AuthorizationId, Budget, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, NewPerson, Principal, PrivacyTerms,
+    Right, Role, Store,
 };
+use shuyu_privacy::{keys, PrivacyDefinition};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
@@ -31,8 +32,6 @@ use crate::runner::Result;
 const AUTHORIZATION_HEADER: &str = "x-shuyu-authorization";
 /// Header setting what one query may spend.
 const BUDGET_HEADER: &str = "x-shuyu-budget";
-/// Schema metadata key of what a query was charged.
-const CHARGED_KEY: &str = "shuyu.charged";
 
 /// Job limits of the bench's server: the defaults, with room for the 10 M bounded queries.
 pub fn limits(max_jobs_per_unit: u32) -> Limits {
@@ -94,7 +93,7 @@ impl Service {
                 term_end: now + ChronoDuration::days(1),
                 rights: vec![Right::ProcessingUse],
                 mode: Mode::Free,
-                privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+                privacy: PrivacyTerms { kind: PrivacyDefinition::PureDp, delta: 0.0 },
                 budget: BudgetTerms { total: 1e6, per_query_cap: 10.0, per_query_default: 1.0, delta_total: None },
                 export_policy: ExportPolicy::Automatic,
             },
@@ -179,7 +178,7 @@ impl Client {
         let elapsed = start.elapsed();
         let charged = schema
             .as_ref()
-            .and_then(|s| s.metadata().get(CHARGED_KEY))
+            .and_then(|s| s.metadata().get(keys::CHARGED))
             .and_then(|c| Nano::parse_decimal(c, "charged").ok())
             .unwrap_or(Nano::ZERO);
         Ok(Answer { elapsed, batches, charged })

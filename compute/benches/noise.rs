@@ -16,9 +16,9 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use shuyu_compute::noise::{
-    add_float_noise, add_integer_noise, calibrate_partition_selection, calibrate_scale, dp_quantile, select_partitions, Mechanism,
-    PrivacyDefinition,
+    add_float_noise, add_integer_noise, calibrate_partition_selection, calibrate_scale, dp_quantile, select_partitions,
 };
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 
 /// Group counts: a district GROUP BY, a department × district cross, many keys, a million.
 const GROUPS: [usize; 4] = [12, 1_000, 100_000, 1_000_000];

@@ -16,9 +16,9 @@ use arrow::datatypes::{DataType, Int64Type};
 use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use shuyu_planner::plan::{KeySet, OutputKind, Release};
-use shuyu_planner::PrivacyDefinition;
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 
-use crate::calibrator::{definition, integer_mechanism, selection_of};
+use crate::calibrator::selection_of;
 use crate::error::{ComputeError, Result};
 use crate::noise;
 
@@ -128,7 +128,7 @@ pub fn choose_keys(release: &Release, inner: &InnerRows, def: PrivacyDefinition)
 
 /// Noisy partial vectors over the released keys.
 pub fn noisy_partials(release: &Release, inner: &InnerRows, rows: &[Option<usize>], def: PrivacyDefinition) -> Result<Vec<Vec<i64>>> {
-    let mech = integer_mechanism(def);
+    let mech = Mechanism::for_definition(def, true);
     release
         .partials
         .iter()
@@ -213,7 +213,7 @@ pub fn quantile_values(
     }
     counts
         .iter()
-        .map(|cnt| Ok(noise::dp_quantile_at_scale(cnt, h.bounds.0, h.bounds.1, h.alpha, definition(def), c.scale)?))
+        .map(|cnt| Ok(noise::dp_quantile_at_scale(cnt, h.bounds.0, h.bounds.1, h.alpha, def, c.scale)?))
         .collect()
 }
 

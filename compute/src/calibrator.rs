@@ -1,10 +1,10 @@
 //! The planner's calibrator on OpenDP: scales from budgets, costs from OpenDP's own privacy
 //! maps of the measurements that will draw the noise.
 
-use shuyu_planner::plan::{Calibration, Calibrator, Mechanism as PlanMechanism};
-use shuyu_planner::PrivacyDefinition as PlanDefinition;
+use shuyu_planner::plan::{Calibration, Calibrator};
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 
-use crate::noise::{self, Mechanism, PrivacyDefinition};
+use crate::noise;
 
 /// Confidence level of the half-widths reported with each release.
 pub const CONFIDENCE: f64 = 0.95;
@@ -13,30 +13,14 @@ pub const CONFIDENCE: f64 = 0.95;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OpenDpCalibrator;
 
-/// The noise module's definition for a planner definition.
-pub fn definition(d: PlanDefinition) -> PrivacyDefinition {
-    match d {
-        PlanDefinition::PureDp => PrivacyDefinition::PureDp,
-        PlanDefinition::Zcdp => PrivacyDefinition::Zcdp,
-    }
-}
-
-/// The integer mechanism of a definition.
-pub fn integer_mechanism(d: PlanDefinition) -> Mechanism {
-    Mechanism::for_definition(definition(d), true)
-}
-
 impl Calibrator for OpenDpCalibrator {
-    fn calibrate_vector(&self, d: PlanDefinition, sensitivity: f64, budget: f64) -> Result<Calibration, String> {
-        let m = integer_mechanism(d);
+    fn calibrate_vector(&self, d: PrivacyDefinition, sensitivity: f64, budget: f64) -> Result<Calibration, String> {
+        let m = Mechanism::for_definition(d, true);
         let scale = noise::calibrate_scale(m, sensitivity, budget).map_err(|e| e.to_string())?;
         let cost = noise::release_cost(m, sensitivity, scale).map_err(|e| e.to_string())?;
         let half_width = noise::confidence_half_width(m, scale, CONFIDENCE).map_err(|e| e.to_string())?;
         Ok(Calibration {
-            mechanism: match m {
-                Mechanism::DiscreteGaussian => PlanMechanism::DiscreteGaussian,
-                _ => PlanMechanism::DiscreteLaplace,
-            },
+            mechanism: m,
             scale,
             cost,
             delta: 0.0,
@@ -45,11 +29,11 @@ impl Calibrator for OpenDpCalibrator {
         })
     }
 
-    fn calibrate_selection(&self, d: PlanDefinition, budget: f64, delta: f64, max_partitions: u32) -> Result<Calibration, String> {
-        let sel = noise::calibrate_partition_selection(definition(d), budget, delta, max_partitions).map_err(|e| e.to_string())?;
+    fn calibrate_selection(&self, d: PrivacyDefinition, budget: f64, delta: f64, max_partitions: u32) -> Result<Calibration, String> {
+        let sel = noise::calibrate_partition_selection(d, budget, delta, max_partitions).map_err(|e| e.to_string())?;
         let (cost, spent_delta) = noise::partition_selection_cost(&sel).map_err(|e| e.to_string())?;
         Ok(Calibration {
-            mechanism: PlanMechanism::PartitionSelection,
+            mechanism: Mechanism::PartitionSelection,
             scale: sel.scale,
             cost,
             delta: spent_delta,
@@ -58,19 +42,19 @@ impl Calibrator for OpenDpCalibrator {
         })
     }
 
-    fn calibrate_quantile(&self, d: PlanDefinition, budget: f64, alpha: f64, max_rows: u32, max_groups: u32) -> Result<Calibration, String> {
+    fn calibrate_quantile(&self, d: PrivacyDefinition, budget: f64, alpha: f64, max_rows: u32, max_groups: u32) -> Result<Calibration, String> {
         // Each unit reaches at most `max_groups` keys: split the budget across them.
         let per_key = budget / f64::from(max_groups.max(1));
-        let scale = noise::quantile_scale(alpha, max_rows, definition(d), per_key).map_err(|e| e.to_string())?;
-        let cost = noise::quantile_cost(alpha, max_rows, definition(d), scale).map_err(|e| e.to_string())? * f64::from(max_groups.max(1));
-        Ok(Calibration { mechanism: PlanMechanism::ExponentialQuantile, scale, cost, delta: 0.0, threshold: 0, half_width: 0.0 })
+        let scale = noise::quantile_scale(alpha, max_rows, d, per_key).map_err(|e| e.to_string())?;
+        let cost = noise::quantile_cost(alpha, max_rows, d, scale).map_err(|e| e.to_string())? * f64::from(max_groups.max(1));
+        Ok(Calibration { mechanism: Mechanism::ExponentialQuantile, scale, cost, delta: 0.0, threshold: 0, half_width: 0.0 })
     }
 }
 
 /// Selection parameters back from a calibration.
-pub fn selection_of(c: &Calibration, d: PlanDefinition, max_partitions: u32) -> noise::PartitionSelection {
+pub fn selection_of(c: &Calibration, d: PrivacyDefinition, max_partitions: u32) -> noise::PartitionSelection {
     noise::PartitionSelection {
-        mechanism: integer_mechanism(d),
+        mechanism: Mechanism::for_definition(d, true),
         scale: c.scale,
         threshold: c.threshold,
         max_partitions,

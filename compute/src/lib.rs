@@ -6,11 +6,13 @@
 //!
 //! ## Layout
 //! - [`noise`]: every random draw, on OpenDP measurements (discrete Laplace and Gaussian,
-//!   partition selection, DP quantiles), costs from OpenDP's privacy maps.
+//!   partition selection, DP quantiles), costs from OpenDP's privacy maps; mechanisms and
+//!   definitions are `shuyu-privacy`'s.
 //! - [`calibrator`]: the planner's [`shuyu_planner::Calibrator`] on top of [`noise`].
 //! - [`assemble`]: one release: inner results → key set → noisy partials → output columns.
 //! - [`engine`]: [`PrivateSession`], the library entry point (`execute`, `explain`).
-//! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column).
+//! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column), under
+//!   the keys of `shuyu_privacy::keys`.
 //! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
 //!   renames a release's columns.
 //! - [`error`]: the crate's error enum.

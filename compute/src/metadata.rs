@@ -4,6 +4,7 @@
 //! `shuyu.releases` (JSON: every measurement with mechanism, scale, cost and 95 % half-width),
 //! `shuyu.noiseless` (only "true" in test builds). Field-level keys, on output columns that
 //! are a count or a sum as released: `shuyu.mechanism`, `shuyu.scale`, `shuyu.ci95_half_width`.
+//! The keys are [`shuyu_privacy::keys`]' constants.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,20 +12,21 @@ use std::sync::Arc;
 use arrow::datatypes::{Schema, SchemaRef};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use shuyu_planner::plan::{OutputKind, PrivatePlan};
+use shuyu_privacy::keys;
 
 /// Builds the result schema with metadata.
 pub fn annotate(schema: &SchemaRef, plan: &PrivatePlan) -> SchemaRef {
     let (cost, delta) = plan.total_cost();
     let mut md: HashMap<String, String> = schema.metadata().clone();
-    md.insert("shuyu.cost".into(), format!("{cost}"));
-    md.insert("shuyu.delta".into(), format!("{delta}"));
-    md.insert("shuyu.definition".into(), plan.budget.unit_name().into());
-    md.insert("shuyu.releases".into(), serde_json::to_string(&plan.releases).unwrap_or_default());
+    md.insert(keys::COST.into(), format!("{cost}"));
+    md.insert(keys::DELTA.into(), format!("{delta}"));
+    md.insert(keys::DEFINITION.into(), plan.budget.definition.unit_name().into());
+    md.insert(keys::RELEASES.into(), serde_json::to_string(&plan.releases).unwrap_or_default());
     if crate::noise::NOISELESS {
-        md.insert("shuyu.noiseless".into(), "true".into());
+        md.insert(keys::NOISELESS.into(), "true".into());
     }
     // Per released output name: (mechanism, scale, half-width in output units).
-    let mut per_output: HashMap<String, (String, f64, f64)> = HashMap::new();
+    let mut per_output: HashMap<String, (&'static str, f64, f64)> = HashMap::new();
     for r in &plan.releases {
         for o in &r.outputs {
             let (p, unit) = match &o.kind {
@@ -33,7 +35,7 @@ pub fn annotate(schema: &SchemaRef, plan: &PrivatePlan) -> SchemaRef {
                 _ => continue,
             };
             if let Some(c) = r.partials[p].calibration {
-                per_output.insert(o.name.clone(), (c.mechanism.as_str().into(), c.scale / unit, c.half_width / unit));
+                per_output.insert(o.name.clone(), (c.mechanism.name(), c.scale / unit, c.half_width / unit));
             }
         }
     }
@@ -47,9 +49,9 @@ pub fn annotate(schema: &SchemaRef, plan: &PrivatePlan) -> SchemaRef {
             match per_output.get(&src) {
                 Some((m, s, h)) => {
                     let mut fm = f.metadata().clone();
-                    fm.insert("shuyu.mechanism".into(), m.clone());
-                    fm.insert("shuyu.scale".into(), format!("{s}"));
-                    fm.insert("shuyu.ci95_half_width".into(), format!("{h}"));
+                    fm.insert(keys::MECHANISM.into(), (*m).into());
+                    fm.insert(keys::SCALE.into(), format!("{s}"));
+                    fm.insert(keys::CI95_HALF_WIDTH.into(), format!("{h}"));
                     Arc::new(f.as_ref().clone().with_metadata(fm))
                 }
                 None => f.clone(),

@@ -25,7 +25,7 @@ struct Case {
 }
 
 const fn pure(name: &'static str, sql: &'static str, bounded: &'static str, keys: usize) -> Case {
-    Case { name, sql, bounded, keys, budget: QueryBudget { definition: shuyu_planner::PrivacyDefinition::PureDp, amount: 1.0, delta: 0.0, max_groups: None, max_rows: None } }
+    Case { name, sql, bounded, keys, budget: QueryBudget { definition: shuyu_privacy::PrivacyDefinition::PureDp, amount: 1.0, delta: 0.0, max_groups: None, max_rows: None } }
 }
 
 fn empty_key(values: &[ScalarValue]) -> bool {

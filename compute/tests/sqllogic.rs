@@ -138,7 +138,7 @@ impl sqllogictest::AsyncDB for ShuyuDb {
                         DefaultColumnType::Integer,
                     ],
                     rows: vec![vec![
-                        budget.unit_name().to_string(),
+                        budget.definition.unit_name().to_string(),
                         fmt_f64(r.cost),
                         fmt_f64(r.delta),
                         r.releases.to_string(),

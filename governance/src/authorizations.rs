@@ -12,6 +12,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_datasets::TableManifest;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::access::{self, Principal, Role};
 use crate::amount::{Atto, Nano};
@@ -35,31 +36,12 @@ text_enum!(
     }
 );
 
-text_enum!(
-    /// How a budget is measured.
-    pub enum PrivacyKind {
-        /// Pure differential privacy: amounts are epsilon.
-        PureDp => "pure_dp",
-        /// Zero-concentrated differential privacy: amounts are rho.
-        Zcdp => "zcdp",
-    }
-);
-
-impl PrivacyKind {
-    /// The name of the budget's unit (`epsilon` or `rho`).
-    pub fn unit_name(self) -> &'static str {
-        match self {
-            PrivacyKind::PureDp => "epsilon",
-            PrivacyKind::Zcdp => "rho",
-        }
-    }
-}
-
-/// The privacy definition of an authorization.
+/// The privacy terms of an authorization: the definition its amounts are in, and the delta
+/// one query may use.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct PrivacyDefinition {
-    /// Pure DP (epsilon) or zCDP (rho).
-    pub kind: PrivacyKind,
+pub struct PrivacyTerms {
+    /// Pure DP (epsilon) or zCDP (rho); stored as `"pure_dp"` or `"zcdp"`.
+    pub kind: PrivacyDefinition,
     /// The most delta one query may use (partition selection); 0 disables partition
     /// selection. The ledger charges each query's delta against the authorization's delta
     /// total ([`BudgetTerms::delta_total`]).
@@ -150,8 +132,8 @@ pub struct NewAuthorization {
     pub rights: Vec<Right>,
     /// Free or paid.
     pub mode: Mode,
-    /// Privacy definition.
-    pub privacy: PrivacyDefinition,
+    /// Privacy definition and per-query delta.
+    pub privacy: PrivacyTerms,
     /// Budget.
     pub budget: BudgetTerms,
     /// Export policy.
@@ -181,8 +163,8 @@ pub struct Authorization {
     pub rights: Vec<Right>,
     /// Free or paid.
     pub mode: Mode,
-    /// Privacy definition.
-    pub privacy: PrivacyDefinition,
+    /// Privacy definition and per-query delta.
+    pub privacy: PrivacyTerms,
     /// Total budget (nano-units).
     pub total_budget: Nano,
     /// Per-query cap.
@@ -233,7 +215,7 @@ pub(crate) struct AuthRow {
     pub(crate) stored_status: String,
     pub(crate) term_start: i64,
     pub(crate) term_end: i64,
-    pub(crate) privacy: PrivacyKind,
+    pub(crate) privacy: PrivacyDefinition,
     pub(crate) total: Nano,
     pub(crate) cap: Nano,
     pub(crate) spent: Nano,
@@ -398,7 +380,7 @@ pub(crate) fn load(
         String,
         String,
         Option<i64>,
-        PrivacyKind,
+        PrivacyDefinition,
     );
     type Raw2 = (f64, Nano, Nano, Nano, ExportPolicy, String, i64, Atto);
     let (raw, raw2): (Raw, Raw2) = conn
@@ -443,7 +425,7 @@ pub(crate) fn load(
         term_end: from_micros(end)?,
         rights,
         mode,
-        privacy: PrivacyDefinition { kind, delta },
+        privacy: PrivacyTerms { kind, delta },
         total_budget: total,
         per_query_cap: cap,
         per_query_default: default,

@@ -15,11 +15,12 @@ use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::access::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
-use crate::authorizations::{self, ExportPolicy, PrivacyKind, Right};
+use crate::authorizations::{self, ExportPolicy, Right};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
 use crate::ids::{AuthorizationId, ExportId, JobId, PersonId, ProductId, UnitId};
@@ -153,7 +154,7 @@ pub struct ExportManifest {
     /// Privacy cost in nano-units of `privacy`.
     pub cost_nano: u64,
     /// Epsilon (pure DP) or rho (zCDP).
-    pub privacy: PrivacyKind,
+    pub privacy: PrivacyDefinition,
     /// How the export was allowed.
     pub approval: ExportStatus,
     /// When the manifest was issued (RFC 3339, UTC).

@@ -15,11 +15,12 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::access::{Actor, Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
-use crate::authorizations::{self, AuthRow, PrivacyKind};
+use crate::authorizations::{self, AuthRow};
 use crate::clock::to_micros;
 use crate::error::{GovernanceError, Result};
 use crate::ids::{AuthorizationId, DatasetId, JobId, ReservationId};
@@ -97,7 +98,7 @@ pub struct Budget {
     /// The authorization.
     pub authorization: AuthorizationId,
     /// Epsilon or rho.
-    pub kind: PrivacyKind,
+    pub kind: PrivacyDefinition,
     /// Granted total.
     pub total: Nano,
     /// Committed (and recovered) charges.

@@ -16,7 +16,8 @@
 //!   ([`shuyu_datasets::DeclarationsVerified`]) that their declarations hold for the data.
 //! - [`units`]: operating units and real-name people; [`credentials`]: bearer tokens and
 //!   [`Store::authenticate`].
-//! - [`authorizations`]: one scenario per authorization, the grant checks, session scopes.
+//! - [`authorizations`]: one scenario per authorization, the grant checks, session scopes;
+//!   its privacy terms hold `shuyu_privacy::PrivacyDefinition`, stored as `pure_dp`/`zcdp`.
 //! - [`ledger`]: reserve / commit / release in exact nano-units of epsilon/rho and
 //!   atto-units of delta ([`amount`]), crash recovery; [`loss`]: each unit's composed
 //!   privacy loss per dataset across its authorizations, and the bureau's caps on it.
@@ -38,6 +39,7 @@
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use chrono::Duration;
 //! use shuyu_governance::*;
+//! use shuyu_privacy::PrivacyDefinition;
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store = Store::open(dir.path())?;
@@ -81,7 +83,7 @@
 //!     datasets: vec![GrantedDataset { dataset: "households".into(), columns: vec!["person_id".into(), "age".into()] }],
 //!     term_start: now, term_end: now + Duration::days(365),
 //!     rights: vec![Right::ProcessingUse], mode: Mode::Free,
-//!     privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+//!     privacy: PrivacyTerms { kind: PrivacyDefinition::PureDp, delta: 0.0 },
 //!     budget: BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: None },
 //!     export_policy: ExportPolicy::Automatic,
 //! })?;
@@ -138,7 +140,7 @@ pub use amount::{Atto, Nano, ATTOS_PER_UNIT, NANOS_PER_UNIT};
 pub use audit::{AuditFilter, AuditRecord, Outcome, PurgeReport, VerifyReport, RETENTION_DAYS};
 pub use authorizations::{
     Authorization, AuthorizationStatus, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
-    NewAuthorization, PrivacyDefinition, PrivacyKind, Right, Scope, ScopedTable,
+    NewAuthorization, PrivacyTerms, Right, Scope, ScopedTable,
 };
 pub use catalog::Dataset;
 pub use shuyu_datasets::DeclarationsVerified;

@@ -26,11 +26,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::access::{Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
-use crate::authorizations::PrivacyKind;
 use crate::catalog;
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
@@ -125,10 +125,10 @@ struct Sums {
 }
 
 impl Sums {
-    fn add(&mut self, kind: PrivacyKind, amount: Nano, delta: Atto) {
+    fn add(&mut self, kind: PrivacyDefinition, amount: Nano, delta: Atto) {
         match kind {
-            PrivacyKind::PureDp => self.pure = self.pure.saturating_add(amount),
-            PrivacyKind::Zcdp => self.rho = self.rho.saturating_add(amount),
+            PrivacyDefinition::PureDp => self.pure = self.pure.saturating_add(amount),
+            PrivacyDefinition::Zcdp => self.rho = self.rho.saturating_add(amount),
         }
         self.delta = self.delta.saturating_add(delta);
     }
@@ -153,7 +153,7 @@ fn sums(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Sums> {
          GROUP BY a.id, a.privacy",
     )?;
     let rows = stmt
-        .query_map(params![unit, dataset], |r| Ok((r.get::<_, PrivacyKind>(0)?, r.get::<_, Nano>(1)?, r.get::<_, Atto>(2)?)))?
+        .query_map(params![unit, dataset], |r| Ok((r.get::<_, PrivacyDefinition>(0)?, r.get::<_, Nano>(1)?, r.get::<_, Atto>(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut s = Sums::default();
     for (kind, amount, delta) in rows {
@@ -179,7 +179,7 @@ fn load_cap(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Optio
 pub(crate) fn check_caps(
     conn: &Connection,
     unit: UnitId,
-    kind: PrivacyKind,
+    kind: PrivacyDefinition,
     amount: Nano,
     delta: Atto,
     datasets: &[(DatasetId, String)],

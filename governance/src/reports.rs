@@ -6,10 +6,11 @@ use std::fmt::Write as _;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::params;
 use serde::{Deserialize, Serialize};
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::access::{Principal, Role};
 use crate::amount::{Atto, Nano};
-use crate::authorizations::{self, AuthorizationStatus, PrivacyKind};
+use crate::authorizations::{self, AuthorizationStatus};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
 use crate::exports::ExportStatus;
@@ -48,7 +49,7 @@ pub struct BudgetLine {
     /// Its scenario.
     pub scenario: String,
     /// Epsilon or rho.
-    pub privacy: PrivacyKind,
+    pub privacy: PrivacyDefinition,
     /// Status at report time.
     pub status: AuthorizationStatus,
     /// Total granted.

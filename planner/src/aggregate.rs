@@ -24,6 +24,7 @@ use datafusion::logical_expr::{
     cast, lit, when, Aggregate, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr,
 };
 use shuyu_datasets::RowsPerUnit;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::bounding::{BoundParams, PartialInput};
 use crate::budget::QueryBudget;
@@ -172,7 +173,7 @@ impl<'a> AggregateAnalysis<'a> {
             let doms: Vec<Vec<ScalarValue>> = domains.into_iter().map(|d| d.unwrap_or_default()).collect();
             (KeySet::Public { domains: doms, size: n }, max_groups_decl.min(n.max(1) as u32))
         } else {
-            if self.budget.delta <= 0.0 || self.budget.definition == crate::budget::PrivacyDefinition::PureDp {
+            if self.budget.delta <= 0.0 || self.budget.definition == PrivacyDefinition::PureDp {
                 let missing: Vec<String> = key_exprs
                     .iter()
                     .zip(&domains)
@@ -371,8 +372,8 @@ impl<'a> AggregateAnalysis<'a> {
         // Partials with sensitivities.
         let g = max_groups as f64;
         let vector_factor = match self.budget.definition {
-            crate::budget::PrivacyDefinition::PureDp => g,
-            crate::budget::PrivacyDefinition::Zcdp => g.sqrt(),
+            PrivacyDefinition::PureDp => g,
+            PrivacyDefinition::Zcdp => g.sqrt(),
         };
         let partials: Vec<Partial> = reqs
             .iter()

@@ -1,16 +1,8 @@
 //! What one query may spend: the privacy definition and amount, and contribution bounds.
 
-use crate::refusal::{Refusal, RefusalCode};
+use shuyu_privacy::PrivacyDefinition;
 
-/// Privacy definition of an authorization's budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PrivacyDefinition {
-    /// Pure epsilon-DP; integer noise from the discrete Laplace.
-    PureDp,
-    /// Zero-concentrated DP (rho); integer noise from the discrete Gaussian.
-    Zcdp,
-}
+use crate::refusal::{Refusal, RefusalCode};
 
 /// The budget of one query.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -63,13 +55,5 @@ impl QueryBudget {
             return Err(Refusal::new(RefusalCode::InvalidBudget, "contribution bounds must be at least 1"));
         }
         Ok(())
-    }
-
-    /// The name of the amount ("epsilon" or "rho").
-    pub fn unit_name(&self) -> &'static str {
-        match self.definition {
-            PrivacyDefinition::PureDp => "epsilon",
-            PrivacyDefinition::Zcdp => "rho",
-        }
     }
 }

@@ -53,7 +53,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
             release.push(Some(r.index as i64));
             column.push("(keys)".to_string());
             measure.push("count(distinct unit) per key".to_string());
-            mechanism.push(c.mechanism.as_str().to_string());
+            mechanism.push(c.mechanism.name().to_string());
             sensitivity.push(Some(1.0));
             scale.push(Some(c.scale));
             cost.push(Some(c.cost));
@@ -82,7 +82,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
             column.push(users.join(", "));
             measure.push(p.label.clone());
             let c = p.calibration;
-            mechanism.push(c.map(|c| c.mechanism.as_str().to_string()).unwrap_or_else(|| "uncalibrated".into()));
+            mechanism.push(c.map(|c| c.mechanism.name().to_string()).unwrap_or_else(|| "uncalibrated".into()));
             sensitivity.push(Some(p.vector_sensitivity));
             scale.push(c.map(|c| c.scale));
             cost.push(c.map(|c| c.cost));
@@ -100,7 +100,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
             column.push(users.join(", "));
             measure.push(format!("quantile over {} candidates in [{}, {}]", h.buckets, h.bounds.0, h.bounds.1));
             let c = h.calibration;
-            mechanism.push(c.map(|c| c.mechanism.as_str().to_string()).unwrap_or_else(|| "uncalibrated".into()));
+            mechanism.push(c.map(|c| c.mechanism.name().to_string()).unwrap_or_else(|| "uncalibrated".into()));
             sensitivity.push(Some(h.max_rows as f64));
             scale.push(c.map(|c| c.scale));
             cost.push(c.map(|c| c.cost));
@@ -112,7 +112,7 @@ pub fn explain_batch(plan: &PrivatePlan) -> RecordBatch {
     release.push(None);
     column.push("(total)".into());
     measure.push(format!("{} releases, {} measurements, basic composition", plan.releases.len(), plan.measurement_count()));
-    mechanism.push(format!("{} (delta {delta:e})", plan.budget.unit_name()));
+    mechanism.push(format!("{} (delta {delta:e})", plan.budget.definition.unit_name()));
     sensitivity.push(None);
     scale.push(None);
     cost.push(Some(total));

@@ -17,7 +17,8 @@
 //! - [`exact_cache`]: exact inner results reused within a scope (fresh noise every time).
 //! - [`facts`]: bounds, public domains and taint of columns and expressions.
 //! - [`on_grid`]: the fused per-row kernel of sum partials (clamp, centre, scale, round).
-//! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait.
+//! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait (privacy
+//!   definitions and mechanisms are `shuyu-privacy`'s).
 //! - [`release_table`]: the slot a release's noised batch is placed in.
 //! - [`explain`]: EXPLAIN PRIVACY.
 //! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors.
@@ -41,8 +42,8 @@ pub mod total;
 
 pub use aggregate::{BoundingOrder, PlanOptions};
 pub use analyzer::{calibrate, plan_query, strip_explain_privacy};
-pub use budget::{PrivacyDefinition, QueryBudget};
+pub use budget::QueryBudget;
 pub use error::PlannerError;
-pub use plan::{Calibration, Calibrator, KeySet, Mechanism, OutputKind, PrivatePlan, Release};
+pub use plan::{Calibration, Calibrator, KeySet, OutputKind, PrivatePlan, Release};
 pub use refusal::{Refusal, RefusalCode};
 pub use scope::{GrantedTable, Scope, ScopeCatalog};

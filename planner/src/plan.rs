@@ -10,35 +10,10 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::LogicalPlan;
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 
-use crate::budget::{PrivacyDefinition, QueryBudget};
+use crate::budget::QueryBudget;
 use crate::release_table::ReleaseTable;
-
-/// Which noise a vector gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Mechanism {
-    /// Discrete Laplace (pure DP).
-    DiscreteLaplace,
-    /// Discrete Gaussian (zCDP).
-    DiscreteGaussian,
-    /// Exponential mechanism over quantile scores (report noisy max).
-    ExponentialQuantile,
-    /// Thresholded noisy counts of units (partition selection).
-    PartitionSelection,
-}
-
-impl Mechanism {
-    /// The mechanism's name as shown in EXPLAIN PRIVACY and result metadata.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mechanism::DiscreteLaplace => "discrete_laplace",
-            Mechanism::DiscreteGaussian => "discrete_gaussian",
-            Mechanism::ExponentialQuantile => "exponential_quantile",
-            Mechanism::PartitionSelection => "partition_selection",
-        }
-    }
-}
 
 /// Calibration of one measurement: filled in by a [`Calibrator`].
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]

@@ -24,9 +24,10 @@ use serde_json::json;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
-    Atto, AuthorizationId, BudgetTerms, ExportDecision, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyDefinition, PrivacyKind,
-    Right, Role, Store, UnitId,
+    Atto, AuthorizationId, BudgetTerms, ExportDecision, ExportPolicy, GrantedDataset, Mode, NewAuthorization, NewPerson, Principal, PrivacyTerms, Right,
+    Role, Store, UnitId,
 };
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::config::{Config, Limits, Served};
 use crate::dev::SamplesJob;
@@ -125,7 +126,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
                     GrantedDataset { dataset: "medical_visits".into(), columns: cols(&["visit_id", "person_id", "visit_date", "hospital", "department", "cost"]) },
                     GrantedDataset { dataset: "districts".into(), columns: cols(&["district", "area_km2", "population_2020"]) },
                 ],
-                PrivacyDefinition { kind: PrivacyKind::Zcdp, delta: 1e-6 },
+                PrivacyTerms { kind: PrivacyDefinition::Zcdp, delta: 1e-6 },
                 BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: None },
             )
         } else {
@@ -137,7 +138,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
                     GrantedDataset { dataset: "enterprises".into(), columns: cols(&["credit_code", "district", "industry", "registered_capital", "employees", "founded_year"]) },
                     GrantedDataset { dataset: "districts".into(), columns: cols(&["district", "area_km2", "population_2020"]) },
                 ],
-                PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+                PrivacyTerms { kind: PrivacyDefinition::PureDp, delta: 0.0 },
                 BudgetTerms { total: 10.0, per_query_cap: 2.0, per_query_default: 1.0, delta_total: None },
             )
         };

@@ -38,7 +38,7 @@ pub async fn run_local(dir: &Path, sql: &str, epsilon: f64, rho: Option<f64>, de
     let r = session.execute(sql, budget).await?;
     println!("{}", render(&r.batches, format));
     if !r.explain {
-        eprintln!("cost: {} {} (delta {}), {} measurements, {:.1} ms", r.cost, budget.unit_name(), r.delta, r.releases, r.elapsed.as_secs_f64() * 1e3);
+        eprintln!("cost: {} {} (delta {}), {} measurements, {:.1} ms", r.cost, budget.definition.unit_name(), r.delta, r.releases, r.elapsed.as_secs_f64() * 1e3);
     }
     Ok(())
 }

@@ -20,19 +20,10 @@ use arrow::ipc::writer::FileWriter;
 use arrow::record_batch::RecordBatch;
 use sha2::{Digest, Sha256};
 use shuyu_governance::{AuthorizationId, ExportId, ExportStatus, JobId, Nano, NewProduct, Principal, ProductId, Store, UnitArea};
+use shuyu_privacy::keys;
 
 use crate::offload::store_call;
 use crate::Error;
-
-/// Schema-level metadata keys of held and released results.
-pub mod keys {
-    /// The export request's id.
-    pub const EXPORT: &str = "shuyu.export";
-    /// Its status (`pending`, `approved`, `automatic`).
-    pub const EXPORT_STATUS: &str = "shuyu.export_status";
-    /// The signed export manifest (JSON: `manifest` and `signature`), once released.
-    pub const EXPORT_MANIFEST: &str = "shuyu.export_manifest";
-}
 
 /// A result held for review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,9 +40,9 @@ pub struct HeldExport {
 /// charge that produced it.
 pub fn stored_schema(schema: &Schema, job: JobId, authorization: AuthorizationId, charged: Nano) -> SchemaRef {
     let mut md = schema.metadata().clone();
-    md.insert("shuyu.job".into(), job.0.to_string());
-    md.insert("shuyu.authorization".into(), authorization.0.to_string());
-    md.insert("shuyu.charged".into(), charged.to_string());
+    md.insert(keys::JOB.into(), job.0.to_string());
+    md.insert(keys::AUTHORIZATION.into(), authorization.0.to_string());
+    md.insert(keys::CHARGED.into(), charged.to_string());
     Arc::new(Schema::new_with_metadata(schema.fields().clone(), md))
 }
 

@@ -35,6 +35,7 @@ use shuyu_governance::{
     Reservation, Right, Scope as GrantedScope, Store,
 };
 use shuyu_planner::{strip_explain_privacy, PlannerError};
+use shuyu_privacy::keys;
 use tokio::time::timeout_at;
 
 use crate::config::{Config, Limits, Served};
@@ -45,9 +46,6 @@ use crate::offload::store_call;
 use crate::review::{self, HeldExport};
 use crate::scope_cache::{CachedScope, ScopeCache};
 use crate::Error;
-
-/// Schema-level metadata key naming the environment a result comes from (`prod` or `dev`).
-pub const ENVIRONMENT_KEY: &str = "shuyu.environment";
 
 /// What a governed query returned.
 #[derive(Debug)]
@@ -527,7 +525,7 @@ async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Ve
 /// `schema` with the environment marker.
 fn with_environment(schema: &Schema, environment: Environment) -> SchemaRef {
     let mut md = schema.metadata().clone();
-    md.insert(ENVIRONMENT_KEY.into(), environment.as_str().into());
+    md.insert(keys::ENVIRONMENT.into(), environment.as_str().into());
     Arc::new(Schema::new_with_metadata(schema.fields().clone(), md))
 }
 

@@ -10,8 +10,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use shuyu_governance::{AuthorizationId, PrivacyKind, Scope as GrantedScope};
+use shuyu_governance::{AuthorizationId, Scope as GrantedScope};
 use shuyu_planner::{GrantedTable, QueryBudget, Scope};
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::Error;
 
@@ -54,8 +55,8 @@ impl ScopeCache {
         let a = &granted.authorization;
         let default = a.per_query_default.as_f64();
         let budget = match a.privacy.kind {
-            PrivacyKind::PureDp => QueryBudget::pure(default),
-            PrivacyKind::Zcdp => QueryBudget::zcdp(default, a.privacy.delta),
+            PrivacyDefinition::PureDp => QueryBudget::pure(default),
+            PrivacyDefinition::Zcdp => QueryBudget::zcdp(default, a.privacy.delta),
         };
         let tables = granted.tables.iter().map(|t| t.manifest.name.clone()).collect();
         let entry = Arc::new(CachedScope { fingerprint, scope, budget, tables });

@@ -15,8 +15,9 @@ use shuyu_datasets::masking::REDACTED;
 use shuyu_datasets::sample::load_samples_report;
 use shuyu_governance::{
     AuditFilter, AuthorizationId, BudgetTerms, Environment, ExportDecision, ExportId, ExportPolicy, GrantedDataset, JobFilter, JobStatus,
-    Mode, Nano, NewAuthorization, PrivacyDefinition, PrivacyKind, Right, SignedManifest,
+    Mode, Nano, NewAuthorization, PrivacyTerms, Right, SignedManifest,
 };
+use shuyu_privacy::PrivacyDefinition;
 use tonic::Code;
 
 const GROUPED: &str = "SELECT district, COUNT(*) AS n FROM residents GROUP BY district ORDER BY district";
@@ -55,7 +56,7 @@ fn grant(server: &TestServer, unit: shuyu_governance::UnitId, scenario: &str, da
                 term_end: now + Duration::days(30),
                 rights,
                 mode: Mode::Free,
-                privacy: PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+                privacy: PrivacyTerms { kind: PrivacyDefinition::PureDp, delta: 0.0 },
                 budget: BudgetTerms { total: 5.0, per_query_cap: 1.0, per_query_default: 0.5, delta_total: None },
                 export_policy: policy,
             },

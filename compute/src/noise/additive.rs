@@ -79,6 +79,9 @@ fn noise_int_chunk(chunk: &mut [i64], mechanism: Mechanism, scale: f64) -> Resul
         Mechanism::Laplace | Mechanism::Gaussian => {
             return Err(float_mechanism_on_integers());
         }
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
+            return Err(not_additive(mechanism));
+        }
     }
     .map_err(|e| NoiseError::opendp_invoke("drawing integer noise", e))?;
     copy_back(chunk, &out)
@@ -95,6 +98,9 @@ fn noise_float_chunk(
         Mechanism::Gaussian => float_gaussian(scale)?.invoke(&input),
         Mechanism::DiscreteLaplace | Mechanism::DiscreteGaussian => {
             return Err(integer_mechanism_on_floats());
+        }
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
+            return Err(not_additive(mechanism));
         }
     }
     .map_err(|e| NoiseError::opendp_invoke("drawing float noise", e))?;
@@ -127,6 +133,22 @@ fn integer_mechanism_on_floats() -> NoiseError {
     )
 }
 
+fn not_additive(mechanism: Mechanism) -> NoiseError {
+    NoiseError::InvalidArgument(format!(
+        "{mechanism} adds no noise to a vector of values: use DiscreteLaplace or \
+         DiscreteGaussian on integers, Laplace or Gaussian on floats"
+    ))
+}
+
+/// Refuses the mechanisms that are not additive noise (the exponential quantile and
+/// partition selection have their own functions: `dp_quantile`, `select_partitions`).
+fn check_additive(mechanism: Mechanism) -> Result<(), NoiseError> {
+    match mechanism {
+        Mechanism::DiscreteLaplace | Mechanism::DiscreteGaussian | Mechanism::Laplace | Mechanism::Gaussian => Ok(()),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => Err(not_additive(mechanism)),
+    }
+}
+
 /// Adds noise in place to integer values (one vector release), drawing with OpenDP's
 /// discrete Laplace (`make_laplace`) or discrete Gaussian (`make_gaussian`) measurement,
 /// in parallel over chunks of [`CHUNK_LEN`] values with rayon.
@@ -140,15 +162,15 @@ pub fn add_integer_noise(
     mechanism: Mechanism,
     scale: f64,
 ) -> Result<(), NoiseError> {
-    if !mechanism.is_integer() {
-        return Err(float_mechanism_on_integers());
-    }
+    // Built once before touching data, so parameter errors surface without any draw.
+    let build: fn(f64) -> Result<(), NoiseError> = match mechanism {
+        Mechanism::DiscreteLaplace => |s| int_laplace(s).map(drop),
+        Mechanism::DiscreteGaussian => |s| int_gaussian(s).map(drop),
+        Mechanism::Laplace | Mechanism::Gaussian => return Err(float_mechanism_on_integers()),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => return Err(not_additive(mechanism)),
+    };
     check_scale(scale)?;
-    // Build once before touching data, so parameter errors surface without any draw.
-    match mechanism {
-        Mechanism::DiscreteLaplace => drop(int_laplace(scale)?),
-        _ => drop(int_gaussian(scale)?),
-    }
+    build(scale)?;
     if NOISELESS {
         return Ok(());
     }
@@ -170,9 +192,13 @@ pub fn add_float_noise(
     mechanism: Mechanism,
     scale: f64,
 ) -> Result<(), NoiseError> {
-    if mechanism.is_integer() {
-        return Err(integer_mechanism_on_floats());
-    }
+    // Built once before touching data, so parameter errors surface without any draw.
+    let build: fn(f64) -> Result<(), NoiseError> = match mechanism {
+        Mechanism::Laplace => |s| float_laplace(s).map(drop),
+        Mechanism::Gaussian => |s| float_gaussian(s).map(drop),
+        Mechanism::DiscreteLaplace | Mechanism::DiscreteGaussian => return Err(integer_mechanism_on_floats()),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => return Err(not_additive(mechanism)),
+    };
     check_scale(scale)?;
     if values.par_iter().any(|v| !v.is_finite()) {
         return Err(NoiseError::InvalidArgument(
@@ -181,10 +207,7 @@ pub fn add_float_noise(
                 .into(),
         ));
     }
-    match mechanism {
-        Mechanism::Laplace => drop(float_laplace(scale)?),
-        _ => drop(float_gaussian(scale)?),
-    }
+    build(scale)?;
     if NOISELESS {
         return Ok(());
     }
@@ -211,6 +234,7 @@ fn check_sensitivity(sensitivity: f64) -> Result<(), NoiseError> {
 /// sensitivity and the result is rho (= Δ2²/(2σ²), rounded up). Scale 0 with a positive
 /// sensitivity costs infinity. The cost does not depend on the vector's length.
 pub fn release_cost(mechanism: Mechanism, sensitivity: f64, scale: f64) -> Result<f64, NoiseError> {
+    check_additive(mechanism)?;
     check_sensitivity(sensitivity)?;
     check_scale(scale)?;
     let ctx = "evaluating the privacy map";
@@ -219,6 +243,7 @@ pub fn release_cost(mechanism: Mechanism, sensitivity: f64, scale: f64) -> Resul
         Mechanism::DiscreteGaussian => int_gaussian(scale)?.map(&sensitivity),
         Mechanism::Laplace => float_laplace(scale)?.map(&sensitivity),
         Mechanism::Gaussian => float_gaussian(scale)?.map(&sensitivity),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => return Err(not_additive(mechanism)),
     }
     .map_err(|e| NoiseError::opendp_params(ctx, e))
 }
@@ -235,6 +260,7 @@ pub fn calibrate_scale(
     sensitivity: f64,
     budget: f64,
 ) -> Result<f64, NoiseError> {
+    check_additive(mechanism)?;
     check_sensitivity(sensitivity)?;
     check_budget(budget, "the budget of a release")?;
     if sensitivity == 0.0 {
@@ -243,6 +269,7 @@ pub fn calibrate_scale(
     let start = match mechanism {
         Mechanism::DiscreteLaplace | Mechanism::Laplace => sensitivity / budget,
         Mechanism::DiscreteGaussian | Mechanism::Gaussian => sensitivity / (2.0 * budget).sqrt(),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => return Err(not_additive(mechanism)),
     };
     nudge_scale_up(start, budget, |s| release_cost(mechanism, sensitivity, s))
 }
@@ -261,6 +288,7 @@ pub fn confidence_half_width(
     scale: f64,
     level: f64,
 ) -> Result<f64, NoiseError> {
+    check_additive(mechanism)?;
     check_scale(scale)?;
     if !(level > 0.0 && level < 1.0) {
         return Err(NoiseError::InvalidArgument(
@@ -279,6 +307,7 @@ pub fn confidence_half_width(
             gaussian_scale_to_accuracy(scale, alpha).map(|a| (a + 1.0).ceil())
         }
         Mechanism::DiscreteGaussian => discrete_gaussian_scale_to_accuracy(scale, alpha),
+        Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => return Err(not_additive(mechanism)),
     }
     .map_err(|e| NoiseError::opendp_params("computing the confidence half-width", e))
 }

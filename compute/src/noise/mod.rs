@@ -13,13 +13,15 @@
 //! | cost composition and conversion | [`accounting`] | `CompositionMeasure::compose`, `ConcentratedMeasure::convert` |
 //!
 //! # Mechanisms and privacy definitions
-//! An authorization's budget is in one [`PrivacyDefinition`]: pure DP (epsilon, L1
-//! sensitivities, Laplace-family noise) or zero-concentrated DP (rho, L2 sensitivities,
-//! Gaussian-family noise). Integer values (counts, integer sums) take the *discrete*
-//! Laplace/Gaussian; float values take OpenDP's floating-point-safe samplers, which draw the
-//! same discrete distributions on the grid of multiples of 2^-1074 (the finest `f64` grid,
-//! OpenDP's default `k`), so rounding adds nothing to the sensitivity and the float privacy
-//! map equals the integer one.
+//! [`Mechanism`] and [`PrivacyDefinition`] are `shuyu-privacy`'s, shared with the planner
+//! and governance. The functions here accept the mechanisms they draw and refuse the others
+//! with [`NoiseError::InvalidArgument`]. An authorization's budget is in one
+//! [`PrivacyDefinition`]: pure DP (epsilon, L1 sensitivities, Laplace-family noise) or
+//! zero-concentrated DP (rho, L2 sensitivities, Gaussian-family noise). Integer values
+//! (counts, integer sums) take the *discrete* Laplace/Gaussian; float values take OpenDP's
+//! floating-point-safe samplers, which draw the same discrete distributions on the grid of
+//! multiples of 2^-1074 (the finest `f64` grid, OpenDP's default `k`), so rounding adds
+//! nothing to the sensitivity and the float privacy map equals the integer one.
 //!
 //! # Features
 //! * Cargo: OpenDP's `contrib` feature (already on in the workspace) gates every constructor
@@ -68,7 +70,7 @@ pub use quantile::{
     dp_quantile, dp_quantile_at_scale, quantile_candidates, quantile_cost, quantile_scale,
 };
 
-use serde::{Deserialize, Serialize};
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 
 /// `true` when shuyu-compute was built with the test-only `noiseless` feature: no noise is
 /// drawn and every mechanism releases its exact input. Never true in a build that serves data.
@@ -76,79 +78,6 @@ pub const NOISELESS: bool = cfg!(feature = "noiseless");
 
 /// Number of values noised by one OpenDP measurement invocation (one rayon task).
 pub const CHUNK_LEN: usize = 4096;
-
-/// Which mechanism draws the noise.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Mechanism {
-    /// Discrete Laplace on integers (pure DP; scale `b`, P(k) ∝ exp(-|k|/b)).
-    DiscreteLaplace,
-    /// Discrete Gaussian on integers (zCDP; scale `σ`, P(k) ∝ exp(-k²/(2σ²))).
-    DiscreteGaussian,
-    /// Laplace on floats (pure DP), OpenDP's floating-point-safe sampler (discrete Laplace on
-    /// the 2^-1074 grid).
-    Laplace,
-    /// Gaussian on floats (zCDP), OpenDP's floating-point-safe sampler (discrete Gaussian on
-    /// the 2^-1074 grid).
-    Gaussian,
-}
-
-impl Mechanism {
-    /// The mechanism shuyu uses for a release of that kind of value under that definition.
-    pub fn for_definition(definition: PrivacyDefinition, integer: bool) -> Mechanism {
-        match (definition, integer) {
-            (PrivacyDefinition::PureDp, true) => Mechanism::DiscreteLaplace,
-            (PrivacyDefinition::PureDp, false) => Mechanism::Laplace,
-            (PrivacyDefinition::Zcdp, true) => Mechanism::DiscreteGaussian,
-            (PrivacyDefinition::Zcdp, false) => Mechanism::Gaussian,
-        }
-    }
-
-    /// Whether the mechanism noises integers (`true`) or floats (`false`).
-    pub fn is_integer(self) -> bool {
-        matches!(
-            self,
-            Mechanism::DiscreteLaplace | Mechanism::DiscreteGaussian
-        )
-    }
-
-    /// The privacy definition in which the mechanism's cost is stated: epsilon for the
-    /// Laplace family (given an L1 sensitivity), rho for the Gaussian family (L2 sensitivity).
-    pub fn definition(self) -> PrivacyDefinition {
-        match self {
-            Mechanism::DiscreteLaplace | Mechanism::Laplace => PrivacyDefinition::PureDp,
-            Mechanism::DiscreteGaussian | Mechanism::Gaussian => PrivacyDefinition::Zcdp,
-        }
-    }
-
-    /// Short lowercase name, as shown in EXPLAIN PRIVACY and in result metadata.
-    pub fn name(self) -> &'static str {
-        match self {
-            Mechanism::DiscreteLaplace => "discrete_laplace",
-            Mechanism::DiscreteGaussian => "discrete_gaussian",
-            Mechanism::Laplace => "laplace",
-            Mechanism::Gaussian => "gaussian",
-        }
-    }
-}
-
-/// Privacy definition of an authorization's budget.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum PrivacyDefinition {
-    /// Pure differential privacy; costs are epsilon.
-    PureDp,
-    /// Zero-concentrated differential privacy; costs are rho.
-    Zcdp,
-}
-
-impl PrivacyDefinition {
-    /// Name of the cost unit: `"epsilon"` or `"rho"`.
-    pub fn cost_unit(self) -> &'static str {
-        match self {
-            PrivacyDefinition::PureDp => "epsilon",
-            PrivacyDefinition::Zcdp => "rho",
-        }
-    }
-}
 
 /// Errors of the noise module. Messages are actionable and never quote data values.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -96,12 +96,20 @@ fn check_selection(sel: &PartitionSelection) -> Result<(), NoiseError> {
     }
     match sel.mechanism {
         Mechanism::DiscreteGaussian | Mechanism::DiscreteLaplace => Ok(()),
-        Mechanism::Gaussian | Mechanism::Laplace => Err(NoiseError::InvalidArgument(
-            "partition selection noises integer unit counts: use DiscreteGaussian or \
-             DiscreteLaplace"
-                .into(),
-        )),
+        Mechanism::Gaussian
+        | Mechanism::Laplace
+        | Mechanism::ExponentialQuantile
+        | Mechanism::PartitionSelection => Err(not_count_noise()),
     }
+}
+
+/// The refusal of a selection whose `mechanism` is not an integer noise.
+fn not_count_noise() -> NoiseError {
+    NoiseError::InvalidArgument(
+        "partition selection noises integer unit counts: use DiscreteGaussian or \
+         DiscreteLaplace"
+            .into(),
+    )
 }
 
 /// The neighbouring distance of the key-count map: one unit changes at most
@@ -126,7 +134,11 @@ pub fn partition_selection_cost(sel: &PartitionSelection) -> Result<(f64, f64), 
     let map_threshold = sel.threshold - 1;
     match sel.mechanism {
         Mechanism::DiscreteGaussian => gaussian_selection(sel.scale, map_threshold)?.map(&d_in),
-        _ => laplace_selection(sel.scale, map_threshold)?.map(&d_in),
+        Mechanism::DiscreteLaplace => laplace_selection(sel.scale, map_threshold)?.map(&d_in),
+        Mechanism::Gaussian
+        | Mechanism::Laplace
+        | Mechanism::ExponentialQuantile
+        | Mechanism::PartitionSelection => return Err(not_count_noise()),
     }
     .map_err(|e| NoiseError::opendp_params(ctx, e))
 }
@@ -247,7 +259,11 @@ fn select_chunk(
         .collect();
     let kept = match sel.mechanism {
         Mechanism::DiscreteGaussian => gaussian_selection(sel.scale, sel.threshold)?.invoke(&input),
-        _ => laplace_selection(sel.scale, sel.threshold)?.invoke(&input),
+        Mechanism::DiscreteLaplace => laplace_selection(sel.scale, sel.threshold)?.invoke(&input),
+        Mechanism::Gaussian
+        | Mechanism::Laplace
+        | Mechanism::ExponentialQuantile
+        | Mechanism::PartitionSelection => return Err(not_count_noise()),
     }
     .map_err(|e| NoiseError::opendp_invoke("drawing partition selection noise", e))?;
     Ok((0..chunk.len())

@@ -5,6 +5,7 @@
 use chrono::Duration;
 use shuyu_datasets::Classification;
 use shuyu_governance::*;
+use shuyu_privacy::PrivacyDefinition;
 
 use crate::common::*;
 
@@ -18,10 +19,10 @@ fn on(amount: Nano, delta: Atto, datasets: &[&str]) -> Charge {
 }
 
 /// A second authorization of `unit` over households and clinics, in `kind`.
-fn second_grant(f: &Fixture, unit: UnitId, kind: PrivacyKind, delta: f64, delta_total: Option<f64>) -> AuthorizationId {
+fn second_grant(f: &Fixture, unit: UnitId, kind: PrivacyDefinition, delta: f64, delta_total: Option<f64>) -> AuthorizationId {
     let mut req = grant_request(unit, "second study", f.store.now());
     req.datasets.push(GrantedDataset { dataset: "clinics".into(), columns: vec!["person_id".into(), "age".into()] });
-    req.privacy = PrivacyDefinition { kind, delta };
+    req.privacy = PrivacyTerms { kind, delta };
     req.budget = BudgetTerms { total: 1.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total };
     f.store.grant(&f.admin, &req).unwrap()
 }
@@ -64,7 +65,7 @@ fn delta_is_reserved_committed_and_refused_once_exhausted() {
     }
 
     // An explicit small total runs out: two queries of 1e-7 fit in 2e-7, a third does not.
-    let auth = second_grant(&with_clinics_on(&f), f.unit_a, PrivacyKind::Zcdp, 1e-7, Some(2e-7));
+    let auth = second_grant(&with_clinics_on(&f), f.unit_a, PrivacyDefinition::Zcdp, 1e-7, Some(2e-7));
     assert_eq!(f.store.budget(&f.analyst_a, auth).unwrap().delta_total, delta_e8(20));
     for _ in 0..2 {
         let job = f.prod_job(&f.analyst_a, auth);
@@ -141,7 +142,7 @@ fn crash_recovery_settles_delta_in_full() {
 #[test]
 fn a_unit_is_capped_on_a_dataset_across_its_authorizations() {
     let f = with_clinics();
-    let second = second_grant(&f, f.unit_a, PrivacyKind::PureDp, 1e-7, None);
+    let second = second_grant(&f, f.unit_a, PrivacyDefinition::PureDp, 1e-7, None);
     let cap = f.store.set_loss_cap(&f.admin, f.unit_a, "households", 0.5, 1e-7).unwrap();
     assert_eq!(cap.cap.map(|c| (c.epsilon, c.delta)), Some((Nano(500_000_000), delta_e8(10))));
     assert_eq!(cap.authorizations, vec![f.auth_a, second]);
@@ -191,7 +192,7 @@ fn a_unit_is_capped_on_a_dataset_across_its_authorizations() {
 #[test]
 fn the_loss_view_composes_pure_epsilon_rho_and_delta_as_computed_by_hand() {
     let f = with_clinics();
-    let zcdp = second_grant(&f, f.unit_a, PrivacyKind::Zcdp, 1e-6, Some(1e-5));
+    let zcdp = second_grant(&f, f.unit_a, PrivacyDefinition::Zcdp, 1e-6, Some(1e-5));
     // Pure DP: 0.25 and 0.05 on households; zCDP: rho 0.01 (δ 2e-7) and 0.03 (δ 1e-7, of
     // which 5e-8 is committed) on households, 0.02 on clinics only.
     spend(&f.store, &f.analyst_a, f.auth_a, Nano(250_000_000), Nano(250_000_000)).unwrap();

@@ -11,6 +11,7 @@ use shuyu_datasets::{
 };
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::*;
+use shuyu_privacy::PrivacyDefinition;
 use tempfile::TempDir;
 
 /// A valid resident ID number, distinct per seed.
@@ -85,8 +86,8 @@ pub fn grant_request(unit: UnitId, scenario: &str, now: DateTime<Utc>) -> NewAut
         term_end: now + Duration::days(365),
         rights: vec![Right::ProcessingUse, Right::ProductOperation],
         mode: Mode::Free,
-        privacy: PrivacyDefinition {
-            kind: PrivacyKind::PureDp,
+        privacy: PrivacyTerms {
+            kind: PrivacyDefinition::PureDp,
             delta: 1e-7,
         },
         budget: BudgetTerms {

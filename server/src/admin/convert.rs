@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use shuyu_governance as gov;
+use shuyu_privacy::PrivacyDefinition;
 use shuyu_proto::admin::v1 as pb;
 
 use crate::Error;
@@ -38,8 +39,6 @@ pub fn parse_enum<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>, acce
 pub const ROLES: &[&str] = &["bureau_admin", "supervisor", "unit_analyst", "provider"];
 /// The rights' names.
 pub const RIGHTS: &[&str] = &["processing_use", "product_operation"];
-/// The privacy definitions' names.
-pub const PRIVACY_KINDS: &[&str] = &["pure_dp", "zcdp"];
 /// The export policies' names.
 pub const EXPORT_POLICIES: &[&str] = &["automatic", "review"];
 /// The export statuses' names.
@@ -174,7 +173,7 @@ pub fn new_authorization(r: &pb::GrantAuthorizationRequest, now: DateTime<Utc>) 
             None => gov::Mode::Free,
             Some(price_cents) => gov::Mode::Paid { price_cents },
         },
-        privacy: gov::PrivacyDefinition { kind: parse_enum(&r.privacy, "privacy", gov::PrivacyKind::parse, PRIVACY_KINDS)?, delta: r.delta },
+        privacy: gov::PrivacyTerms { kind: parse_enum(&r.privacy, "privacy", PrivacyDefinition::parse, PrivacyDefinition::NAMES)?, delta: r.delta },
         budget: gov::BudgetTerms {
             total: r.budget_total,
             per_query_cap: r.per_query_cap,
@@ -301,8 +300,8 @@ mod tests {
 
     #[test]
     fn enumerations_list_what_is_accepted() {
-        assert_eq!(parse_enum("zcdp", "privacy", gov::PrivacyKind::parse, PRIVACY_KINDS).expect("kind"), gov::PrivacyKind::Zcdp);
-        match parse_enum("rho", "privacy", gov::PrivacyKind::parse, PRIVACY_KINDS) {
+        assert_eq!(parse_enum("zcdp", "privacy", PrivacyDefinition::parse, PrivacyDefinition::NAMES).expect("kind"), PrivacyDefinition::Zcdp);
+        match parse_enum("rho", "privacy", PrivacyDefinition::parse, PrivacyDefinition::NAMES) {
             Err(Error::Usage(m)) => assert_eq!(m, "privacy must be one of: pure_dp, zcdp"),
             other => panic!("expected a usage error, got {other:?}"),
         }

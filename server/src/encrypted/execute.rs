@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confidence_half_width, release_cost, Mechanism, PrivacyDefinition};
+use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confidence_half_width, release_cost};
+use shuyu_privacy::{Mechanism, PrivacyDefinition};
 use shuyu_compute::QueryResult;
 use shuyu_crypto::bootstrapped;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
@@ -172,11 +173,7 @@ pub async fn run(
     let recorder = Recorder { runner, job, tables: cached.tables.clone() };
 
     // Budget: the amount split evenly between the releases.
-    let definition = match budget.definition {
-        shuyu_planner::PrivacyDefinition::PureDp => PrivacyDefinition::PureDp,
-        shuyu_planner::PrivacyDefinition::Zcdp => PrivacyDefinition::Zcdp,
-    };
-    let mechanism = Mechanism::for_definition(definition, true);
+    let mechanism = Mechanism::for_definition(budget.definition, true);
     // Each release is calibrated a hair below its share, so that the composed cost, rounded
     // up to the ledger's nano-unit, never exceeds the amount asked for.
     let share = budget.amount / releases.len() as f64 * (1.0 - 1e-9);
@@ -196,7 +193,7 @@ pub async fn run(
     let distribution = match mechanism {
         Mechanism::DiscreteLaplace => NoiseDistribution::DiscreteLaplace,
         Mechanism::DiscreteGaussian => NoiseDistribution::DiscreteGaussian,
-        Mechanism::Laplace | Mechanism::Gaussian => {
+        Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
             return recorder.fail(JobStatus::Failed, Error::Internal("an encrypted release needs an integer noise mechanism".into())).await;
         }
     };
@@ -515,7 +512,7 @@ fn explain_batch(
     mechanism: Mechanism,
     total: f64,
     groups: usize,
-    definition: shuyu_planner::PrivacyDefinition,
+    definition: PrivacyDefinition,
 ) -> Result<arrow::record_batch::RecordBatch, String> {
     use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use fused::{Aggregate, Output};
@@ -547,10 +544,7 @@ fn explain_batch(
         let half = confidence_half_width(mechanism, *scale, 0.95).map_err(|e| e.to_string())?;
         rows.push((Some(0), column, measure, mechanism.name().to_string(), Some(sensitivity), Some(*scale), Some(*cost), Some(half), keys.clone()));
     }
-    let unit = match definition {
-        shuyu_planner::PrivacyDefinition::PureDp => "epsilon",
-        shuyu_planner::PrivacyDefinition::Zcdp => "rho",
-    };
+    let unit = definition.unit_name();
     rows.push((None, "(total)".into(), format!("{} releases, basic composition; noise added under encryption", plan.len()), format!("{unit} (delta 0e0)"), None, None, Some(total), None, String::new()));
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),

@@ -22,7 +22,8 @@
 //!
 //! Scan figures (rows and bytes read, CPU time) are exact and depend on the data (pruning,
 //! filters), so they stay in the bureau's job records and never reach the analyst
-//! (docs/threat-model.md lists what a response carries).
+//! (docs/threat-model.md lists what a response carries). Every key is a constant of
+//! [`shuyu_privacy::keys`].
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -37,38 +38,15 @@ use arrow_flight::{FlightData, FlightDescriptor, FlightEndpoint, FlightInfo, Tic
 use futures::{Stream, TryStreamExt};
 use prost::Message;
 use shuyu_governance::{AuthorizationId, PrivacyLoss};
+use shuyu_privacy::keys;
 use tonic::Status;
 
-use crate::review::{self, HeldExport};
+use crate::review::HeldExport;
 use crate::runner::{DevOutcome, Outcome};
 use crate::Error;
 
 /// A DoGet response stream.
 pub type DoGetStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
-
-/// Schema-level metadata keys the service adds.
-pub mod keys {
-    /// The job id.
-    pub const JOB: &str = "shuyu.job";
-    /// The authorization charged.
-    pub const AUTHORIZATION: &str = "shuyu.authorization";
-    /// What the ledger charged, exactly.
-    pub const CHARGED: &str = "shuyu.charged";
-    /// Budget left after the charge.
-    pub const BUDGET_REMAINING: &str = "shuyu.budget_remaining";
-    /// The authorization's total budget.
-    pub const BUDGET_TOTAL: &str = "shuyu.budget_total";
-    /// Cost of the query (epsilon or rho, from the planner).
-    pub const COST: &str = "shuyu.cost";
-    /// The delta the ledger charged, exactly.
-    pub const DELTA_CHARGED: &str = "shuyu.delta_charged";
-    /// Delta left after the charge.
-    pub const DELTA_REMAINING: &str = "shuyu.delta_remaining";
-    /// The authorization's delta total.
-    pub const DELTA_TOTAL: &str = "shuyu.delta_total";
-    /// The unit's privacy loss per dataset across its authorizations (JSON).
-    pub const LOSS: &str = "shuyu.loss";
-}
 
 /// The loss view as `shuyu.loss` carries it.
 fn loss_json(losses: &[PrivacyLoss]) -> String {
@@ -118,8 +96,8 @@ pub fn annotated(outcome: &Outcome, authorization: AuthorizationId) -> Result<(S
 pub fn held_notice(outcome: &Outcome, held: &HeldExport, authorization: AuthorizationId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
     let (annotated_schema, _) = annotated(outcome, authorization)?;
     let mut md = annotated_schema.metadata().clone();
-    md.insert(review::keys::EXPORT.into(), held.export.0.to_string());
-    md.insert(review::keys::EXPORT_STATUS.into(), held.status.as_str().into());
+    md.insert(keys::EXPORT.into(), held.export.0.to_string());
+    md.insert(keys::EXPORT_STATUS.into(), held.status.as_str().into());
     let schema = Arc::new(Schema::new_with_metadata(
         vec![Field::new("export", DataType::Int64, false), Field::new("status", DataType::Utf8, false), Field::new("message", DataType::Utf8, false)],
         md,

@@ -11,8 +11,9 @@ use arrow::datatypes::Schema;
 use chrono::Duration;
 use shuyu::demo::DemoUnit;
 use shuyu_governance::{
-    Atto, AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, PrivacyDefinition, PrivacyKind, Right,
+    Atto, AuthorizationId, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, PrivacyTerms, Right,
 };
+use shuyu_privacy::PrivacyDefinition;
 use tonic::Code;
 
 use crate::common::{self, code, message, TestServer};
@@ -45,7 +46,7 @@ fn loss(schema: &Schema, dataset: &str) -> serde_json::Value {
 }
 
 /// Grants `unit` a further authorization over residents and medical_visits.
-fn grant(server: &TestServer, unit: &DemoUnit, privacy: PrivacyDefinition, budget: BudgetTerms) -> AuthorizationId {
+fn grant(server: &TestServer, unit: &DemoUnit, privacy: PrivacyTerms, budget: BudgetTerms) -> AuthorizationId {
     let store = &server.domain.store;
     let now = store.now();
     let columns = |c: &[&str]| c.iter().map(|s| s.to_string()).collect::<Vec<_>>();
@@ -83,7 +84,7 @@ async fn delta_is_split_across_selections_budgeted_and_refused_once_spent() {
     let auth = grant(
         &server,
         &unit,
-        PrivacyDefinition { kind: PrivacyKind::Zcdp, delta: per_query },
+        PrivacyTerms { kind: PrivacyDefinition::Zcdp, delta: per_query },
         BudgetTerms { total: 2.0, per_query_cap: 0.5, per_query_default: 0.1, delta_total: Some(2.5e-6) },
     );
     let mut client = server.client_under(&unit, auth).await;
@@ -158,7 +159,7 @@ async fn a_units_loss_on_a_dataset_composes_across_its_authorizations_and_is_cap
     let second = grant(
         &server,
         &unit,
-        PrivacyDefinition { kind: PrivacyKind::PureDp, delta: 0.0 },
+        PrivacyTerms { kind: PrivacyDefinition::PureDp, delta: 0.0 },
         BudgetTerms { total: 10.0, per_query_cap: 2.0, per_query_default: 1.0, delta_total: None },
     );
     let store = &server.domain.store;

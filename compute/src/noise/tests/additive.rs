@@ -311,9 +311,21 @@ fn mechanism_helpers_are_consistent() {
     for def in [PrivacyDefinition::PureDp, PrivacyDefinition::Zcdp] {
         for integer in [true, false] {
             let m = Mechanism::for_definition(def, integer);
-            assert_eq!(m.definition(), def);
+            assert_eq!(m.definition(), Some(def));
             assert_eq!(m.is_integer(), integer);
         }
     }
-    assert_eq!(PrivacyDefinition::Zcdp.cost_unit(), "rho");
+    assert_eq!(PrivacyDefinition::Zcdp.unit_name(), "rho");
+}
+
+#[test]
+fn mechanisms_that_add_no_vector_noise_are_refused() {
+    for m in [Mechanism::ExponentialQuantile, Mechanism::PartitionSelection] {
+        let invalid = |r: Result<(), NoiseError>| matches!(r, Err(NoiseError::InvalidArgument(msg)) if msg.contains(m.name()));
+        assert!(invalid(add_integer_noise(&mut [1, 2], m, 1.0)), "{m}");
+        assert!(invalid(add_float_noise(&mut [1.0], m, 1.0)), "{m}");
+        assert!(invalid(release_cost(m, 1.0, 1.0).map(drop)), "{m}");
+        assert!(invalid(calibrate_scale(m, 1.0, 1.0).map(drop)), "{m}");
+        assert!(invalid(confidence_half_width(m, 0.0, 0.95).map(drop)), "{m}");
+    }
 }

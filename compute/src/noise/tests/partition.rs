@@ -124,6 +124,8 @@ fn invalid_selections_are_refused() {
             mechanism: Mechanism::Gaussian,
             ..ok
         },
+        PartitionSelection { mechanism: Mechanism::PartitionSelection, ..ok },
+        PartitionSelection { mechanism: Mechanism::ExponentialQuantile, ..ok },
         PartitionSelection { scale: -1.0, ..ok },
     ] {
         assert!(select_partitions(&[1, 2], &bad).is_err());

@@ -65,7 +65,7 @@ fn cost_matches_closed_form_and_calibration_is_tight() {
                 for budget in [0.01, 0.5, 3.0] {
                     let scale = quantile_scale(alpha, max_rows, def, budget).unwrap();
                     let cost = quantile_cost(alpha, max_rows, def, scale).unwrap();
-                    assert_tight(cost, budget, def.cost_unit());
+                    assert_tight(cost, budget, def.unit_name());
                 }
             }
         }
