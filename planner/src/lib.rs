@@ -20,7 +20,8 @@
 //! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait.
 //! - [`release_table`]: the slot a release's noised batch is placed in.
 //! - [`explain`]: EXPLAIN PRIVACY.
-//! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors.
+//! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors
+//!   (each with its fault class, `PlannerError::fault`).
 
 pub mod aggregate;
 pub mod analyzer;
