@@ -104,6 +104,35 @@ def test_a_refused_query_raises_with_its_code(demo):
     assert "ROW_LEVEL_OUTPUT" in str(refused.value)
 
 
+def fields(error, key):
+    """The values of one gRPC metadata entry of a failed call, as ADBC reports them.
+
+    The Flight SQL driver puts the status's headers and trailers into the error's
+    `details`, a list of (key, bytes) pairs; a value may appear once from each.
+    """
+    return {value.decode() for name, value in error.details if name == key}
+
+
+def test_a_refusal_carries_its_code_as_a_field(demo):
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
+        with pytest.raises(flightsql.Error) as refused:
+            cur.execute("SELECT district, COUNT(*) OVER () FROM residents")
+            cur.fetch_arrow_table()
+        with pytest.raises(flightsql.Error) as invalid:
+            cur.execute("SELEC district FROM residents")
+            cur.fetch_arrow_table()
+    # Branch on fields, not on the text: the code of the rule, the class of the fault and
+    # the gRPC status code (7, PERMISSION_DENIED).
+    assert fields(refused.value, "x-shuyu-refusal-code") == {"WINDOW_FUNCTION"}
+    assert fields(refused.value, "x-shuyu-fault") == {"refused"}
+    assert refused.value.vendor_code == 7
+    assert "WINDOW_FUNCTION" in str(refused.value), "the human message is unchanged"
+    # Bad SQL is no refusal: an invalid argument (3), without a refusal code.
+    assert fields(invalid.value, "x-shuyu-refusal-code") == set()
+    assert fields(invalid.value, "x-shuyu-fault") == {"invalid_argument"}
+    assert invalid.value.vendor_code == 3
+
+
 def test_another_units_tables_cannot_be_named(demo):
     with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
         with pytest.raises(flightsql.Error) as missing:
