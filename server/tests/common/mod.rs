@@ -185,12 +185,12 @@ pub fn status_field(e: &FlightError, key: &str) -> Option<String> {
 
 /// The refusal code a failed call carries as a field, not in its text.
 pub fn refusal_code(e: &FlightError) -> Option<String> {
-    status_field(e, "x-shuyu-refusal-code")
+    status_field(e, shuyu::error::REFUSAL_CODE_HEADER)
 }
 
 /// The fault class a failed call carries as a field (`refused`, `budget_exhausted`, …).
 pub fn fault(e: &FlightError) -> Option<String> {
-    status_field(e, "x-shuyu-fault")
+    status_field(e, shuyu::error::FAULT_HEADER)
 }
 
 /// Fetches every endpoint of `info`: the schema of the stream and its batches.
