@@ -1,5 +1,6 @@
-//! The compute crate's one error enum.
+//! The compute crate's error enum, and the fault class of each of its errors.
 
+use shuyu_datasets::Fault;
 use shuyu_planner::PlannerError;
 
 use crate::noise::NoiseError;
@@ -38,10 +39,23 @@ impl ComputeError {
                 "the query needs more memory than a job may use; add filters or fewer groups".into(),
             ),
             E::ArrowError(..) => ComputeError::Execution { category: "arrow compute error" },
-            E::ParquetError(_) => ComputeError::Execution { category: "reading a dataset failed" },
-            E::IoError(_) | E::ObjectStore(_) => ComputeError::Execution { category: "i/o error reading a dataset" },
+            E::ParquetError(_) => ComputeError::Execution { category: READ_FAILED },
+            E::IoError(_) | E::ObjectStore(_) => ComputeError::Execution { category: IO_FAILED },
             E::Plan(m) | E::Internal(m) | E::NotImplemented(m) => ComputeError::Internal(format!("planner: {}", m.lines().next().unwrap_or(""))),
             _ => ComputeError::Execution { category: "execution error" },
+        }
+    }
+
+    /// The fault class. Execution errors are the query's own (a failed cast, an overflow)
+    /// except a failed read of a dataset, which is the server's.
+    pub fn fault(&self) -> Fault {
+        match self {
+            ComputeError::Planner(p) => p.fault(),
+            ComputeError::Noise(n) => n.fault(),
+            ComputeError::Execution { category } if is_read_failure(category) => Fault::Internal,
+            ComputeError::Execution { .. } => Fault::QueryFailed,
+            ComputeError::ResourcesExhausted(_) => Fault::ResourceLimit,
+            ComputeError::Internal(_) => Fault::Internal,
         }
     }
 
@@ -51,6 +65,50 @@ impl ComputeError {
             ComputeError::Planner(p) => p.refusal(),
             _ => None,
         }
+    }
+}
+
+/// The categories of [`ComputeError::from_execution`] that are failed reads of a dataset.
+fn is_read_failure(category: &str) -> bool {
+    matches!(category, READ_FAILED | IO_FAILED)
+}
+
+const READ_FAILED: &str = "reading a dataset failed";
+const IO_FAILED: &str = "i/o error reading a dataset";
+
+impl NoiseError {
+    /// The fault class: a parameter out of range or a budget no noise scale meets is the
+    /// request's; OpenDP refusing a measurement it was given valid parameters for is a bug.
+    pub fn fault(&self) -> Fault {
+        match self {
+            NoiseError::InvalidArgument(_) | NoiseError::Calibration(_) => Fault::InvalidArgument,
+            NoiseError::OpenDp(_) => Fault::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use shuyu_planner::{Refusal, RefusalCode};
+
+    use super::*;
+
+    #[test]
+    fn execution_errors_are_the_querys_and_failed_reads_the_servers() {
+        assert_eq!(ComputeError::Execution { category: "arrow compute error" }.fault(), Fault::QueryFailed);
+        assert_eq!(ComputeError::Execution { category: READ_FAILED }.fault(), Fault::Internal);
+        assert_eq!(ComputeError::Execution { category: IO_FAILED }.fault(), Fault::Internal);
+        assert_eq!(ComputeError::ResourcesExhausted("memory".into()).fault(), Fault::ResourceLimit);
+        assert_eq!(ComputeError::Internal("bug".into()).fault(), Fault::Internal);
+    }
+
+    #[test]
+    fn planner_and_noise_errors_keep_their_class() {
+        let refused = ComputeError::Planner(PlannerError::Refused(Refusal::new(RefusalCode::RowLevelOutput, "aggregate it")));
+        assert_eq!(refused.fault(), Fault::Refused("ROW_LEVEL_OUTPUT"));
+        assert_eq!(ComputeError::Planner(PlannerError::Plan("no table".into())).fault(), Fault::InvalidArgument);
+        assert_eq!(ComputeError::Noise(NoiseError::Calibration("raise the budget".into())).fault(), Fault::InvalidArgument);
+        assert_eq!(ComputeError::Noise(NoiseError::OpenDp("map".into())).fault(), Fault::Internal);
     }
 }
 

@@ -15,7 +15,7 @@
 //!   the keys of `shuyu_privacy::keys`.
 //! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
 //!   renames a release's columns.
-//! - [`error`]: the crate's error enum.
+//! - [`error`]: the crate's error enum and the fault class of each error (`fault()`).
 
 pub mod assemble;
 pub mod calibrator;

@@ -1,5 +1,7 @@
 //! The crate's single error type. Messages never quote a data value or key material.
 
+use shuyu_datasets::Fault;
+
 /// Every failure of `shuyu-crypto`.
 #[derive(Debug, thiserror::Error)]
 pub enum CryptoError {
@@ -59,6 +61,21 @@ impl From<tfhe::Error> for CryptoError {
 }
 
 impl CryptoError {
+    /// The fault class: a bundle, key, proof or request that does not hold up is the
+    /// caller's; the keyholder refusing a release is a refused permission; TFHE-rs and file
+    /// failures are the server's. The domain's server and the keyholder both answer by it.
+    pub fn fault(&self) -> Fault {
+        match self {
+            CryptoError::AboveBound { .. }
+            | CryptoError::ProofRejected { .. }
+            | CryptoError::Capacity(_)
+            | CryptoError::InvalidInput(_)
+            | CryptoError::Malformed { .. } => Fault::InvalidArgument,
+            CryptoError::ReleaseRefused(_) => Fault::PermissionDenied,
+            CryptoError::Tfhe(_) | CryptoError::Io { .. } => Fault::Internal,
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
         CryptoError::Io { path: path.display().to_string(), source }
     }

@@ -3,7 +3,7 @@
 //! Layout:
 //! - [`bootstrapped`]: the bootstrapped tier (TFHE-rs integers, proven imports, predicates).
 //! - [`bundle`]: the import bundle (manifest + framed ciphertext files), streaming writer.
-//! - [`error`]: the crate's error enum.
+//! - [`error`]: the crate's error enum and the fault class of each error (`fault()`).
 //! - [`keyholder`]: the keyholder policy: grants, signed release requests, journal.
 //! - [`keys`]: custodian keys, domain keys, the domain's CRS; versioned serialization.
 //! - [`linear`]: the linear tier (packed GLWE over the 2^128 torus, sums by public masks) and

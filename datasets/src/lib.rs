@@ -22,6 +22,8 @@
 //!   `verify`): `verify_parquet()` streams a table's Parquet data through them.
 //! - `sample` (feature `samples`): `build_samples()` writes seeded, masked samples of the
 //!   tables (sampled by privacy unit so joins still match) into a folder replaced whole.
+//! - [`fault`]: [`Fault`], the fault classes every crate's error reports (`fn fault`), which
+//!   the server maps to gRPC codes and governance to job statuses.
 //! - `examples/generate.rs`: command-line front end (`cargo run --release --example generate
 //!   -- <residents> <out_dir> [seed]`).
 //!
@@ -30,6 +32,7 @@
 
 pub mod declarations;
 pub mod demo;
+pub mod fault;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod manifest;
@@ -42,6 +45,7 @@ pub mod verify;
 
 pub use declarations::DeclarationsVerified;
 pub use demo::{demo_manifest, demo_manifests};
+pub use fault::Fault;
 #[cfg(feature = "generate")]
 pub use generate::{
     ensure_generated, generate, is_generated, load_report, GenerateOptions, GenerateReport,
@@ -86,4 +90,18 @@ pub enum DatasetsError {
     /// The generator was asked for something it cannot do (e.g. zero residents).
     #[error("invalid options: {0}")]
     InvalidOptions(String),
+}
+
+impl DatasetsError {
+    /// The fault class: a manifest, masking rule, declaration or option the caller gave is
+    /// wrong; reading or writing files failed on the server.
+    pub fn fault(&self) -> Fault {
+        match self {
+            DatasetsError::Manifest(_)
+            | DatasetsError::Masking(_)
+            | DatasetsError::Declaration(_)
+            | DatasetsError::InvalidOptions(_) => Fault::InvalidArgument,
+            DatasetsError::Io { .. } | DatasetsError::Read(_) | DatasetsError::Write(_) => Fault::Internal,
+        }
+    }
 }

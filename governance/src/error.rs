@@ -3,6 +3,8 @@
 //! Messages say what the caller can do next. They never quote a data value, a token, an ID
 //! number or a key: only field names, identifiers the caller already holds, and amounts.
 
+use shuyu_datasets::Fault;
+
 use crate::amount::{Atto, Nano};
 
 /// Result alias of this crate.
@@ -249,6 +251,26 @@ impl GovernanceError {
         }
     }
 
+    /// The fault class: malformed input, an unknown object (or another unit's), a refused
+    /// permission, a budget or cap that cannot cover the query, a failed credential, a clash
+    /// with the state, a broken audit chain or ledger, or the store failing.
+    pub fn fault(&self) -> Fault {
+        match self {
+            GovernanceError::Invalid { .. } => Fault::InvalidArgument,
+            GovernanceError::NotFound { .. } => Fault::NotFound,
+            GovernanceError::Denied { .. } | GovernanceError::UnitInactive { .. } => Fault::PermissionDenied,
+            GovernanceError::BudgetExhausted { .. }
+            | GovernanceError::OverCap { .. }
+            | GovernanceError::DeltaExhausted { .. }
+            | GovernanceError::DeltaOverCap { .. }
+            | GovernanceError::LossCapExceeded { .. } => Fault::BudgetExhausted,
+            GovernanceError::Unauthenticated { .. } => Fault::Unauthenticated,
+            GovernanceError::Conflict { .. } => Fault::FailedPrecondition,
+            GovernanceError::AuditBroken { .. } | GovernanceError::LedgerBroken { .. } => Fault::IntegrityBroken,
+            GovernanceError::Store(_) | GovernanceError::Io { .. } | GovernanceError::Internal(_) => Fault::Internal,
+        }
+    }
+
     /// Whether this is a refusal of an authenticated request (recorded in the audit trail).
     pub fn is_refusal(&self) -> bool {
         matches!(
@@ -263,5 +285,40 @@ impl GovernanceError {
                 | GovernanceError::UnitInactive { .. }
                 | GovernanceError::NotFound { foreign: true, .. }
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JobStatus;
+
+    #[test]
+    fn each_error_reports_its_fault() {
+        let budget = GovernanceError::BudgetExhausted { authorization: 1, requested: Nano(5), remaining: Nano(1) };
+        assert_eq!(budget.fault(), Fault::BudgetExhausted);
+        let cap = GovernanceError::OverCap { authorization: 1, requested: Nano(5), cap: Nano(1) };
+        assert_eq!(cap.fault(), Fault::BudgetExhausted);
+        assert_eq!(GovernanceError::invalid("term.end", "before the start").fault(), Fault::InvalidArgument);
+        assert_eq!(GovernanceError::not_found("unit 7").fault(), Fault::NotFound);
+        assert_eq!(GovernanceError::foreign("unit 7").fault(), Fault::NotFound, "another unit's object reads as missing");
+        assert_eq!(GovernanceError::denied("supervisors read only").fault(), Fault::PermissionDenied);
+        assert_eq!(GovernanceError::UnitInactive { reason: "unit 3 is suspended".into() }.fault(), Fault::PermissionDenied);
+        assert_eq!(GovernanceError::Unauthenticated { reason: "the token is unknown" }.fault(), Fault::Unauthenticated);
+        assert_eq!(GovernanceError::conflict("the name is taken").fault(), Fault::FailedPrecondition);
+        assert_eq!(GovernanceError::AuditBroken { seq: 4, reason: "hash".into() }.fault(), Fault::IntegrityBroken);
+        assert_eq!(GovernanceError::Internal("bug".into()).fault(), Fault::Internal);
+    }
+
+    #[test]
+    fn a_job_refused_before_it_ran_is_refused_and_one_that_ran_failed() {
+        let budget = GovernanceError::BudgetExhausted { authorization: 1, requested: Nano(5), remaining: Nano(1) };
+        assert_eq!(JobStatus::ended_by(budget.fault()), JobStatus::Refused);
+        assert_eq!(JobStatus::ended_by(Fault::Refused("ROW_LEVEL_OUTPUT")), JobStatus::Refused);
+        assert_eq!(JobStatus::ended_by(Fault::InvalidArgument), JobStatus::Refused);
+        assert_eq!(JobStatus::ended_by(Fault::Charged), JobStatus::Failed);
+        assert_eq!(JobStatus::ended_by(Fault::TimedOut), JobStatus::Failed);
+        assert_eq!(JobStatus::ended_by(Fault::QueryFailed), JobStatus::Failed);
+        assert_eq!(JobStatus::ended_by(GovernanceError::Internal("bug".into()).fault()), JobStatus::Failed);
     }
 }

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use shuyu_datasets::Fault;
 
 use crate::access::{Actor, Principal, Role};
 use crate::amount::Nano;
@@ -46,6 +47,31 @@ text_enum!(
         Refused => "refused",
     }
 );
+
+impl JobStatus {
+    /// How a job that ended with an error of class `fault` is recorded: `refused` when it was
+    /// turned down before it ran (bad SQL, a privacy refusal, the budget, a permission),
+    /// `failed` when it ran and stopped (at run time, past a limit, after its budget was
+    /// reserved and charged, or for a bug).
+    pub fn ended_by(fault: Fault) -> JobStatus {
+        match fault {
+            Fault::InvalidArgument
+            | Fault::Refused(_)
+            | Fault::PermissionDenied
+            | Fault::Unauthenticated
+            | Fault::NotFound
+            | Fault::BudgetExhausted
+            | Fault::FailedPrecondition => JobStatus::Refused,
+            Fault::QueryFailed
+            | Fault::ResourceLimit
+            | Fault::TimedOut
+            | Fault::Charged
+            | Fault::Unavailable
+            | Fault::IntegrityBroken
+            | Fault::Internal => JobStatus::Failed,
+        }
+    }
+}
 
 /// Resources a job used (billable to the unit).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

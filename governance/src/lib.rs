@@ -29,7 +29,8 @@
 //! - [`lifecycle`]: suspend, reinstate, revoke (with deletion of the unit's or the
 //!   authorization's files, finished by the next [`Store::open`] if a crash interrupts it).
 //! - [`quality`]: data-quality issues; [`reports`]: per-unit operation reports.
-//! - [`clock`]: injectable time; [`error`]: the one error type, [`GovernanceError`].
+//! - [`clock`]: injectable time; [`error`]: the one error type, [`GovernanceError`], and its
+//!   fault class (`fault()`, from which [`JobStatus::ended_by`] records a job's end).
 //!
 //! Privacy amounts are [`Nano`] (1e-9 epsilon or rho) and [`Atto`] (1e-18 delta): charges
 //! round up, grants round down, both exactly; sums are exact.

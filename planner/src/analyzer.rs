@@ -120,7 +120,7 @@ pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<
     // float sum of the shares never rounds above the per-query δ).
     let selections = plan.releases.iter().filter(|r| matches!(r.keys, KeySet::Selected { .. })).count();
     let delta = if selections == 0 { 0.0 } else { plan.budget.delta / selections as f64 * (1.0 - 1e-12) };
-    let fail = |what: &str, e: String| PlannerError::Refused(crate::refusal::Refusal::new(RefusalCode::InvalidBudget, format!("cannot calibrate {what}: {e}")));
+    let fail = |what: &str, e: PlannerError| e.context(&format!("cannot calibrate {what}"));
     for r in &mut plan.releases {
         if let KeySet::Selected { max_partitions, calibration, .. } = &mut r.keys {
             *calibration = Some(calibrator.calibrate_selection(def, share, delta, *max_partitions).map_err(|e| fail("partition selection", e))?);

@@ -1,5 +1,7 @@
 //! The planner's one error enum.
 
+use shuyu_datasets::Fault;
+
 use crate::refusal::Refusal;
 
 /// Errors of the planner, by fault.
@@ -36,6 +38,27 @@ impl PlannerError {
             _ => None,
         }
     }
+
+    /// The fault class: bad SQL is an invalid argument, a refusal carries its code, an
+    /// inconsistent scope and a bug are internal.
+    pub fn fault(&self) -> Fault {
+        match self {
+            PlannerError::Plan(_) => Fault::InvalidArgument,
+            PlannerError::Refused(r) => Fault::Refused(r.code.as_str()),
+            PlannerError::Scope(_) | PlannerError::Internal(_) => Fault::Internal,
+        }
+    }
+
+    /// The error with `context` in front of its reason (`cannot calibrate count: …`); a
+    /// refusal keeps its code.
+    pub fn context(self, context: &str) -> Self {
+        match self {
+            PlannerError::Plan(m) => PlannerError::Plan(format!("{context}: {m}")),
+            PlannerError::Refused(r) => PlannerError::Refused(Refusal::new(r.code, format!("{context}: {}", r.message))),
+            PlannerError::Scope(m) => PlannerError::Scope(format!("{context}: {m}")),
+            PlannerError::Internal(m) => PlannerError::Internal(format!("{context}: {m}")),
+        }
+    }
 }
 
 impl From<Refusal> for PlannerError {
@@ -69,6 +92,30 @@ pub(crate) fn from_df(e: datafusion::error::DataFusionError) -> PlannerError {
             Err(other) => PlannerError::Internal(other.to_string()),
         },
         other => PlannerError::Internal(other.strip_backtrace()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::refusal::RefusalCode;
+
+    #[test]
+    fn each_error_reports_its_fault_and_a_refusal_its_code() {
+        assert_eq!(PlannerError::Plan("table nope not found".into()).fault(), Fault::InvalidArgument);
+        let refused = PlannerError::Refused(Refusal::new(RefusalCode::WindowFunction, "aggregate first"));
+        assert_eq!(refused.fault(), Fault::Refused("WINDOW_FUNCTION"));
+        assert_eq!(refused.fault().refusal_code(), Some("WINDOW_FUNCTION"));
+        assert_eq!(PlannerError::Scope("grant names a missing column".into()).fault(), Fault::Internal);
+        assert_eq!(PlannerError::Internal("bug".into()).fault(), Fault::Internal);
+    }
+
+    #[test]
+    fn context_keeps_a_refusals_code() {
+        let e = PlannerError::Refused(Refusal::new(RefusalCode::InvalidBudget, "no noise scale meets the budget"));
+        let e = e.context("cannot calibrate count");
+        assert_eq!(e.fault(), Fault::Refused("INVALID_BUDGET"));
+        assert_eq!(e.to_string(), "refused [INVALID_BUDGET]: cannot calibrate count: no noise scale meets the budget");
     }
 }
 

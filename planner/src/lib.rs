@@ -21,7 +21,8 @@
 //!   definitions and mechanisms are `shuyu-privacy`'s).
 //! - [`release_table`]: the slot a release's noised batch is placed in.
 //! - [`explain`]: EXPLAIN PRIVACY.
-//! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors.
+//! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors
+//!   (each with its fault class, `PlannerError::fault`).
 
 pub mod aggregate;
 pub mod analyzer;

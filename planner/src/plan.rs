@@ -262,12 +262,17 @@ impl PrivatePlan {
 }
 
 /// Calibrates measurements: implemented by the compute crate with OpenDP's privacy maps.
+///
+/// A measurement that cannot be calibrated is an error of the planner's own enum: a
+/// [`PlannerError::Refused`](crate::PlannerError::Refused) (`INVALID_BUDGET`) when no noise
+/// meets the budget share, [`PlannerError::Internal`](crate::PlannerError::Internal) for a
+/// bug; the planner adds which measurement it was.
 pub trait Calibrator {
     /// Noise for a vector with the given sensitivity (L1 for pure DP, L2 for zCDP) and budget share.
-    fn calibrate_vector(&self, definition: PrivacyDefinition, vector_sensitivity: f64, budget: f64) -> Result<Calibration, String>;
+    fn calibrate_vector(&self, definition: PrivacyDefinition, vector_sensitivity: f64, budget: f64) -> crate::error::Result<Calibration>;
     /// Partition selection over keys, each unit reaching at most `max_partitions` keys.
-    fn calibrate_selection(&self, definition: PrivacyDefinition, budget: f64, delta: f64, max_partitions: u32) -> Result<Calibration, String>;
+    fn calibrate_selection(&self, definition: PrivacyDefinition, budget: f64, delta: f64, max_partitions: u32) -> crate::error::Result<Calibration>;
     /// Exponential-mechanism quantiles: one per key, `max_groups` keys per unit, each unit
     /// moving one key's scores by at most `max_rows`; `budget` for all keys together.
-    fn calibrate_quantile(&self, definition: PrivacyDefinition, budget: f64, alpha: f64, max_rows: u32, max_groups: u32) -> Result<Calibration, String>;
+    fn calibrate_quantile(&self, definition: PrivacyDefinition, budget: f64, alpha: f64, max_rows: u32, max_groups: u32) -> crate::error::Result<Calibration>;
 }

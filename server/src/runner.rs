@@ -4,8 +4,10 @@
 //! execution → commit → job record. A refusal at plan time costs nothing; once the budget
 //! is reserved, a job that fails for any reason (an execution error, the memory pool, the
 //! time limit) is charged in full and answered with one generic text ([`Error::Charged`]):
-//! its failure may itself depend on one person's values. Under an authorization whose export policy is `review`, the result
-//! is then held for the bureau ([`crate::review`]) and the outcome carries no rows.
+//! its failure may itself depend on one person's values. A job's record says `refused` or
+//! `failed` by the fault class of the error it ended with (`JobStatus::ended_by`).
+//! Under an authorization whose export policy is `review`, the result is then held for the
+//! bureau ([`crate::review`]) and the outcome carries no rows.
 //!
 //! **dev** ([`Runner::run_dev`]): the same SQL, planned by plain DataFusion (no privacy
 //! rewrite; row-level output allowed) over the authorization's granted tables and columns
@@ -30,6 +32,7 @@ use futures::StreamExt;
 use datafusion::execution::context::SQLOptions;
 use datafusion::logical_expr::LogicalPlan;
 use shuyu_compute::{ComputeError, PrivateSession, QueryResult};
+use shuyu_datasets::Fault;
 use shuyu_governance::{
     Atto, AuthorizationId, Budget, Charge, Environment, ExportPolicy, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, PrivacyLoss,
     Reservation, Right, Scope as GrantedScope, Store,
@@ -286,15 +289,15 @@ impl Runner {
                         held: None,
                     })
                 }
-                Ok(Err(e)) => job.fail(status_of(&e), e.into()).await,
-                Err(_) => job.fail(JobStatus::Failed, timed_out()).await,
+                Ok(Err(e)) => job.fail(e.into()).await,
+                Err(_) => job.fail(timed_out()).await,
             };
         }
 
         let plan = match timeout_at(deadline, session.plan(sql, budget)).await {
             Ok(Ok(plan)) => plan,
-            Ok(Err(e)) => return job.fail(status_of(&e), e.into()).await,
-            Err(_) => return job.fail(JobStatus::Failed, timed_out()).await,
+            Ok(Err(e)) => return job.fail(e.into()).await,
+            Err(_) => return job.fail(timed_out()).await,
         };
         let (cost, delta) = plan.total_cost();
         let id = job.id;
@@ -308,7 +311,7 @@ impl Runner {
         };
         let reservation = match reserved {
             Ok(r) => r,
-            Err(e) => return job.fail(JobStatus::Refused, e).await,
+            Err(e) => return job.fail(e).await,
         };
         let failure = match timeout_at(deadline, session.execute_plan(&plan)).await {
             Ok(Ok(result)) => {
@@ -340,8 +343,7 @@ impl Runner {
         // person's values: the full reservation is charged, and the caller gets one
         // generic answer whatever the cause (the job record keeps the cause).
         self.settle(&reservation, Some((reservation.amount, reservation.delta))).await?;
-        job.finish(JobStatus::Failed, job.metering(0), Some(failure.to_string())).await?;
-        Err(Error::Charged { charged: reservation.amount, job: job.id })
+        job.charged(failure, reservation.amount).await
     }
 
     /// A query naming an encrypted import (`imports.<name>`) runs as a fused query; `None`
@@ -404,13 +406,13 @@ impl Runner {
             // What the private plan would be and cost in prod, planned over the samples.
             match timeout_at(deadline, PrivateSession::new(scope).execute(&format!("EXPLAIN PRIVACY {inner}"), cached.budget)).await {
                 Ok(Ok(result)) => Ok((result.schema, result.batches)),
-                Ok(Err(e)) => Err((status_of(&e), Error::from(e))),
-                Err(_) => Err((JobStatus::Failed, Error::Timeout(self.limits.timeout()))),
+                Ok(Err(e)) => Err(Error::from(e)),
+                Err(_) => Err(Error::Timeout(self.limits.timeout())),
             }
         } else {
             match timeout_at(deadline, plain(&scope, sql)).await {
                 Ok(r) => r,
-                Err(_) => Err((JobStatus::Failed, Error::Timeout(self.limits.timeout()))),
+                Err(_) => Err(Error::Timeout(self.limits.timeout())),
             }
         };
         match ran {
@@ -421,7 +423,7 @@ impl Runner {
                 let batches = rebatch(batches, &schema)?;
                 Ok(DevOutcome { schema, batches, job: job.id, metering })
             }
-            Err((status, e)) => job.fail(status, e).await,
+            Err(e) => job.fail(e).await,
         }
     }
 
@@ -463,18 +465,17 @@ impl Job<'_> {
         store_call(self.store, move |s| s.finish_job(id, &JobOutcome { status, metering, datasets, failure })).await.map(|_| ())
     }
 
-    /// Records the failure and returns it.
-    async fn fail<T>(&self, status: JobStatus, e: Error) -> Result<T, Error> {
-        self.finish(status, self.metering(0), Some(e.to_string())).await?;
+    /// Records the failure, `refused` or `failed` by its fault class, and returns it.
+    async fn fail<T>(&self, e: Error) -> Result<T, Error> {
+        self.finish(JobStatus::ended_by(e.fault()), self.metering(0), Some(e.to_string())).await?;
         Err(e)
     }
-}
 
-fn status_of(e: &ComputeError) -> JobStatus {
-    if e.refusal().is_some() || matches!(e, ComputeError::Planner(shuyu_planner::PlannerError::Plan(_))) {
-        JobStatus::Refused
-    } else {
-        JobStatus::Failed
+    /// Records a failure after the reservation (its cause in the job record, the status of
+    /// a [`Fault::Charged`]) and returns the one generic answer, [`Error::Charged`].
+    async fn charged<T>(&self, cause: Error, charged: Nano) -> Result<T, Error> {
+        self.finish(JobStatus::ended_by(Fault::Charged), self.metering(0), Some(cause.to_string())).await?;
+        Err(Error::Charged { charged, job: self.id })
     }
 }
 
@@ -488,21 +489,18 @@ pub fn query_only() -> SQLOptions {
 
 /// Plain DataFusion over a dev scope: queries only (no DDL, no DML, no statements, so no
 /// external table and no file written); execution errors reduced to a value-free category.
-async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), (JobStatus, Error)> {
+async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
     let df = scope
         .context()
         .sql_with_options(sql, query_only())
         .await
-        .map_err(|e| (JobStatus::Refused, Error::Planner(PlannerError::Plan(e.strip_backtrace()))))?;
+        .map_err(|e| Error::Planner(PlannerError::Plan(e.strip_backtrace())))?;
     if matches!(df.logical_plan(), LogicalPlan::Explain(_) | LogicalPlan::Analyze(_)) {
         // Physical plans name the server's files.
-        return Err((JobStatus::Refused, Error::Usage("EXPLAIN is not served; use EXPLAIN PRIVACY to see how prod would answer".into())));
+        return Err(Error::Usage("EXPLAIN is not served; use EXPLAIN PRIVACY to see how prod would answer".into()));
     }
     let planned: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let failed = |e: datafusion::error::DataFusionError| {
-        let e = ComputeError::from_execution(e);
-        (status_of(&e), Error::from(e))
-    };
+    let failed = |e: datafusion::error::DataFusionError| Error::from(ComputeError::from_execution(e));
     // Results are held in memory until fetched: a row cap keeps a runaway join (the pool
     // bounds operators, not the collected output) from taking the server's memory.
     let mut stream = df.execute_stream().await.map_err(failed)?;
@@ -511,10 +509,7 @@ async fn plain(scope: &shuyu_planner::Scope, sql: &str) -> Result<(SchemaRef, Ve
         let batch = batch.map_err(failed)?;
         rows += batch.num_rows();
         if rows > DEV_MAX_ROWS {
-            return Err((
-                JobStatus::Failed,
-                Error::Busy(format!("a dev result may have at most {DEV_MAX_ROWS} rows; add a LIMIT or filters")),
-            ));
+            return Err(Error::Busy(format!("a dev result may have at most {DEV_MAX_ROWS} rows; add a LIMIT or filters")));
         }
         batches.push(batch);
     }

@@ -7,7 +7,7 @@ use arrow::array::{Array, AsArray, BinaryArray, StringArray};
 use arrow::datatypes::{Int64Type, Schema};
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo, TicketStatementQuery};
 use arrow_flight::IpcMessage;
-use common::{code, fetch, message, query, rows, TestServer};
+use common::{code, fault, fetch, message, query, refusal_code, rows, TestServer};
 use prost::Message;
 use shuyu_governance::{Nano, Role};
 use tonic::Code;
@@ -100,6 +100,14 @@ async fn refusals_and_bad_queries_get_their_codes_and_spend_nothing() {
         let e = query(&mut client, sql).await.expect_err(sql);
         assert_eq!(code(&e), *want, "{sql}: {}", message(&e));
         assert!(message(&e).contains(text), "{sql}: {}", message(&e));
+        // The refusal code is a field of the status: clients branch on it without the text.
+        if *want == Code::PermissionDenied {
+            assert_eq!(refusal_code(&e).as_deref(), Some(*text), "{sql}");
+            assert_eq!(fault(&e).as_deref(), Some("refused"), "{sql}");
+        } else {
+            assert_eq!(refusal_code(&e), None, "{sql}: bad SQL is no refusal");
+            assert_eq!(fault(&e).as_deref(), Some("invalid_argument"), "{sql}");
+        }
     }
     // An environment other than prod and dev is a bad header.
     let mut staging = server.client(&unit).await;
@@ -111,6 +119,7 @@ async fn refusals_and_bad_queries_get_their_codes_and_spend_nothing() {
     greedy.set_header("x-shuyu-budget", "3");
     let e = query(&mut greedy, GROUPED).await.expect_err("over the cap");
     assert_eq!(code(&e), Code::ResourceExhausted, "{}", message(&e));
+    assert_eq!((fault(&e).as_deref(), refusal_code(&e)), (Some("budget_exhausted"), None));
 
     let budget = server.domain.store.budget(&server.domain.bureau, unit.authorization).expect("budget");
     assert_eq!(budget.spent, Nano::ZERO, "refused queries spend nothing");
@@ -313,6 +322,7 @@ async fn prepared_statements_round_trip_and_refuse_early() {
     let e = client.prepare("SELECT person_id FROM residents".to_string(), None).await.expect_err("refused at prepare");
     assert_eq!(code(&e), Code::PermissionDenied);
     assert!(message(&e).contains("ROW_LEVEL_OUTPUT"), "{}", message(&e));
+    assert_eq!(refusal_code(&e).as_deref(), Some("ROW_LEVEL_OUTPUT"), "a refused prepare carries the code as a field too");
     server.stop().await;
 }
 

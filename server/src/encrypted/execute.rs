@@ -15,6 +15,7 @@ use shuyu_compute::noise::{add_integer_noise, calibrate_scale, compose, confiden
 use shuyu_privacy::{Mechanism, PrivacyDefinition};
 use shuyu_compute::QueryResult;
 use shuyu_crypto::bootstrapped;
+use shuyu_datasets::Fault;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
 use shuyu_crypto::linear::{grouped_sum, LinearOrigin, NO_GROUP};
 use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
@@ -182,7 +183,7 @@ pub async fn run(
     for sensitivity in releases.sums.iter().map(|(_, b)| f64::from(*b)).chain(releases.count.then_some(1.0)) {
         let scale = match calibrate_scale(mechanism, sensitivity, share) {
             Ok(s) => s,
-            Err(e) => return recorder.fail(JobStatus::Refused, noise_error(e)).await,
+            Err(e) => return recorder.fail(noise_error(e)).await,
         };
         let cost = release_cost(mechanism, sensitivity, scale).map_err(noise_error)?;
         plan.push((scale, cost));
@@ -194,12 +195,12 @@ pub async fn run(
         Mechanism::DiscreteLaplace => NoiseDistribution::DiscreteLaplace,
         Mechanism::DiscreteGaussian => NoiseDistribution::DiscreteGaussian,
         Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
-            return recorder.fail(JobStatus::Failed, Error::Internal("an encrypted release needs an integer noise mechanism".into())).await;
+            return recorder.fail(Error::Internal("an encrypted release needs an integer noise mechanism".into())).await;
         }
     };
     let specs = match plan.iter().map(|(scale, _)| NoiseSpec::new(distribution, *scale)).collect::<Result<Vec<_>, _>>() {
         Ok(s) => s,
-        Err(e) => return recorder.fail(JobStatus::Refused, e.into()).await,
+        Err(e) => return recorder.fail(e.into()).await,
     };
     // Every release must fit the bootstrapped tier's message space (the linear tier's is
     // checked where it is chosen, and a sum that does not fit it runs bootstrapped): refused
@@ -207,7 +208,7 @@ pub async fn run(
     let import_rows = bundle.manifest().rows;
     for (bound, spec) in releases.bounds().zip(&specs) {
         if let Err(e) = bootstrapped::check_release_capacity(import_rows, bound, Some(spec)) {
-            return recorder.fail(JobStatus::Refused, e.into()).await;
+            return recorder.fail(e.into()).await;
         }
     }
     if explain {
@@ -220,7 +221,7 @@ pub async fn run(
         let batch = explain_batch(&query, &releases, &linear, &plan, mechanism, cost, groups.len(), budget.definition).map_err(Error::Internal);
         let batch = match batch {
             Ok(b) => b,
-            Err(e) => return recorder.fail(JobStatus::Failed, e).await,
+            Err(e) => return recorder.fail(e).await,
         };
         recorder.finish(JobStatus::Succeeded, Metering::default(), None).await?;
         let caller = p.clone();
@@ -249,7 +250,7 @@ pub async fn run(
     };
     let reservation = match reservation {
         Ok(r) => r,
-        Err(e) => return recorder.fail(JobStatus::Refused, e).await,
+        Err(e) => return recorder.fail(e).await,
     };
 
     // Plaintext part.
@@ -287,11 +288,11 @@ pub async fn run(
     let budget_after = settle(runner, &reservation, Some((charged, reservation.delta))).await?;
     let (sums, counts, encrypted_ops) = match outcome {
         Ok(values) => values,
-        Err(e) => return recorder.fail(JobStatus::Failed, e).await.map_err(|_| Error::Charged { charged, job }),
+        Err(e) => return recorder.charged(e, charged).await,
     };
     let batch = match fused::result_batch(&query, &groups, &sums, counts.as_deref()) {
         Ok(b) => b,
-        Err(e) => return recorder.fail(JobStatus::Failed, e).await.map_err(|_| Error::Charged { charged, job }),
+        Err(e) => return recorder.charged(e, charged).await,
     };
     let metering = Metering { cpu_ms: start.elapsed().as_millis() as u64, releases: releases.len() as u64, encrypted_ops, ..Metering::default() };
     recorder.finish(JobStatus::Succeeded, metering, None).await?;
@@ -469,8 +470,7 @@ async fn compute_and_release(
 /// job, and the caller told only that the job stopped and what it cost.
 async fn charged_failure(runner: &Runner, recorder: &Recorder<'_>, reservation: &Reservation, cause: Error) -> Result<Outcome, Error> {
     settle(runner, reservation, Some((reservation.amount, reservation.delta))).await?;
-    let _ = recorder.fail::<()>(JobStatus::Failed, cause).await;
-    Err(Error::Charged { charged: reservation.amount, job: recorder.job })
+    recorder.charged(cause, reservation.amount).await
 }
 
 async fn settle(runner: &Runner, reservation: &Reservation, actual: Option<(Nano, Atto)>) -> Result<shuyu_governance::Budget, Error> {
@@ -495,9 +495,18 @@ impl Recorder<'_> {
         store_call(self.runner.store(), move |s| s.finish_job(id, &JobOutcome { status, metering, datasets, failure })).await.map(|_| ())
     }
 
-    async fn fail<T>(&self, status: JobStatus, e: Error) -> Result<T, Error> {
-        self.finish(status, Metering::default(), Some(e.to_string())).await?;
+    /// Records the failure, `refused` or `failed` by its fault class, and returns it.
+    async fn fail<T>(&self, e: Error) -> Result<T, Error> {
+        self.finish(JobStatus::ended_by(e.fault()), Metering::default(), Some(e.to_string())).await?;
         Err(e)
+    }
+
+    /// Records a failure after the reservation (its cause in the job record, the status of
+    /// a charged job) and returns the one generic answer, [`Error::Charged`].
+    async fn charged<T>(&self, cause: Error, charged: Nano) -> Result<T, Error> {
+        // The answer is the same whether or not the record could be written.
+        let _ = self.finish(JobStatus::ended_by(Fault::Charged), Metering::default(), Some(cause.to_string())).await;
+        Err(Error::Charged { charged, job: self.job })
     }
 }
 

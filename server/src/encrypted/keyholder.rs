@@ -4,8 +4,9 @@
 //! The service wraps shuyu-crypto's [`Keyholder`]: it registers only grants the domain
 //! signed, decrypts only signed release requests of a registered job of the same
 //! authorization, at most the granted number of values, once, and journals every grant and
-//! decryption (job, authorization, count; never a value). Refusals are `PermissionDenied`
-//! with the keyholder's reason; malformed requests `InvalidArgument`.
+//! decryption (job, authorization, count; never a value). Its errors become statuses by
+//! their fault class through the server's one mapping (`crate::error`): refusals are
+//! `PermissionDenied` with the keyholder's reason; malformed requests `InvalidArgument`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -36,17 +37,10 @@ pub struct KeyholderService {
     keyholder: Arc<Keyholder>,
 }
 
-fn status(e: CryptoError) -> Status {
-    match e {
-        CryptoError::ReleaseRefused(_) => Status::permission_denied(e.to_string()),
-        CryptoError::Malformed { .. } | CryptoError::InvalidInput(_) | CryptoError::Capacity(_) => {
-            Status::invalid_argument(e.to_string())
-        }
-        other => {
-            tracing::error!(error = %other, "keyholder failure");
-            Status::internal("the keyholder failed; see its log")
-        }
-    }
+/// A keyholder failure as a gRPC status: by its fault class, through the server's one
+/// mapping ([`crate::error::grpc_code`]), so the keyholder and the domain answer alike.
+pub(crate) fn status(e: CryptoError) -> Status {
+    Error::Crypto(e).into()
 }
 
 impl KeyholderService {
@@ -64,7 +58,7 @@ impl KeyholderService {
         let keyholder = self.keyholder.clone();
         tokio::task::spawn_blocking(move || f(&keyholder))
             .await
-            .map_err(|_| Status::internal("the keyholder task did not complete"))?
+            .map_err(|_| Status::from(Error::Internal("the keyholder task did not complete".into())))?
             .map_err(status)
     }
 }
@@ -168,7 +162,7 @@ impl DomainKeyholderClient {
             .map_err(|_| Error::Usage(format!("the keyholder address {} is not a URI", self.uri)))?
             .connect()
             .await
-            .map_err(|e| Error::Busy(format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri)))?;
+            .map_err(|e| Error::Unavailable(format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri)))?;
         let mut client = KeyholderClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
         client.register_job(RegisterJobRequest { grant: grant.to_bytes() }).await.map_err(|e| remote("register the job", e))?;
         let values = client

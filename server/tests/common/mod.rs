@@ -175,6 +175,24 @@ pub fn message(e: &FlightError) -> String {
     }
 }
 
+/// A metadata field of a failed client call's status (`x-shuyu-refusal-code`, …).
+pub fn status_field(e: &FlightError, key: &str) -> Option<String> {
+    match e {
+        FlightError::Tonic(s) => s.metadata().get(key).map(|v| v.to_str().expect("an ascii field").to_string()),
+        other => panic!("expected a gRPC status, got {other:?}"),
+    }
+}
+
+/// The refusal code a failed call carries as a field, not in its text.
+pub fn refusal_code(e: &FlightError) -> Option<String> {
+    status_field(e, shuyu::error::REFUSAL_CODE_HEADER)
+}
+
+/// The fault class a failed call carries as a field (`refused`, `budget_exhausted`, …).
+pub fn fault(e: &FlightError) -> Option<String> {
+    status_field(e, shuyu::error::FAULT_HEADER)
+}
+
 /// Fetches every endpoint of `info`: the schema of the stream and its batches.
 pub async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Result<(Arc<Schema>, Vec<RecordBatch>), FlightError> {
     let mut schema = None;

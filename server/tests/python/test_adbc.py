@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flightsql
+from adbc_driver_manager import AdbcStatusCode
 import polars as pl
 import pytest
 
@@ -102,6 +103,37 @@ def test_a_refused_query_raises_with_its_code(demo):
             cur.execute("SELECT person_id, age FROM residents")
             cur.fetch_arrow_table()
     assert "ROW_LEVEL_OUTPUT" in str(refused.value)
+
+
+def fields(error, key):
+    """The values of one gRPC metadata entry of a failed call, as ADBC reports them.
+
+    The Flight SQL driver puts the status's headers and trailers into the error's
+    `details`, a list of (key, value) pairs (both bytes in adbc-driver-manager 1.13); a
+    value may appear once from each.
+    """
+    text = lambda b: b.decode() if isinstance(b, bytes) else b
+    return {text(value) for name, value in error.details if text(name) == key}
+
+
+def test_a_refusal_carries_its_code_as_a_field(demo):
+    with connect(demo, "chunhe-health") as conn, conn.cursor() as cur:
+        with pytest.raises(flightsql.Error) as refused:
+            cur.execute("SELECT district, COUNT(*) OVER () FROM residents")
+            cur.fetch_arrow_table()
+        with pytest.raises(flightsql.Error) as invalid:
+            cur.execute("SELEC district FROM residents")
+            cur.fetch_arrow_table()
+    # Branch on fields, not on the text: the code of the rule, the class of the fault, and
+    # ADBC's status for gRPC's PERMISSION_DENIED.
+    assert fields(refused.value, "x-shuyu-refusal-code") == {"WINDOW_FUNCTION"}
+    assert fields(refused.value, "x-shuyu-fault") == {"refused"}
+    assert refused.value.status_code == AdbcStatusCode.UNAUTHORIZED
+    assert "refused [WINDOW_FUNCTION]" in str(refused.value), "the human message is unchanged"
+    # Bad SQL is no refusal: an invalid argument, without a refusal code.
+    assert fields(invalid.value, "x-shuyu-refusal-code") == set()
+    assert fields(invalid.value, "x-shuyu-fault") == {"invalid_argument"}
+    assert invalid.value.status_code == AdbcStatusCode.INVALID_ARGUMENT
 
 
 def test_another_units_tables_cannot_be_named(demo):
