@@ -12,16 +12,21 @@ use super::make_total;
 use crate::error::PlannerError;
 use crate::refusal::RefusalCode;
 
-async fn aggregate_of(sql: &str) -> LogicalPlan {
-    let ctx = SessionContext::new();
-    let schema = Arc::new(Schema::new(vec![
+/// The columns of the test table `t`.
+fn table_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, true),
         Field::new("income", DataType::Int64, true),
         Field::new("small", DataType::Int32, true),
         Field::new("x", DataType::Float64, true),
         Field::new("name", DataType::Utf8, true),
         Field::new("d", DataType::Date32, true),
-    ]));
+    ]))
+}
+
+async fn aggregate_of(sql: &str) -> LogicalPlan {
+    let ctx = SessionContext::new();
+    let schema = table_schema();
     ctx.register_table("t", Arc::new(MemTable::try_new(schema, vec![vec![]]).expect("table"))).expect("register");
     let state = ctx.state();
     let plan = state.create_logical_plan(sql).await.expect("plans");
@@ -229,7 +234,6 @@ async fn is_true_and_is_false_become_case() {
     assert!(p.contains("t.income > Int64(3) IS NULL"), "{p}");
 }
 
-
 #[tokio::test]
 async fn a_case_with_a_costly_part_is_evaluated_eagerly_and_a_cheap_one_stays() {
     // The engine evaluates a branch only on the rows that select it: a regular expression
@@ -257,14 +261,7 @@ async fn a_case_with_a_costly_part_is_evaluated_eagerly_and_a_cheap_one_stays() 
 async fn the_eager_case_answers_as_the_engines_case() {
     use arrow::array::{Date32Array, Float64Array, Int32Array, Int64Array, StringArray};
     use arrow::util::pretty::pretty_format_batches;
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("id", DataType::Int64, true),
-        Field::new("income", DataType::Int64, true),
-        Field::new("small", DataType::Int32, true),
-        Field::new("x", DataType::Float64, true),
-        Field::new("name", DataType::Utf8, true),
-        Field::new("d", DataType::Date32, true),
-    ]));
+    let schema = table_schema();
     let n = 40i64;
     let batch = arrow::record_batch::RecordBatch::try_new(
         schema.clone(),
