@@ -15,7 +15,7 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use chrono::Duration as ChronoDuration;
 use futures::TryStreamExt;
 use shuyu::config::{Config, Limits};
-use shuyu::runner::Runner;
+use shuyu_runtime::Runtime;
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
     AuthorizationId, Budget, BudgetTerms, ExportPolicy, GrantedDataset, Mode, Nano, NewAuthorization, NewPerson, Principal, PrivacyTerms,
@@ -98,13 +98,13 @@ impl Service {
                 export_policy: ExportPolicy::Automatic,
             },
         )?;
-        let runner = Arc::new(Runner::new(store.clone(), limits));
+        let runtime = Arc::new(Runtime::new(store.clone(), limits));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let (tx, rx) = oneshot::channel::<()>();
         let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), limits, ..Config::default() };
         let task = tokio::spawn(async move {
-            shuyu::server::run_with(listener, runner, &config, async {
+            shuyu::server::run_with(listener, runtime, &config, async {
                 let _ = rx.await;
             })
             .await

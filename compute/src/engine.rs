@@ -49,6 +49,11 @@ pub struct QueryResult {
 }
 
 impl QueryResult {
+    /// The result of an EXPLAIN PRIVACY: its one batch, nothing spent.
+    pub fn explained(batch: RecordBatch) -> Self {
+        QueryResult { schema: batch.schema(), batches: vec![batch], cost: 0.0, delta: 0.0, explain: true, releases: 0, elapsed: Duration::ZERO }
+    }
+
     /// Total rows returned.
     pub fn num_rows(&self) -> usize {
         self.batches.iter().map(RecordBatch::num_rows).sum()
@@ -114,15 +119,7 @@ impl PrivateSession {
         let start = Instant::now();
         if let Some(inner) = strip_explain_privacy(sql) {
             let batch = self.explain(inner, budget).await?;
-            return Ok(QueryResult {
-                schema: batch.schema(),
-                batches: vec![batch],
-                cost: 0.0,
-                delta: 0.0,
-                explain: true,
-                releases: 0,
-                elapsed: start.elapsed(),
-            });
+            return Ok(QueryResult { elapsed: start.elapsed(), ..QueryResult::explained(batch) });
         }
         let plan = self.plan(sql, budget).await?;
         self.execute_plan(&plan).await

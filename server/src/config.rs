@@ -25,9 +25,10 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
+
+pub use shuyu_runtime::limits::{Limits, Served};
 
 use crate::Error;
 
@@ -53,29 +54,6 @@ pub struct Config {
     pub encryption: Option<EncryptionConfig>,
 }
 
-/// Which environments a server serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Served {
-    /// Production (the real data, privately) and dev (the masked samples).
-    #[default]
-    Prod,
-    /// Dev only: the server opens the masked samples and never a raw dataset; production
-    /// requests are refused.
-    Dev,
-}
-
-impl std::str::FromStr for Served {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        match s.trim() {
-            "prod" => Ok(Served::Prod),
-            "dev" => Ok(Served::Dev),
-            _ => Err(()),
-        }
-    }
-}
-
 /// `[encryption]`: computing on encrypted imports.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -98,36 +76,6 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// Private key (PEM).
     pub key: PathBuf,
-}
-
-/// Resource limits of one job (one query).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Limits {
-    /// DataFusion memory pool of one job, in MiB; a query that needs more is refused.
-    pub memory_per_job_mb: u64,
-    /// Wall-clock limit of one job, in seconds.
-    pub query_timeout_secs: u64,
-    /// Jobs one operating unit may run at the same time.
-    pub max_jobs_per_unit: u32,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits { memory_per_job_mb: 1024, query_timeout_secs: 120, max_jobs_per_unit: 4 }
-    }
-}
-
-impl Limits {
-    /// The memory pool size in bytes.
-    pub fn memory_bytes(&self) -> usize {
-        usize::try_from(self.memory_per_job_mb.saturating_mul(1 << 20)).unwrap_or(usize::MAX)
-    }
-
-    /// The per-job time limit.
-    pub fn timeout(&self) -> Duration {
-        Duration::from_secs(self.query_timeout_secs)
-    }
 }
 
 /// The default listen address of `shuyu serve` and `shuyu demo`.
@@ -233,12 +181,14 @@ impl Config {
 
     /// The masked samples' directory.
     pub fn samples_dir(&self) -> PathBuf {
-        self.dev_data_dir.clone().unwrap_or_else(|| self.data_dir.join(crate::dev::SAMPLES_DIR))
+        self.dev_data_dir.clone().unwrap_or_else(|| self.data_dir.join(shuyu_runtime::dev::SAMPLES_DIR))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use std::collections::HashMap;
 
     use super::*;

@@ -30,9 +30,9 @@ use shuyu_governance::{
 use shuyu_privacy::PrivacyDefinition;
 
 use crate::config::{Config, Limits, Served};
-use crate::dev::SamplesJob;
+use shuyu_runtime::dev::SamplesJob;
 use crate::output::{render, Format};
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::{server, Error, DEFAULT_SEED};
 
 fn token_ttl() -> ChronoDuration {
@@ -88,7 +88,7 @@ pub struct DemoOptions {
     pub format: Format,
     /// Serve Flight SQL on this address after the script (`None`: stop after it).
     pub listen: Option<SocketAddr>,
-    /// Job limits of the runner.
+    /// Job limits of the runtime.
     pub limits: Limits,
 }
 
@@ -185,7 +185,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
         println!("   {:<16} {:>10} rows", t.name, t.rows);
     }
     let samples = SamplesJob::in_data_dir(data_dir, shuyu_datasets::sample::SampleOptions::default());
-    let sampled = crate::dev::build(&samples)?;
+    let sampled = shuyu_runtime::dev::build(&samples)?;
     println!("== dev environment: masked samples in {}", samples.out.display());
     for t in &sampled.tables {
         println!("   {:<16} {:>10} rows", t.name, t.rows);
@@ -219,7 +219,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             a.per_query_default
         );
     }
-    let runner = Runner::with_environments(store.clone(), opts.limits, Served::Prod, Some(samples.out.clone()));
+    let runtime = Runtime::with_environments(store.clone(), opts.limits, Served::Prod, Some(samples.out.clone()));
 
     let health: &[(&str, Option<f64>)] = &[
         ("EXPLAIN PRIVACY SELECT department, COUNT(*) AS visits, AVG(cost) AS avg_cost FROM medical_visits GROUP BY department", None),
@@ -243,7 +243,7 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
         println!("\n=============== {unit} ===============");
         for (sql, amount) in queries.iter() {
             println!("\n> {sql}");
-            match runner.run(principal, auth, sql, *amount).await {
+            match runtime.query(principal, auth, sql, *amount).await {
                 Ok(o) => {
                     match &o.held {
                         Some(h) => {
@@ -274,13 +274,13 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     if let Some((u, export)) = held.first() {
         store.review_export(&domain.bureau, *export, &ExportDecision::Approve)?;
         println!("\n== bureau approves {export}; {} fetches it (FETCH EXPORT '{}'):", u.name, export.0);
-        let (_, batches) = runner.fetch_export(&u.analyst, *export).await?;
+        let (_, batches) = runtime.fetch_export(&u.analyst, *export).await?;
         println!("{}", render(&batches, format));
     }
     let health_unit = &domain.units[0];
     let dev_sql = "SELECT person_id, district, age, income FROM residents ORDER BY age DESC LIMIT 5";
     println!("\n== dev environment ({}): the same SQL, no privacy rewrite, masked samples, no budget\n> {dev_sql}", health_unit.name);
-    let dev = runner.run_dev(&health_unit.analyst, health_unit.authorization, dev_sql).await?;
+    let dev = runtime.query_dev(&health_unit.analyst, health_unit.authorization, dev_sql).await?;
     println!("{}", render(&dev.batches, format));
 
     let audit = store.verify_audit()?;

@@ -28,8 +28,6 @@
 //! identifiers the caller holds and amounts only; execution errors are reduced to a category
 //! by `shuyu-compute`; store and file errors are logged, not sent.
 
-use std::time::Duration;
-
 use shuyu_compute::ComputeError;
 use shuyu_datasets::Fault;
 use shuyu_governance::GovernanceError;
@@ -45,6 +43,9 @@ pub const REFUSAL_CODE_HEADER: &str = "x-shuyu-refusal-code";
 /// Errors of the command line and the services, by fault.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A statement's job, or what it opens, failed or was refused (`shuyu-runtime`).
+    #[error(transparent)]
+    Runtime(#[from] shuyu_runtime::RuntimeError),
     /// Dataset generation failed.
     #[error(transparent)]
     Datasets(#[from] shuyu_datasets::DatasetsError),
@@ -81,12 +82,6 @@ pub enum Error {
     /// A service the request needs cannot be reached (the keyholder).
     #[error("{0}")]
     Unavailable(String),
-    /// The query ran longer than a job may.
-    #[error("the query exceeded the time limit of {0:?} per job; add filters or fewer groups, or ask the bureau for a longer limit")]
-    Timeout(Duration),
-    /// The request asks for something this server does not serve.
-    #[error("{0}")]
-    NotServed(String),
     /// The gRPC transport failed (binding, TLS set-up, serving).
     #[error("the gRPC service failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -96,21 +91,6 @@ pub enum Error {
     /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
     #[error(transparent)]
     Crypto(#[from] shuyu_crypto::CryptoError),
-    /// The job failed after its cost was reserved (an execution error, the memory pool,
-    /// the time limit): its full cost was charged, and the caller is told nothing of why,
-    /// because whether and how a job fails after it read data may depend on one person's
-    /// values. The cause is in the job record, for the bureau.
-    #[error(
-        "the query stopped after its budget was reserved, so its cost of {charged} was charged; the reason is recorded in \
-         the job record for the bureau. Simplify the query (fewer groups, filters) and retry"
-    )]
-    Charged {
-        /// What the ledger charged.
-        charged: shuyu_governance::Nano,
-        /// The job that recorded the cause (for the server's log; not in the message, which
-        /// reads the same for every failure).
-        job: shuyu_governance::JobId,
-    },
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -126,6 +106,7 @@ impl Error {
     /// The fault class: the inner crate's own for its errors, and this crate's for its own.
     pub fn fault(&self) -> Fault {
         match self {
+            Error::Runtime(r) => r.fault(),
             Error::Datasets(d) => d.fault(),
             Error::Compute(c) => c.fault(),
             Error::Planner(p) => p.fault(),
@@ -136,9 +117,6 @@ impl Error {
             Error::Denied(_) => Fault::PermissionDenied,
             Error::Busy(_) => Fault::ResourceLimit,
             Error::Unavailable(_) => Fault::Unavailable,
-            Error::Timeout(_) => Fault::TimedOut,
-            Error::NotServed(_) => Fault::FailedPrecondition,
-            Error::Charged { .. } => Fault::Charged,
             Error::Remote(status) => fault_of_code(status.code()),
             Error::Io { .. } | Error::Transport(_) | Error::Internal(_) => Fault::Internal,
         }
@@ -288,7 +266,7 @@ mod tests {
         assert_eq!(header(&s, REFUSAL_CODE_HEADER), None);
         let s = tonic::Status::from(Error::Busy("too many jobs".into()));
         assert_eq!((s.code(), header(&s, FAULT_HEADER).as_deref()), (Code::ResourceExhausted, Some("resource_limit")));
-        let s = tonic::Status::from(Error::Charged { charged: shuyu_governance::Nano(3), job: shuyu_governance::JobId(9) });
+        let s = tonic::Status::from(Error::from(shuyu_runtime::RuntimeError::Charged { charged: shuyu_governance::Nano(3), job: shuyu_governance::JobId(9) }));
         assert_eq!((s.code(), header(&s, FAULT_HEADER).as_deref()), (Code::Aborted, Some("charged")));
     }
 

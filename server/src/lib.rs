@@ -1,7 +1,9 @@
 //! # shuyu (the binary's library)
 //!
-//! The command line, the Arrow Flight SQL service, and the pieces that wire the crates
-//! together for one job.
+//! The edges of the domain: the command line, configuration, TLS, authentication, and the
+//! gRPC services (Arrow Flight SQL, admin, imports, keyholder). Every statement an analyst
+//! sends is run by `shuyu-runtime`'s [`Runtime`](shuyu_runtime::Runtime), the one job
+//! sequence; this crate only turns calls into runtime calls and answers into responses.
 //!
 //! ## Layout
 //! - [`server`]: the gRPC server — `run(listener, store, config, shutdown)` and `shuyu serve`:
@@ -12,20 +14,15 @@
 //! - [`admin`]: the admin gRPC service (`shuyu.admin.v1.Admin`) over governance, gated by
 //!   role.
 //! - [`cli`]: `shuyu admin …`, the command line over the admin service.
-//! - [`encrypted`]: encrypted social data: custodian commands (`shuyu keys`, `shuyu encrypt`),
-//!   the keyholder, the imports service and fused queries over approved imports.
-//! - [`runner`]: one query of an authorization, end to end: governance checks, private
-//!   planning, budget reservation, execution under the job limits, commit, audit.
-//! - [`scope_cache`]: opened planner scopes per authorization, re-checked on every call.
-//! - [`dev`]: the dev environment's masked samples (`shuyu dev samples`) and scopes over them.
-//! - [`review`]: production results held for the bureau's review, fetched once approved.
-//! - [`metering`]: rows and bytes each job's scans read.
-//! - [`limits`]: per-unit concurrent-job slots and per-job memory pools.
-//! - [`offload`]: governance store calls on the blocking pool.
+//! - [`encrypted`]: encrypted social data at the edges: custodian commands (`shuyu keys`,
+//!   `shuyu encrypt`), the keyholder service and the domain's client of it, the imports
+//!   service. Fused queries themselves run in `shuyu-runtime`.
+//! - [`samples`]: `shuyu dev samples`, building the dev environment's masked samples.
 //! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
 //! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
 //! - [`query`]: `shuyu query`, a local private query over a folder of datasets.
 //! - [`datasets`]: `shuyu datasets generate`.
+//! - [`offload`]: governance store calls on the blocking pool, with this crate's error.
 //! - [`output`]: printing results as tables or JSON.
 //! - [`logging`]: tracing set-up.
 //! - [`error`]: the one error enum, [`Error`], and its mapping to gRPC status codes.
@@ -36,19 +33,14 @@ pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod demo;
-pub mod dev;
 pub mod encrypted;
 pub mod error;
 pub mod flight;
-pub mod limits;
 pub mod logging;
-pub mod metering;
 pub mod offload;
 pub mod output;
 pub mod query;
-pub mod review;
-pub mod runner;
-pub mod scope_cache;
+pub mod samples;
 pub mod server;
 
 pub use error::Error;

@@ -232,7 +232,7 @@ fn main() -> ExitCode {
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
             Command::Dev { command: DevCommand::Samples { data_dir, fraction, max_rows, seed } } => {
                 let options = shuyu_datasets::sample::SampleOptions { fraction, max_rows, seed };
-                shuyu::dev::run_samples(&shuyu::dev::SamplesJob::in_data_dir(&data_dir, options))
+                shuyu::samples::run_samples(&shuyu_runtime::dev::SamplesJob::in_data_dir(&data_dir, options))
             }
             Command::Query { data_dir, epsilon, rho, delta, output, sql } => {
                 shuyu::query::run_local(&data_dir, &sql, epsilon, rho, delta, output).await

@@ -1,5 +1,5 @@
-//! Governance store calls (SQLite, blocking, possibly waiting on the write lock) run on
-//! tokio's blocking pool, so a busy store never stalls the threads serving gRPC.
+//! Governance store calls on tokio's blocking pool (`shuyu_runtime::offload`), answering
+//! with this crate's error, for the admin, imports and authentication edges.
 
 use shuyu_governance::{GovernanceError, Store};
 
@@ -11,9 +11,5 @@ where
     T: Send + 'static,
     F: FnOnce(&Store) -> Result<T, GovernanceError> + Send + 'static,
 {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(&store))
-        .await
-        .map_err(|e| Error::Internal(format!("a store task did not complete: {e}")))?
-        .map_err(Error::from)
+    Ok(shuyu_runtime::offload::store_call(store, f).await?)
 }

@@ -3,7 +3,7 @@
 //! One tonic server on one port serves Arrow Flight SQL (analysts), the admin service
 //! (`shuyu.admin.v1.Admin`: the bureau and supervisors) and gRPC health
 //! (`grpc.health.v1.Health`), which reports both services and the server (`""`) as
-//! SERVING while it runs and NOT_SERVING once shutdown begins. When the runner carries the
+//! SERVING while it runs and NOT_SERVING once shutdown begins. When the runtime carries the
 //! domain's encryption material, the imports service (`shuyu.imports.v1.Imports`) is served
 //! on the same port.
 //!
@@ -28,7 +28,7 @@ use crate::admin::AdminService;
 use crate::config::{Config, TlsFiles};
 use crate::encrypted::imports::ImportsService;
 use crate::flight::FlightSqlServer;
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::Error;
 
 /// Serves Flight SQL, admin and health on `listener` over `store` until `shutdown` completes.
@@ -37,17 +37,21 @@ use crate::Error;
 /// plaintext on a non-loopback address unless the configuration allows it explicitly
 /// (`allow_insecure_remote`, for a TLS-terminating proxy in front).
 pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
-    let runner = Arc::new(Runner::from_config(store, config));
-    run_with(listener, runner, config, shutdown).await
+    run_with(listener, Arc::new(runtime_for(store, config)), config, shutdown).await
 }
 
-/// [`run`] with a runner the caller keeps a handle on (tests inspect its scope cache).
-pub async fn run_with(listener: TcpListener, runner: Arc<Runner>, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+/// The runtime a configuration describes (without encryption: [`serve`] adds it).
+pub fn runtime_for(store: Store, config: &Config) -> Runtime {
+    Runtime::with_environments(store, config.limits, config.environment, Some(config.samples_dir()))
+}
+
+/// [`run`] with a runtime the caller keeps a handle on (tests inspect its scope cache).
+pub async fn run_with(listener: TcpListener, runtime: Arc<Runtime>, config: &Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     check_transport(addr, config)?;
-    let admin = AdminService::new(runner.store().clone()).into_service();
-    let imports = runner.encryption().map(|enc| ImportsService::new(runner.clone(), enc.clone()).into_service());
-    let flight = FlightSqlServer::new(runner).into_service();
+    let admin = AdminService::new(runtime.store().clone()).into_service();
+    let imports = runtime.encryption().map(|enc| ImportsService::new(runtime.clone(), enc.context.clone()).into_service());
+    let flight = FlightSqlServer::new(runtime).into_service();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<FlightServiceServer<FlightSqlServer>>().await;
     health.set_serving::<AdminServer<AdminService>>().await;
@@ -86,23 +90,24 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let store = tokio::task::spawn_blocking(move || Store::open(store_dir))
         .await
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))??;
-    let mut runner = Runner::new(store, config.limits);
+    let mut runtime = runtime_for(store, &config);
     if let Some(enc) = &config.encryption {
         // The CRS is generated once by the domain and kept beside the store.
         let crs = config.data_dir.join("encryption-crs.bin");
         let (keys, uri, conversion) = (enc.domain_keys.clone(), enc.keyholder.clone(), enc.conversion_keys.clone());
         let context = tokio::task::spawn_blocking(move || {
-            crate::encrypted::EncryptionContext::load(&keys, &crs, crate::encrypted::context::CRS_MAX_BITS, uri)?
+            shuyu_runtime::EncryptionContext::load(&keys, &crs, shuyu_runtime::encrypted::context::CRS_MAX_BITS)?
                 .with_conversion_keys(conversion.as_deref())
         })
         .await
         .map_err(|e| Error::Internal(format!("loading the encryption keys: {e}")))??;
-        runner = runner.with_encryption(Arc::new(context));
+        let keyholder = Arc::new(crate::encrypted::keyholder::DomainKeyholderClient::new(uri));
+        runtime = runtime.with_encryption(shuyu_runtime::Encryption { context: Arc::new(context), keyholder });
     }
     let listener = bind(config.listen).await?;
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     println!("shuyu: Arrow Flight SQL, admin and health on {}", flight_sql_uri(addr));
-    run_with(listener, Arc::new(runner), &config, shutdown_signal()).await
+    run_with(listener, Arc::new(runtime), &config, shutdown_signal()).await
 }
 
 /// Binds `addr`, saying which address failed.

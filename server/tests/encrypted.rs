@@ -29,8 +29,8 @@ use common::{city, code, message, query};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use shuyu::config::Config;
 use shuyu::demo::bootstrap;
-use shuyu::encrypted::EncryptionContext;
-use shuyu::runner::Runner;
+use shuyu_runtime::EncryptionContext;
+use shuyu_runtime::Runtime;
 use shuyu_governance::Nano;
 use shuyu_compute::noise::{calibrate_scale, confidence_half_width};
 use shuyu_privacy::Mechanism;
@@ -42,6 +42,12 @@ use shuyu_proto::keyholder::v1::{DecryptRequest, DecryptResponse, RegisterJobReq
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use tonic::transport::Channel;
 use tonic::Code;
+
+
+/// The domain's encryption material with the server's gRPC client of the keyholder at `uri`.
+fn encryption(enc: &Arc<EncryptionContext>, uri: &str) -> shuyu_runtime::Encryption {
+    shuyu_runtime::Encryption { context: enc.clone(), keyholder: Arc::new(shuyu::encrypted::keyholder::DomainKeyholderClient::new(uri)) }
+}
 
 /// Bits per proven list of the test CRS: four 8-bit values, so the bundle is one list.
 const TEST_CRS_BITS: usize = 32;
@@ -262,14 +268,14 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     let uri = start_tap(uri, tapped.clone()).await;
     let (k, crs_path, conversion) = (keys.join("domain.keys"), dir.path().join("crs.bin"), keys.join("conversion.keys"));
     let enc = tokio::task::spawn_blocking(move || {
-        EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS, uri)?.with_conversion_keys(Some(&conversion))
+        EncryptionContext::load(&k, &crs_path, TEST_CRS_BITS)?.with_conversion_keys(Some(&conversion))
     })
     .await
     .expect("join")
     .expect("context");
     assert!(enc.conversion().is_some());
     let enc = Arc::new(enc);
-    let runner = Arc::new(Runner::new(domain.store.clone(), Default::default()).with_encryption(enc.clone()));
+    let runner = Arc::new(Runtime::new(domain.store.clone(), Default::default()).with_encryption(encryption(&enc, &uri)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let config = Config { listen: addr, data_dir: dir.path().to_path_buf(), ..Config::default() };
@@ -516,11 +522,11 @@ async fn custodian_import_approval_fused_query_keyholder_release_and_refusals() 
     // work stops, nothing reaches the keyholder, and the charge stands (noise had been drawn).
     // The analyst reads the one generic text of every charged failure; the job record, for the
     // bureau, names the time limit.
-    let hurried = Runner::new(domain.store.clone(), shuyu::config::Limits { query_timeout_secs: 0, ..Default::default() }).with_encryption(enc.clone());
+    let hurried = Runtime::new(domain.store.clone(), shuyu::config::Limits { query_timeout_secs: 0, ..Default::default() }).with_encryption(encryption(&enc, &uri));
     let before_timeout = domain.store.budget(&jobs.analyst, jobs.authorization).expect("budget");
-    let err = hurried.run(&jobs.analyst, jobs.authorization, sql, Some(2.0)).await.expect_err("no time to compute");
+    let err = hurried.query(&jobs.analyst, jobs.authorization, sql, Some(2.0)).await.expect_err("no time to compute");
     assert!(err.to_string().starts_with("the query stopped after its budget was reserved"), "{err}");
-    let shuyu::Error::Charged { job: stopped, .. } = err else { panic!("a charged failure, not {err}") };
+    let shuyu_runtime::RuntimeError::Charged { job: stopped, .. } = err else { panic!("a charged failure, not {err}") };
     let stopped = domain.store.job(&domain.bureau, stopped).expect("job");
     assert_eq!(stopped.status, shuyu_governance::JobStatus::Failed);
     assert!(stopped.failure.as_deref().is_some_and(|f| f.contains("time limit")), "{:?}", stopped.failure);

@@ -26,10 +26,10 @@ use shuyu_proto::imports::v1::imports_server::{Imports, ImportsServer};
 use shuyu_proto::imports::v1::{EncryptionParameters, GetEncryptionParametersRequest, UploadChunk, UploadResult};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::context::EncryptionContext;
+use shuyu_runtime::EncryptionContext;
 use crate::flight::caller;
 use crate::offload::store_call;
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::Error;
 
 /// Largest bundle one upload may carry.
@@ -40,14 +40,14 @@ pub const MAX_BUNDLE_FILES: usize = 256;
 /// The imports service.
 #[derive(Debug, Clone)]
 pub struct ImportsService {
-    runner: Arc<Runner>,
+    runtime: Arc<Runtime>,
     enc: Arc<EncryptionContext>,
 }
 
 impl ImportsService {
-    /// A service over `runner`'s store with the domain's encryption material.
-    pub fn new(runner: Arc<Runner>, enc: Arc<EncryptionContext>) -> Self {
-        ImportsService { runner, enc }
+    /// A service over `runtime`'s store with the domain's encryption material.
+    pub fn new(runtime: Arc<Runtime>, enc: Arc<EncryptionContext>) -> Self {
+        ImportsService { runtime, enc }
     }
 
     /// The tonic service.
@@ -125,9 +125,9 @@ fn verify(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: 
 
 impl ImportsService {
     async fn upload(&self, md: &tonic::metadata::MetadataMap, mut stream: Streaming<UploadChunk>) -> Result<UploadResult, Error> {
-        let who = caller::resolve(&self.runner, md).await?;
+        let who = caller::resolve(&self.runtime, md).await?;
         let (p, auth) = (who.principal.clone(), who.authorization);
-        self.runner.scope(&p, auth).await?;
+        self.runtime.scope(&p, auth).await?;
         let unit = p.unit_id.ok_or_else(|| Error::Denied("only a unit's analyst uploads imports".into()))?;
         let first = stream
             .next()
@@ -139,7 +139,7 @@ impl ImportsService {
             return Err(Error::Usage("the first upload message must name the import".into()));
         }
         let caller = p.clone();
-        let area = store_call(self.runner.store(), move |s| s.unit_dir(&caller, unit, UnitArea::Imports)).await?;
+        let area = store_call(self.runtime.store(), move |s| s.unit_dir(&caller, unit, UnitArea::Imports)).await?;
         let staging = Staging { dir: area.join(format!(".upload-{}", hex::encode(rand::random::<[u8; 12]>()))), keep: false };
         std::fs::create_dir(&staging.dir).map_err(Error::io("creating the upload directory"))?;
         let mut total = 0u64;
@@ -176,7 +176,7 @@ impl ImportsService {
             .map_err(|e| Error::Internal(format!("verifying a bundle: {e}")))??;
         let caller = p.clone();
         let (n, d) = (name.clone(), description);
-        let import = store_call(self.runner.store(), move |s| s.request_import(&caller, &n, &d)).await?;
+        let import = store_call(self.runtime.store(), move |s| s.request_import(&caller, &n, &d)).await?;
         let mut staging = staging;
         std::fs::rename(&staging.dir, &final_dir).map_err(Error::io("filing the uploaded bundle"))?;
         staging.keep = true;
@@ -195,13 +195,13 @@ impl Imports for ImportsService {
         request: Request<GetEncryptionParametersRequest>,
     ) -> Result<Response<EncryptionParameters>, Status> {
         let result: Result<EncryptionParameters, Error> = async {
-            let who = caller::resolve(&self.runner, request.metadata()).await?;
-            self.runner.scope(&who.principal, who.authorization).await?;
-            let key = EncryptionContext::pseudonym_key(self.runner.store(), who.authorization)?;
+            let who = caller::resolve(&self.runtime, request.metadata()).await?;
+            self.runtime.scope(&who.principal, who.authorization).await?;
+            let key = EncryptionContext::pseudonym_key(self.runtime.store(), who.authorization)?;
             Ok(EncryptionParameters {
                 pseudonym_key_hex: key.to_hex_secret(),
                 crs: self.enc.crs_bytes().to_vec(),
-                domain_public_key: self.runner.store().domain_public_key().to_vec(),
+                domain_public_key: self.runtime.store().domain_public_key().to_vec(),
                 authorization_id: who.authorization.0,
             })
         }

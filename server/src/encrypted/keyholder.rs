@@ -26,6 +26,8 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 
 use super::custodian::CUSTODIAN_KEYS_FILE;
+use shuyu_runtime::RuntimeError;
+
 use crate::Error;
 
 /// Largest request the keyholder accepts (a bootstrapped aggregate is a few hundred KB).
@@ -135,10 +137,14 @@ pub struct DomainKeyholderClient {
     uri: String,
 }
 
-fn remote(what: &str, e: tonic::Status) -> Error {
+/// A keyholder's refusal as the runtime reads it (its reason kept); any other status as
+/// an internal failure of the job, with its code (after a reservation the analyst only ever
+/// sees the one generic answer; the job record keeps this).
+fn remote(what: &str, e: tonic::Status) -> RuntimeError {
     match e.code() {
-        tonic::Code::PermissionDenied => Error::Denied(format!("the keyholder refused to {what}: {}", e.message())),
-        _ => Error::Remote(e),
+        tonic::Code::PermissionDenied => RuntimeError::Denied(format!("the keyholder refused to {what}: {}", e.message())),
+        tonic::Code::Unavailable => RuntimeError::Unavailable(format!("the keyholder could not {what}: {}", e.message())),
+        code => RuntimeError::Internal(format!("the keyholder could not {what} ({code:?}): {}", e.message())),
     }
 }
 
@@ -147,10 +153,11 @@ impl DomainKeyholderClient {
     pub fn new(uri: impl Into<String>) -> Self {
         DomainKeyholderClient { uri: uri.into() }
     }
+}
 
-    /// Grants `values` values to the job, signs the grant and the release request with the
-    /// domain's key, and returns the decrypted values.
-    pub async fn release(&self, signing: &SigningKey, request: ReleaseRequest) -> Result<Vec<i64>, Error> {
+#[async_trait::async_trait]
+impl shuyu_runtime::Keyholder for DomainKeyholderClient {
+    async fn release(&self, signing: &SigningKey, request: ReleaseRequest) -> Result<Vec<i64>, RuntimeError> {
         let grant = JobGrant::new(request.job_id.clone(), request.authorization_id.clone(), request.values.len() as u64).sign(signing);
         let request = request.sign(signing);
         // `shuyu keyholder serve` prints its address as grpc://host:port (plaintext gRPC).
@@ -159,10 +166,10 @@ impl DomainKeyholderClient {
             None => self.uri.clone(),
         };
         let channel = tonic::transport::Endpoint::from_shared(endpoint)
-            .map_err(|_| Error::Usage(format!("the keyholder address {} is not a URI", self.uri)))?
+            .map_err(|_| RuntimeError::Usage(format!("the keyholder address {} is not a URI", self.uri)))?
             .connect()
             .await
-            .map_err(|e| Error::Unavailable(format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri)))?;
+            .map_err(|e| RuntimeError::Unavailable(format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri)))?;
         let mut client = KeyholderClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
         client.register_job(RegisterJobRequest { grant: grant.to_bytes() }).await.map_err(|e| remote("register the job", e))?;
         let values = client
@@ -172,7 +179,7 @@ impl DomainKeyholderClient {
             .into_inner()
             .values;
         if values.len() != request.values.len() {
-            return Err(Error::Internal("the keyholder returned another number of values than requested".into()));
+            return Err(RuntimeError::Internal("the keyholder returned another number of values than requested".into()));
         }
         Ok(values)
     }

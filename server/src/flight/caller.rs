@@ -6,7 +6,7 @@ use shuyu_governance::{AuthorizationId, AuthorizationStatus, Environment, Princi
 use tonic::metadata::MetadataMap;
 
 use crate::offload::store_call;
-use crate::runner::Runner;
+use shuyu_runtime::{Call, Runtime};
 use crate::Error;
 
 /// Header naming the authorization (scenario) a call acts under: `7` or `authorization 7`.
@@ -27,11 +27,18 @@ pub struct Caller {
     pub environment: Environment,
 }
 
+impl Caller {
+    /// The runtime's call of this caller, spending `amount` (default when `None`).
+    pub fn call(&self, amount: Option<f64>) -> Call {
+        Call { principal: self.principal.clone(), authorization: self.authorization, environment: self.environment, amount }
+    }
+}
+
 pub use crate::auth::bearer_token;
 
 /// Verifies the bearer token; only operating units' analysts may use Flight SQL.
-pub async fn authenticate(runner: &Runner, md: &MetadataMap) -> Result<Principal, Error> {
-    let p = crate::auth::principal(runner.store(), md).await?;
+pub async fn authenticate(runtime: &Runtime, md: &MetadataMap) -> Result<Principal, Error> {
+    let p = crate::auth::principal(runtime.store(), md).await?;
     if p.role != Role::UnitAnalyst {
         return Err(Error::Denied(
             "Flight SQL serves the analysts of operating units; the bureau and supervisors use the admin tools".into(),
@@ -41,12 +48,12 @@ pub async fn authenticate(runner: &Runner, md: &MetadataMap) -> Result<Principal
 }
 
 /// Authenticates the call and picks its authorization and environment.
-pub async fn resolve(runner: &Runner, md: &MetadataMap) -> Result<Caller, Error> {
-    let principal = authenticate(runner, md).await?;
+pub async fn resolve(runtime: &Runtime, md: &MetadataMap) -> Result<Caller, Error> {
+    let principal = authenticate(runtime, md).await?;
     let environment = environment(md)?;
     let authorization = match header(md, AUTHORIZATION_HEADER)? {
         Some(text) => parse_authorization(&text)?,
-        None => only_active_authorization(runner, &principal).await?,
+        None => only_active_authorization(runtime, &principal).await?,
     };
     Ok(Caller { principal, authorization, environment })
 }
@@ -87,9 +94,9 @@ pub fn parse_authorization(text: &str) -> Result<AuthorizationId, Error> {
 }
 
 /// The caller's only active authorization; several must be chosen between by header.
-async fn only_active_authorization(runner: &Runner, p: &Principal) -> Result<AuthorizationId, Error> {
+async fn only_active_authorization(runtime: &Runtime, p: &Principal) -> Result<AuthorizationId, Error> {
     let caller = p.clone();
-    let all = store_call(runner.store(), move |s| s.authorizations(&caller, None)).await?;
+    let all = store_call(runtime.store(), move |s| s.authorizations(&caller, None)).await?;
     let active: Vec<AuthorizationId> = all.iter().filter(|a| a.status == AuthorizationStatus::Active).map(|a| a.id).collect();
     match active.as_slice() {
         [one] => Ok(*one),

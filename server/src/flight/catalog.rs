@@ -11,7 +11,7 @@ use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{CommandGetCatalogs, CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, SqlInfo};
 
 use crate::flight::caller::Caller;
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::Error;
 
 /// The one catalog of a scoped session.
@@ -76,8 +76,8 @@ pub fn table_types(query: CommandGetTableTypes) -> Result<RecordBatch, Error> {
 
 /// GetTables: the tables of the caller's authorization, with their granted columns only
 /// (the builder applies the client's filters), as stored in the caller's environment.
-pub async fn tables(runner: &Runner, caller: &Caller, query: CommandGetTables) -> Result<RecordBatch, Error> {
-    let cached = runner.scope_in(&caller.principal, caller.authorization, caller.environment).await?;
+pub async fn tables(runtime: &Runtime, caller: &Caller, query: CommandGetTables) -> Result<RecordBatch, Error> {
+    let cached = runtime.scope_in(&caller.principal, caller.authorization, caller.environment).await?;
     let mut b = query.into_builder();
     let ctx = cached.scope.context();
     let mut names = cached.tables.clone();

@@ -14,20 +14,20 @@ use tonic::{Response, Status};
 
 use crate::flight::caller::bearer_token;
 use crate::offload::store_call;
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::Error;
 
 /// The handshake's response stream.
 pub type HandshakeStream = Pin<Box<dyn Stream<Item = Result<HandshakeResponse, Status>> + Send>>;
 
 /// Verifies the credential in `md` and answers with the bearer token.
-pub async fn handshake(runner: &Runner, md: &MetadataMap) -> Result<Response<HandshakeStream>, Error> {
+pub async fn handshake(runtime: &Runtime, md: &MetadataMap) -> Result<Response<HandshakeStream>, Error> {
     let token = match basic_password(md)? {
         Some(password) => password,
         None => bearer_token(md)?,
     };
     let checked = token.clone();
-    store_call(runner.store(), move |s| s.authenticate(&checked)).await?;
+    store_call(runtime.store(), move |s| s.authenticate(&checked)).await?;
     let header = MetadataValue::try_from(format!("Bearer {token}"))
         .map_err(|_| Error::Unauthenticated("the token contains characters a header cannot carry".into()))?;
     let payload = HandshakeResponse { protocol_version: 0, payload: token.into_bytes().into() };

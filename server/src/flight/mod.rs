@@ -3,9 +3,9 @@
 //! Every call is authenticated (`authorization: Bearer <token>`, or the handshake first)
 //! and acts under one authorization of the caller's unit, in production (privately, on the
 //! real data) or, with `x-shuyu-environment: dev`, on the masked samples; both through the
-//! governed [`Runner`]. Under an authorization whose export policy is `review`, production
+//! governed [`Runtime`]. Under an authorization whose export policy is `review`, production
 //! results are held for the bureau and fetched after approval with `FETCH EXPORT '<id>'`
-//! ([`crate::review`]). What is served:
+//! ([`shuyu_runtime::review`]). What is served:
 //! - statement queries (GetFlightInfo + DoGet) — [`statements`];
 //! - prepared statements (create, execute, close; no parameters) — [`statements`];
 //! - GetSqlInfo, GetCatalogs, GetDbSchemas, GetTables (with schemas), GetTableTypes —
@@ -46,22 +46,22 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::flight::handles::Handles;
 use crate::flight::handshake::HandshakeStream;
 use crate::flight::results::{command_info, stream};
-use crate::runner::Runner;
+use shuyu_runtime::Runtime;
 use crate::Error;
 
-/// The Flight SQL service over a governed runner.
+/// The Flight SQL service over a governed runtime.
 #[derive(Debug, Clone)]
 pub struct FlightSqlServer {
-    runner: Arc<Runner>,
+    runtime: Arc<Runtime>,
     handles: Arc<Handles>,
 }
 
 type DoGetResponse = Result<Response<<FlightSqlServer as FlightService>::DoGetStream>, Status>;
 
 impl FlightSqlServer {
-    /// A service running queries with `runner`.
-    pub fn new(runner: Arc<Runner>) -> Self {
-        FlightSqlServer { runner, handles: Arc::new(Handles::new()) }
+    /// A service running queries with `runtime`.
+    pub fn new(runtime: Arc<Runtime>) -> Self {
+        FlightSqlServer { runtime, handles: Arc::new(Handles::new()) }
     }
 
     /// The tonic service to add to a server.
@@ -69,17 +69,17 @@ impl FlightSqlServer {
         FlightServiceServer::new(self)
     }
 
-    /// The runner (its store, limits and scope cache).
-    pub fn runner(&self) -> &Arc<Runner> {
-        &self.runner
+    /// The runtime (its store, limits and scope cache).
+    pub fn runtime(&self) -> &Arc<Runtime> {
+        &self.runtime
     }
 
     async fn caller<T>(&self, request: &Request<T>) -> Result<caller::Caller, Error> {
-        caller::resolve(&self.runner, request.metadata()).await
+        caller::resolve(&self.runtime, request.metadata()).await
     }
 
     async fn authenticated<T>(&self, request: &Request<T>) -> Result<shuyu_governance::Principal, Error> {
-        caller::authenticate(&self.runner, request.metadata()).await
+        caller::authenticate(&self.runtime, request.metadata()).await
     }
 }
 
@@ -97,13 +97,13 @@ impl FlightSqlService for FlightSqlServer {
     type FlightService = FlightSqlServer;
 
     async fn do_handshake(&self, request: Request<Streaming<HandshakeRequest>>) -> Result<Response<HandshakeStream>, Status> {
-        Ok(handshake::handshake(&self.runner, request.metadata()).await?)
+        Ok(handshake::handshake(&self.runtime, request.metadata()).await?)
     }
 
     async fn get_flight_info_statement(&self, query: CommandStatementQuery, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         let caller = self.caller(&request).await?;
         let amount = caller::budget_override(request.metadata())?;
-        let info = statements::execute(&self.runner, &self.handles, &caller, &query.query, amount, request.into_inner()).await?;
+        let info = statements::execute(&self.runtime, &self.handles, &caller, &query.query, amount, request.into_inner()).await?;
         Ok(Response::new(info))
     }
 
@@ -115,7 +115,7 @@ impl FlightSqlService for FlightSqlServer {
         let caller = self.caller(&request).await?;
         let amount = caller::budget_override(request.metadata())?;
         let (under, prepared) = statements::prepared(&self.handles, &caller, &query.prepared_statement_handle)?;
-        let info = statements::execute(&self.runner, &self.handles, &under, &prepared.sql, amount, request.into_inner()).await?;
+        let info = statements::execute(&self.runtime, &self.handles, &under, &prepared.sql, amount, request.into_inner()).await?;
         Ok(Response::new(info))
     }
 
@@ -134,7 +134,7 @@ impl FlightSqlService for FlightSqlServer {
     async fn get_flight_info_tables(&self, query: CommandGetTables, request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
         let caller = self.caller(&request).await?;
         // Checked now, so that naming an authorization one may not use fails here already.
-        self.runner.scope_in(&caller.principal, caller.authorization, caller.environment).await?;
+        self.runtime.scope_in(&caller.principal, caller.authorization, caller.environment).await.map_err(Error::from)?;
         let schema = catalog::tables_schema(query.clone());
         Ok(Response::new(command_info(&schema, query, request.into_inner())?))
     }
@@ -160,7 +160,7 @@ impl FlightSqlService for FlightSqlServer {
         let caller = self.caller(&request).await?;
         let amount = caller::budget_override(request.metadata())?;
         let (under, prepared) = statements::prepared(&self.handles, &caller, &query.prepared_statement_handle)?;
-        let (schema, batches) = statements::run(&self.runner, &under, &prepared.sql, amount).await?;
+        let (schema, batches) = statements::run(&self.runtime, &under, &prepared.sql, amount).await?;
         Ok(Response::new(stream(schema, batches)))
     }
 
@@ -176,7 +176,7 @@ impl FlightSqlService for FlightSqlServer {
 
     async fn do_get_tables(&self, query: CommandGetTables, request: Request<Ticket>) -> DoGetResponse {
         let caller = self.caller(&request).await?;
-        one_batch(catalog::tables(&self.runner, &caller, query).await?)
+        one_batch(catalog::tables(&self.runtime, &caller, query).await?)
     }
 
     async fn do_get_table_types(&self, query: CommandGetTableTypes, request: Request<Ticket>) -> DoGetResponse {
@@ -228,7 +228,7 @@ impl FlightSqlService for FlightSqlServer {
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let caller = self.caller(&request).await?;
-        Ok(statements::prepare(&self.runner, &self.handles, &caller, &query.query).await?)
+        Ok(statements::prepare(&self.runtime, &self.handles, &caller, &query.query).await?)
     }
 
     async fn do_action_close_prepared_statement(&self, query: ActionClosePreparedStatementRequest, request: Request<Action>) -> Result<(), Status> {

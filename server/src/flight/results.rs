@@ -15,7 +15,7 @@
 //!   "remaining_delta"}` (exact decimals as strings; the cap fields are null without a cap);
 //! - `shuyu.environment`: `prod` or `dev` (every result);
 //! - on a result held for review, instead of its rows, one row (`export`, `status`,
-//!   `message`) and `shuyu.export`, `shuyu.export_status` (see [`crate::review`]).
+//!   `message`) and `shuyu.export`, `shuyu.export_status` (see [`shuyu_runtime::review`]).
 //!
 //! A dev result carries `shuyu.environment = dev`, `shuyu.job`, `shuyu.authorization`,
 //! `shuyu.charged = 0`.
@@ -41,8 +41,8 @@ use shuyu_governance::{AuthorizationId, PrivacyLoss};
 use shuyu_privacy::keys;
 use tonic::Status;
 
-use crate::review::HeldExport;
-use crate::runner::{DevOutcome, Outcome};
+use shuyu_runtime::review::HeldExport;
+use shuyu_runtime::{DevOutcome, Outcome};
 use crate::Error;
 
 /// A DoGet response stream.

@@ -14,7 +14,7 @@ use arrow_flight::FlightInfo;
 use futures::TryStreamExt;
 use shuyu::config::{Config, Limits, Served, TlsFiles};
 use shuyu::demo::{DemoDomain, DemoUnit};
-use shuyu::runner::Runner;
+use shuyu_runtime::Runtime;
 use shuyu_datasets::generate::GenerateOptions;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -42,7 +42,7 @@ pub struct TestServer {
     /// The domain: store, bureau, units.
     pub domain: DemoDomain,
     /// The runner the server uses.
-    pub runner: Arc<Runner>,
+    pub runner: Arc<Runtime>,
     /// The bound address.
     pub addr: SocketAddr,
     /// The masked samples the server's dev environment reads.
@@ -90,14 +90,14 @@ impl TestServer {
             }
         };
         let samples = dir.path().join("dev");
-        let job = shuyu::dev::SamplesJob {
+        let job = shuyu_runtime::dev::SamplesJob {
             datasets: city().to_path_buf(),
             out: samples.clone(),
             key: dir.path().join("secrets/masking.key"),
             options: shuyu_datasets::sample::SampleOptions::default(),
         };
-        shuyu::dev::build(&job).expect("masked samples");
-        let runner = Arc::new(Runner::with_environments(domain.store.clone(), limits, served, Some(samples.clone())));
+        shuyu_runtime::dev::build(&job).expect("masked samples");
+        let runner = Arc::new(Runtime::with_environments(domain.store.clone(), limits, served, Some(samples.clone())));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
         let addr = listener.local_addr().expect("local addr");
         let (tx, rx) = oneshot::channel::<()>();

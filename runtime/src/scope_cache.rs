@@ -14,7 +14,7 @@ use shuyu_governance::{AuthorizationId, Scope as GrantedScope};
 use shuyu_planner::{GrantedTable, QueryBudget, Scope};
 use shuyu_privacy::PrivacyDefinition;
 
-use crate::Error;
+use crate::RuntimeError;
 
 /// One authorization's opened scope.
 #[derive(Debug)]
@@ -43,7 +43,7 @@ impl ScopeCache {
 
     /// The opened scope of `granted` (just checked by the store), from the cache when the
     /// grant has not changed.
-    pub async fn get(&self, granted: &GrantedScope) -> Result<Arc<CachedScope>, Error> {
+    pub async fn get(&self, granted: &GrantedScope) -> Result<Arc<CachedScope>, RuntimeError> {
         let id = granted.authorization.id;
         let fingerprint = fingerprint(granted);
         if let Some(hit) = self.lock()?.get(&id).filter(|c| c.fingerprint == fingerprint) {
@@ -76,8 +76,8 @@ impl ScopeCache {
         self.entries.lock().map(|e| e.contains_key(&id)).unwrap_or(false)
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<AuthorizationId, Arc<CachedScope>>>, Error> {
-        self.entries.lock().map_err(|_| Error::Internal("scope cache poisoned".into()))
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<AuthorizationId, Arc<CachedScope>>>, RuntimeError> {
+        self.entries.lock().map_err(|_| RuntimeError::Internal("scope cache poisoned".into()))
     }
 }
 

@@ -34,13 +34,13 @@ use datafusion::sql::sqlparser::parser::Parser;
 use shuyu_crypto::bootstrapped::Comparison;
 use shuyu_planner::{PlannerError, Refusal, RefusalCode};
 
-use crate::Error;
+use crate::RuntimeError;
 
 mod groups;
 #[cfg(test)]
 mod tests;
 
-pub use groups::{plaintext_groups, register_pseudonym_udf, result_batch, Groups};
+pub use groups::{plaintext_groups, register_pseudonym_udf, result_batch, result_schema, Groups};
 
 /// Schema that names imports in SQL: `imports.<name>`.
 pub const IMPORT_SCHEMA: &str = "imports";
@@ -147,11 +147,11 @@ impl FusedQuery {
     }
 }
 
-fn refused(code: RefusalCode, message: impl Into<String>) -> Error {
-    Error::Planner(PlannerError::Refused(Refusal::new(code, message)))
+fn refused(code: RefusalCode, message: impl Into<String>) -> RuntimeError {
+    RuntimeError::Planner(PlannerError::Refused(Refusal::new(code, message)))
 }
 
-fn unsupported(message: impl Into<String>) -> Error {
+fn unsupported(message: impl Into<String>) -> RuntimeError {
     refused(RefusalCode::UnsupportedAggregate, message)
 }
 
@@ -187,7 +187,7 @@ pub fn named_import(sql: &str) -> Option<String> {
 
 /// Parses `sql`: `None` when it names no import (the ordinary private planner handles it),
 /// the fused query when it does, a refusal when it names one in an unsupported way.
-pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<FusedQuery>, Error> {
+pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<FusedQuery>, RuntimeError> {
     let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
         return Ok(None);
     };
@@ -280,7 +280,7 @@ fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-fn public_side(join: &Join, resolver: &mut Resolver<'_>) -> Result<PublicSide, Error> {
+fn public_side(join: &Join, resolver: &mut Resolver<'_>) -> Result<PublicSide, RuntimeError> {
     let TableFactor::Table { name, alias, .. } = &join.relation else {
         return Err(refused(RefusalCode::UnsupportedJoin, "join the import with a public table by name"));
     };
@@ -378,7 +378,7 @@ impl Resolver<'_> {
     }
 
     /// Which side the columns of an expression come from.
-    fn side_of(&self, e: &Expr) -> Result<Side, Error> {
+    fn side_of(&self, e: &Expr) -> Result<Side, RuntimeError> {
         let mut import = false;
         let mut public = false;
         let mut failed = None;
@@ -398,7 +398,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn encrypted_filter(&self, e: &Expr) -> Result<EncryptedFilter, Error> {
+    fn encrypted_filter(&self, e: &Expr) -> Result<EncryptedFilter, RuntimeError> {
         let usage = || {
             unsupported(
                 "conditions on encrypted columns compare one column with an integer constant (=, <>, <, <=, >, >=); combine them with AND",
@@ -422,7 +422,7 @@ impl Resolver<'_> {
         Ok(EncryptedFilter { column, comparison, constant })
     }
 
-    fn encrypted_column(&self, e: &Expr) -> Result<Option<String>, Error> {
+    fn encrypted_column(&self, e: &Expr) -> Result<Option<String>, RuntimeError> {
         match self.column(e) {
             Some(Column::Import(n)) if n == PSEUDONYM_COLUMN => Err(refused(
                 RefusalCode::DirectIdentifier,
@@ -433,7 +433,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn group_column(&self, e: &Expr) -> Result<String, Error> {
+    fn group_column(&self, e: &Expr) -> Result<String, RuntimeError> {
         match self.column(e) {
             Some(Column::Public(c)) if self.public_alias.is_some() => Ok(c),
             Some(Column::Import(c)) if c == PSEUDONYM_COLUMN => {
@@ -447,7 +447,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn output(&self, e: &Expr, group_by: &[String]) -> Result<Output, Error> {
+    fn output(&self, e: &Expr, group_by: &[String]) -> Result<Output, RuntimeError> {
         if let Some(column) = self.column(e) {
             return match column {
                 Column::Public(c) => match group_by.iter().position(|g| *g == c) {

@@ -17,7 +17,7 @@ use shuyu_datasets::masking::{checked_rule, MaskingKey};
 use shuyu_datasets::sample::{build_samples, sample_manifest, source_tables, SampleOptions, SampleReport};
 use shuyu_governance::Scope as GrantedScope;
 
-use crate::Error;
+use crate::RuntimeError;
 
 /// The samples folder inside a data directory.
 pub const SAMPLES_DIR: &str = "dev";
@@ -45,20 +45,10 @@ impl SamplesJob {
 }
 
 /// Builds the masked samples.
-pub fn build(job: &SamplesJob) -> Result<SampleReport, Error> {
+pub fn build(job: &SamplesJob) -> Result<SampleReport, RuntimeError> {
     let key = MaskingKey::load_or_create(&job.key)?;
     let tables = source_tables(&job.datasets)?;
     Ok(build_samples(&tables, &job.out, &job.options, &key)?)
-}
-
-/// `shuyu dev samples`: builds and prints what was sampled.
-pub fn run_samples(job: &SamplesJob) -> Result<(), Error> {
-    let report = build(job)?;
-    println!("masked samples in {} (fraction {}, at most {} rows per table, seed {}):", job.out.display(), job.options.fraction, job.options.max_rows, job.options.seed);
-    for t in &report.tables {
-        println!("   {:<16} {:>8} of {:>10} rows", t.name, t.rows, t.source_rows);
-    }
-    Ok(())
 }
 
 /// The scope `granted` with every table re-pointed at its masked sample in `samples`.
@@ -66,13 +56,13 @@ pub fn run_samples(job: &SamplesJob) -> Result<(), Error> {
 /// Refuses a table without a sample, and a sample whose manifest differs from the
 /// catalog's for a granted column (type, sensitivity or masking rule): such a sample could
 /// hold a column masked more weakly than the catalog now says.
-pub fn on_samples(granted: &GrantedScope, samples: &Path) -> Result<GrantedScope, Error> {
+pub fn on_samples(granted: &GrantedScope, samples: &Path) -> Result<GrantedScope, RuntimeError> {
     let rebuild = "the bureau rebuilds them with `shuyu dev samples`";
     let mut out = granted.clone();
     for t in &mut out.tables {
         let name = t.manifest.name.clone();
         let sampled = sample_manifest(samples, &name)?
-            .ok_or_else(|| Error::NotServed(format!("there is no masked sample of table {name} for the dev environment; {rebuild}")))?;
+            .ok_or_else(|| RuntimeError::NotServed(format!("there is no masked sample of table {name} for the dev environment; {rebuild}")))?;
         for c in &t.manifest.columns {
             let same = sampled.column(&c.name).is_some_and(|s| {
                 s.data_type == c.data_type
@@ -80,7 +70,7 @@ pub fn on_samples(granted: &GrantedScope, samples: &Path) -> Result<GrantedScope
                     && matches!((checked_rule(&name, s), checked_rule(&name, c)), (Ok(a), Ok(b)) if a == b)
             });
             if !same {
-                return Err(Error::NotServed(format!(
+                return Err(RuntimeError::NotServed(format!(
                     "the masked sample of table {name} was built under other masking rules than the catalog's (column {}); {rebuild}",
                     c.name
                 )));
@@ -88,7 +78,7 @@ pub fn on_samples(granted: &GrantedScope, samples: &Path) -> Result<GrantedScope
         }
         let file = samples.join(format!("{name}.parquet"));
         if !file.is_file() {
-            return Err(Error::NotServed(format!("there is no masked sample of table {name} for the dev environment; {rebuild}")));
+            return Err(RuntimeError::NotServed(format!("there is no masked sample of table {name} for the dev environment; {rebuild}")));
         }
         t.location = file.to_string_lossy().into_owned();
     }

@@ -12,7 +12,7 @@ fn parse_ok(sql: &str) -> FusedQuery {
 
 fn refusal(sql: &str) -> (RefusalCode, String) {
     match parse(sql, &enc) {
-        Err(Error::Planner(PlannerError::Refused(r))) => (r.code, r.message),
+        Err(RuntimeError::Planner(PlannerError::Refused(r))) => (r.code, r.message),
         other => panic!("expected a refusal for {sql}, got {other:?}"),
     }
 }

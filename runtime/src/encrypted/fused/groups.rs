@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
@@ -13,7 +13,7 @@ use shuyu_crypto::pseudonym::{Pseudonym, PseudonymKey};
 use shuyu_planner::{PlannerError, Scope};
 
 use super::{Aggregate, FusedQuery, Output, PSEUDONYM_UDF};
-use crate::Error;
+use crate::RuntimeError;
 
 /// Registers [`PSEUDONYM_UDF`] (`Utf8` → 32-byte `Binary`) with `key` on `ctx`.
 pub fn register_pseudonym_udf(ctx: &SessionContext, key: PseudonymKey) {
@@ -86,7 +86,7 @@ pub async fn plaintext_groups(
     groups: &Groups,
     pseudonym_key: PseudonymKey,
     import_rows: &[Pseudonym],
-) -> Result<Vec<u32>, Error> {
+) -> Result<Vec<u32>, RuntimeError> {
     let Some(public) = &query.public else {
         return Ok(vec![0; import_rows.len()]);
     };
@@ -109,12 +109,12 @@ pub async fn plaintext_groups(
     // The analyst's filters run on personal rows: the same total-evaluation pass as any
     // private plan makes them unable to fail (or refuses them here).
     let state = ctx.state();
-    let planning = |e: datafusion::error::DataFusionError| Error::Planner(PlannerError::from_planning(e));
+    let planning = |e: datafusion::error::DataFusionError| RuntimeError::Planner(PlannerError::from_planning(e));
     let plan = state.create_logical_plan(&sql).await.map_err(planning)?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).map_err(planning)?;
     let plan = shuyu_planner::total::make_total(plan)?;
     let frame = ctx.execute_logical_plan(plan).await.map_err(planning)?;
-    let batches = frame.collect().await.map_err(|_| Error::Internal("the public part of an encrypted query failed".into()))?;
+    let batches = frame.collect().await.map_err(|_| RuntimeError::Internal("the public part of an encrypted query failed".into()))?;
     // Each person counts in one group only: the smallest group id their rows reach.
     let mut by_person: HashMap<[u8; 32], u32> = HashMap::new();
     for batch in &batches {
@@ -123,7 +123,7 @@ pub async fn plaintext_groups(
         let group_columns: Vec<ArrayRef> = (0..query.group_by.len())
             .map(|i| arrow::compute::cast(batch.column(i + 1), &DataType::Utf8))
             .collect::<Result<_, _>>()
-            .map_err(|_| Error::Internal("the public part of an encrypted query returned keys that are not text".into()))?;
+            .map_err(|_| RuntimeError::Internal("the public part of an encrypted query returned keys that are not text".into()))?;
         let group_columns: Vec<&StringArray> = group_columns.iter().map(|c| c.as_string::<i32>()).collect();
         for row in 0..batch.num_rows() {
             if pseudonyms.is_null(row) || group_columns.iter().any(|c| c.is_null(row)) {
@@ -138,43 +138,52 @@ pub async fn plaintext_groups(
     Ok(import_rows.iter().map(|p| by_person.get(&p.0).copied().unwrap_or(shuyu_crypto::linear::NO_GROUP)).collect())
 }
 
-/// Builds the result batch: group columns (Utf8), then each aggregate (SUM and COUNT as
-/// Int64, AVG as Float64), one row per group.
+/// The result schema of a fused query: group columns (Utf8), then each aggregate (SUM and
+/// COUNT as Int64, AVG as Float64), in the query's output order.
+pub fn result_schema(query: &FusedQuery) -> Result<SchemaRef, RuntimeError> {
+    let fields: Vec<Field> = query
+        .outputs
+        .iter()
+        .map(|(name, output)| match output {
+            Output::Group(_) => Field::new(name, DataType::Utf8, false),
+            Output::Aggregate(Aggregate::Sum(_) | Aggregate::Count) => Field::new(name, DataType::Int64, false),
+            Output::Aggregate(Aggregate::Avg(_)) => Field::new(name, DataType::Float64, false),
+        })
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Builds the result batch under [`result_schema`], one row per group.
 pub fn result_batch(
     query: &FusedQuery,
     groups: &Groups,
     sums: &HashMap<String, Vec<i64>>,
     counts: Option<&[i64]>,
-) -> Result<RecordBatch, Error> {
+) -> Result<RecordBatch, RuntimeError> {
     let n = groups.len();
-    let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     let group_values: Vec<Vec<String>> = (0..n).map(|g| groups.values(g)).collect();
-    for (name, output) in &query.outputs {
+    for (_, output) in &query.outputs {
         match output {
             Output::Group(i) => {
-                fields.push(Field::new(name, DataType::Utf8, false));
                 columns.push(Arc::new(StringArray::from_iter_values(group_values.iter().map(|v| v[*i].clone()))));
             }
             Output::Aggregate(Aggregate::Sum(c)) => {
-                let values = sums.get(c).ok_or_else(|| Error::Internal(format!("no sum for {c}")))?;
-                fields.push(Field::new(name, DataType::Int64, false));
+                let values = sums.get(c).ok_or_else(|| RuntimeError::Internal(format!("no sum for {c}")))?;
                 columns.push(Arc::new(Int64Array::from(values.clone())));
             }
             Output::Aggregate(Aggregate::Count) => {
-                let values = counts.ok_or_else(|| Error::Internal("no count".into()))?;
-                fields.push(Field::new(name, DataType::Int64, false));
+                let values = counts.ok_or_else(|| RuntimeError::Internal("no count".into()))?;
                 columns.push(Arc::new(Int64Array::from(values.to_vec())));
             }
             Output::Aggregate(Aggregate::Avg(c)) => {
-                let s = sums.get(c).ok_or_else(|| Error::Internal(format!("no sum for {c}")))?;
-                let k = counts.ok_or_else(|| Error::Internal("no count".into()))?;
+                let s = sums.get(c).ok_or_else(|| RuntimeError::Internal(format!("no sum for {c}")))?;
+                let k = counts.ok_or_else(|| RuntimeError::Internal("no count".into()))?;
                 // Post-processing of two noised releases; a noised count below one reads as one.
                 let avg: Vec<f64> = s.iter().zip(k).map(|(&s, &k)| s as f64 / k.max(1) as f64).collect();
-                fields.push(Field::new(name, DataType::Float64, false));
                 columns.push(Arc::new(Float64Array::from(avg)));
             }
         }
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).map_err(|e| Error::Internal(e.to_string()))
+    RecordBatch::try_new(result_schema(query)?, columns).map_err(|e| RuntimeError::Internal(e.to_string()))
 }

@@ -23,7 +23,7 @@ use shuyu_governance::{AuthorizationId, ExportId, ExportStatus, JobId, Nano, New
 use shuyu_privacy::keys;
 
 use crate::offload::store_call;
-use crate::Error;
+use crate::RuntimeError;
 
 /// A result held for review.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +46,8 @@ pub fn stored_schema(schema: &Schema, job: JobId, authorization: AuthorizationId
     Arc::new(Schema::new_with_metadata(schema.fields().clone(), md))
 }
 
-fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, Error> {
-    let fail = |e: arrow::error::ArrowError| Error::Internal(format!("encoding a held result: {e}"));
+fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, RuntimeError> {
+    let fail = |e: arrow::error::ArrowError| RuntimeError::Internal(format!("encoding a held result: {e}"));
     let mut w = FileWriter::try_new(Vec::new(), schema).map_err(fail)?;
     for b in batches {
         let b = RecordBatch::try_new(schema.clone(), b.columns().to_vec()).map_err(fail)?;
@@ -59,8 +59,8 @@ fn encode(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<u8>, Error>
 
 /// Holds `batches` (under `schema`) of `job`, run by `p`: stored in the unit's results
 /// area, recorded as a product, its export requested.
-pub async fn hold(store: &Store, p: &Principal, job: JobId, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<HeldExport, Error> {
-    let unit = p.unit_id.ok_or_else(|| Error::Denied("only an operating unit's analyst holds results".into()))?;
+pub async fn hold(store: &Store, p: &Principal, job: JobId, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<HeldExport, RuntimeError> {
+    let unit = p.unit_id.ok_or_else(|| RuntimeError::Denied("only an operating unit's analyst holds results".into()))?;
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
     let bytes = encode(&schema, &batches)?;
     let sha = hex::encode(Sha256::digest(&bytes));
@@ -75,8 +75,8 @@ pub async fn hold(store: &Store, p: &Principal, job: JobId, schema: SchemaRef, b
         std::fs::rename(&tmp, &path)
     })
     .await
-    .map_err(|e| Error::Internal(format!("writing a held result did not complete: {e}")))?
-    .map_err(Error::io("writing a held result"))?;
+    .map_err(|e| RuntimeError::Internal(format!("writing a held result did not complete: {e}")))?
+    .map_err(RuntimeError::io("writing a held result"))?;
     let new = NewProduct { job, name: format!("result of job {}", job.0), content_sha256: sha, path: Some(name), byte_size: size, row_count: rows as u64 };
     let product = store_call(store, move |s| s.hold_product(&new)).await?;
     let caller = p.clone();
@@ -87,7 +87,7 @@ pub async fn hold(store: &Store, p: &Principal, job: JobId, schema: SchemaRef, b
 
 /// The export named by `FETCH EXPORT '<id>'` (also `FETCH EXPORT <id>`, any case, an
 /// optional `;`), or `None` if `sql` is not that statement.
-pub fn parse_fetch(sql: &str) -> Option<Result<ExportId, Error>> {
+pub fn parse_fetch(sql: &str) -> Option<Result<ExportId, RuntimeError>> {
     let words: Vec<&str> = sql.trim().trim_end_matches(';').split_whitespace().collect();
     match words.as_slice() {
         [fetch, export, rest @ ..] if fetch.eq_ignore_ascii_case("fetch") && export.eq_ignore_ascii_case("export") => {
@@ -95,7 +95,7 @@ pub fn parse_fetch(sql: &str) -> Option<Result<ExportId, Error>> {
                 [one] => one.trim_matches('\'').parse::<i64>().ok(),
                 _ => None,
             };
-            Some(id.map(ExportId).ok_or_else(|| Error::Usage("write FETCH EXPORT '<id>' with the export id the held result named".into())))
+            Some(id.map(ExportId).ok_or_else(|| RuntimeError::Usage("write FETCH EXPORT '<id>' with the export id the held result named".into())))
         }
         _ => None,
     }
@@ -103,46 +103,46 @@ pub fn parse_fetch(sql: &str) -> Option<Result<ExportId, Error>> {
 
 /// A released result of `p`'s unit: the stored batches, checked against the product's
 /// hash, with the export's id, status and signed manifest in the schema metadata.
-pub async fn fetch(store: &Store, p: &Principal, export: ExportId) -> Result<(SchemaRef, Vec<RecordBatch>), Error> {
-    let unit = p.unit_id.ok_or_else(|| Error::Denied("only an operating unit's analyst fetches results".into()))?;
+pub async fn fetch(store: &Store, p: &Principal, export: ExportId) -> Result<(SchemaRef, Vec<RecordBatch>), RuntimeError> {
+    let unit = p.unit_id.ok_or_else(|| RuntimeError::Denied("only an operating unit's analyst fetches results".into()))?;
     let caller = p.clone();
     let records = store_call(store, move |s| s.exports(&caller, None)).await?;
     let record = records.into_iter().find(|r| r.id == export).ok_or_else(|| {
-        Error::Usage(format!("{export} is not an export of your unit; use the id a held result named"))
+        RuntimeError::Usage(format!("{export} is not an export of your unit; use the id a held result named"))
     })?;
     let manifest = match (record.status, &record.manifest) {
         (ExportStatus::Pending, _) => {
-            return Err(Error::NotServed(format!(
+            return Err(RuntimeError::NotServed(format!(
                 "{export} is waiting for the bureau's review; the result is released once it is approved — retry then"
             )))
         }
         (ExportStatus::Rejected, _) => {
-            return Err(Error::Denied(format!("the bureau rejected {export}; the result stays in the domain")));
+            return Err(RuntimeError::Denied(format!("the bureau rejected {export}; the result stays in the domain")));
         }
         (ExportStatus::Approved | ExportStatus::Automatic, Some(m)) => m.clone(),
-        (_, None) => return Err(Error::Internal(format!("{export} is released but has no manifest"))),
+        (_, None) => return Err(RuntimeError::Internal(format!("{export} is released but has no manifest"))),
     };
     let caller = p.clone();
     let product = store_call(store, move |s| s.product(&caller, record.product)).await?;
-    let rel = product.path.clone().ok_or_else(|| Error::Internal(format!("{} has no stored file", product.id)))?;
+    let rel = product.path.clone().ok_or_else(|| RuntimeError::Internal(format!("{} has no stored file", product.id)))?;
     let caller = p.clone();
     let dir = store_call(store, move |s| s.unit_dir(&caller, unit, UnitArea::Results)).await?;
     let path = dir.join(rel);
     let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
         .await
-        .map_err(|e| Error::Internal(format!("reading a held result did not complete: {e}")))?
-        .map_err(Error::io("reading a held result"))?;
+        .map_err(|e| RuntimeError::Internal(format!("reading a held result did not complete: {e}")))?
+        .map_err(RuntimeError::io("reading a held result"))?;
     if hex::encode(Sha256::digest(&bytes)) != product.content_sha256 {
-        return Err(Error::Internal(format!("the stored result of {} does not match its recorded SHA-256", product.id)));
+        return Err(RuntimeError::Internal(format!("the stored result of {} does not match its recorded SHA-256", product.id)));
     }
-    let fail = |e: arrow::error::ArrowError| Error::Internal(format!("decoding a held result: {e}"));
+    let fail = |e: arrow::error::ArrowError| RuntimeError::Internal(format!("decoding a held result: {e}"));
     let reader = FileReader::try_new(Cursor::new(bytes), None).map_err(fail)?;
     let stored = reader.schema();
     let batches = reader.collect::<Result<Vec<_>, _>>().map_err(fail)?;
     let mut md = stored.metadata().clone();
     md.insert(keys::EXPORT.into(), export.0.to_string());
     md.insert(keys::EXPORT_STATUS.into(), record.status.as_str().into());
-    md.insert(keys::EXPORT_MANIFEST.into(), serde_json::to_string(&manifest).map_err(|e| Error::Internal(format!("manifest: {e}")))?);
+    md.insert(keys::EXPORT_MANIFEST.into(), serde_json::to_string(&manifest).map_err(|e| RuntimeError::Internal(format!("manifest: {e}")))?);
     let schema = Arc::new(Schema::new_with_metadata(stored.fields().clone(), md));
     let batches = batches
         .into_iter()
@@ -159,8 +159,8 @@ mod tests {
     fn fetch_statements_parse_and_others_pass_through() {
         assert_eq!(parse_fetch("FETCH EXPORT '7'").map(|r| r.ok()), Some(Some(ExportId(7))));
         assert_eq!(parse_fetch("  fetch export 12 ;").map(|r| r.ok()), Some(Some(ExportId(12))));
-        assert!(matches!(parse_fetch("FETCH EXPORT 'seven'"), Some(Err(Error::Usage(_)))));
-        assert!(matches!(parse_fetch("FETCH EXPORT"), Some(Err(Error::Usage(_)))));
+        assert!(matches!(parse_fetch("FETCH EXPORT 'seven'"), Some(Err(RuntimeError::Usage(_)))));
+        assert!(matches!(parse_fetch("FETCH EXPORT"), Some(Err(RuntimeError::Usage(_)))));
         assert!(parse_fetch("SELECT 1").is_none());
         assert!(parse_fetch("FETCH NEXT FROM c").is_none());
     }
