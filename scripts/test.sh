@@ -26,4 +26,4 @@ fi
 cargo build -p shuyu
 target_dir="${CARGO_TARGET_DIR:-target}"
 export SHUYU_BIN="$target_dir/debug/shuyu"
-"$venv/bin/python" -m pytest -q server/tests/python
+"$venv/bin/python" -m pytest -q tests/python

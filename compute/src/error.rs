@@ -1,6 +1,6 @@
 //! The compute crate's error enum, and the fault class of each of its errors.
 
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 use shuyu_planner::PlannerError;
 
 use crate::noise::NoiseError;

@@ -78,7 +78,7 @@ fn high_level_sum(c: &mut Criterion) {
     let groups = [0u32; 8];
     let sum_where = |rows: &[FheUint32]| {
         let over = bootstrapped::compare(rows, bootstrapped::Comparison::Gt, 60);
-        let spec = shuyu_crypto::noise::NoiseSpec::new(shuyu_crypto::noise::NoiseDistribution::DiscreteLaplace, 1.0).unwrap();
+        let spec = shuyu_crypto::noise::NoiseSpec::new(shuyu_privacy::Mechanism::DiscreteLaplace, 1.0).unwrap();
         let noise = bootstrapped::ReleaseNoise { draws: &[0], spec, public_key: &public_key };
         bootstrapped::conditional_sum(rows, 200, Some(&over), &groups, 1, &noise).unwrap()
     };

@@ -419,6 +419,28 @@ impl Bundle {
         &self.manifest
     }
 
+    /// Checks that the bundle was written for `authorization_id` and holds one row per person
+    /// (no pseudonym twice): the import's contribution bound. Errors name counts, never a
+    /// pseudonym.
+    pub fn check_written_for(&self, authorization_id: &str) -> Result<()> {
+        if self.manifest.authorization_id != authorization_id {
+            return Err(CryptoError::InvalidInput(format!(
+                "the bundle was written for authorization {}, not {authorization_id}; encrypt it again with this authorization's parameters",
+                self.manifest.authorization_id
+            )));
+        }
+        let pseudonyms = self.pseudonyms()?;
+        let mut seen = std::collections::HashSet::with_capacity(pseudonyms.len());
+        let duplicates = pseudonyms.iter().filter(|p| !seen.insert(p.0)).count();
+        if duplicates > 0 {
+            return Err(CryptoError::InvalidInput(format!(
+                "the bundle has {duplicates} rows whose person already has a row; one person may contribute one row: \
+                 aggregate the data to one row per person before encrypting"
+            )));
+        }
+        Ok(())
+    }
+
     fn column(&self, name: &str, tier: ColumnTier) -> Result<&ColumnEntry> {
         self.manifest
             .columns

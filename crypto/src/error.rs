@@ -1,6 +1,6 @@
 //! The crate's single error type. Messages never quote a data value or key material.
 
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 
 /// Every failure of `shuyu-crypto`.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +43,9 @@ pub enum CryptoError {
     /// An error reported by TFHE-rs.
     #[error("TFHE-rs: {0}")]
     Tfhe(String),
+    /// Long work was stopped before it completed (the server is shutting down).
+    #[error("{0} was stopped before it completed: the server is shutting down")]
+    Stopped(&'static str),
     /// File input/output.
     #[error("i/o on {path}: {source}")]
     Io {
@@ -72,6 +75,7 @@ impl CryptoError {
             | CryptoError::InvalidInput(_)
             | CryptoError::Malformed { .. } => Fault::InvalidArgument,
             CryptoError::ReleaseRefused(_) => Fault::PermissionDenied,
+            CryptoError::Stopped(_) => Fault::Unavailable,
             CryptoError::Tfhe(_) | CryptoError::Io { .. } => Fault::Internal,
         }
     }

@@ -27,28 +27,21 @@
 //! (ε, δ ≈ 2^-62)-DP that the ledger does not account. So the cap is used for the exactness
 //! decision only, never applied to a drawn value.
 
+use shuyu_privacy::Mechanism;
+
 use crate::error::{CryptoError, Result};
 use crate::linear::LinearAggregate;
-
-/// The DP noise distributions shuyu adds to encrypted aggregates (both are OpenDP's exact
-/// integer samplers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum NoiseDistribution {
-    /// Discrete Laplace (pure DP): `P(k) ∝ exp(-|k| / b)`, scale `b`.
-    DiscreteLaplace,
-    /// Discrete Gaussian (zCDP): `P(k) ∝ exp(-k² / (2σ²))`, scale `σ`.
-    DiscreteGaussian,
-}
 
 /// Largest scale a [`NoiseSpec`] accepts: its tail bound (at most about `45.06 × 2^58`) stays
 /// below 2^64; larger scales could never fit either tier's message space anyway.
 pub const MAX_NOISE_SCALE: f64 = (1u64 << 58) as f64;
 
 /// The public description of the noise one release adds to each of its aggregates: its
-/// distribution and scale. Never the drawn value.
+/// mechanism (shuyu-privacy's discrete Laplace or discrete Gaussian, OpenDP's exact integer
+/// samplers) and scale. Never the drawn value.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct NoiseSpec {
-    distribution: NoiseDistribution,
+    mechanism: Mechanism,
     scale: f64,
 }
 
@@ -58,20 +51,29 @@ const LN_2_TIMES_65: f64 = 65.0 * std::f64::consts::LN_2;
 const RELATIVE_MARGIN: f64 = 1.0 / (1u64 << 40) as f64;
 
 impl NoiseSpec {
-    /// The noise of a release: `scale` must be finite, non-negative and at most
-    /// [`MAX_NOISE_SCALE`].
-    pub fn new(distribution: NoiseDistribution, scale: f64) -> Result<Self> {
+    /// The noise of a release: an integer mechanism (discrete Laplace or discrete Gaussian),
+    /// and a `scale` finite, non-negative and at most [`MAX_NOISE_SCALE`].
+    pub fn new(mechanism: Mechanism, scale: f64) -> Result<Self> {
+        match mechanism {
+            Mechanism::DiscreteLaplace | Mechanism::DiscreteGaussian => {}
+            Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
+                return Err(CryptoError::InvalidInput(format!(
+                    "noise under encryption is integer noise (discrete Laplace or discrete Gaussian), not {}",
+                    mechanism.name()
+                )))
+            }
+        }
         if !(scale.is_finite() && (0.0..=MAX_NOISE_SCALE).contains(&scale)) {
             return Err(CryptoError::InvalidInput(
                 "a noise scale must be finite and within 0..=2^58; raise the budget or lower the bound".into(),
             ));
         }
-        Ok(NoiseSpec { distribution, scale })
+        Ok(NoiseSpec { mechanism, scale })
     }
 
-    /// The distribution.
-    pub fn distribution(&self) -> NoiseDistribution {
-        self.distribution
+    /// The mechanism (discrete Laplace or discrete Gaussian).
+    pub fn mechanism(&self) -> Mechanism {
+        self.mechanism
     }
 
     /// The scale (`b` or `σ`).
@@ -100,9 +102,12 @@ impl NoiseSpec {
         if self.scale == 0.0 {
             return 0;
         }
-        let t = match self.distribution {
-            NoiseDistribution::DiscreteLaplace => LN_2_TIMES_65 * self.scale,
-            NoiseDistribution::DiscreteGaussian => (2.0 * LN_2_TIMES_65).sqrt() * self.scale,
+        // `new` admits the two integer mechanisms only; a Gaussian tail is the wider of the two.
+        let t = match self.mechanism {
+            Mechanism::DiscreteLaplace => LN_2_TIMES_65 * self.scale,
+            Mechanism::DiscreteGaussian | Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
+                (2.0 * LN_2_TIMES_65).sqrt() * self.scale
+            }
         };
         // At most about 45.06 · 2^58 < 2^64 - 1 for the largest scale accepted.
         (t * (1.0 + RELATIVE_MARGIN)).ceil() as u64 + 1
@@ -117,9 +122,10 @@ impl NoiseSpec {
                 out.extend_from_slice(&0u64.to_le_bytes());
             }
             Some(s) => {
-                out.push(match s.distribution {
-                    NoiseDistribution::DiscreteLaplace => 1,
-                    NoiseDistribution::DiscreteGaussian => 2,
+                // `new` admits the two integer mechanisms only.
+                out.push(match s.mechanism {
+                    Mechanism::DiscreteLaplace => 1,
+                    Mechanism::DiscreteGaussian | Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => 2,
                 });
                 out.extend_from_slice(&s.scale.to_bits().to_le_bytes());
             }
@@ -129,13 +135,13 @@ impl NoiseSpec {
     /// Reads [`NoiseSpec::write_to`]'s 9 bytes.
     pub(crate) fn read_from(bytes: &[u8; 9], what: &'static str) -> Result<Option<NoiseSpec>> {
         let scale = f64::from_bits(u64::from_le_bytes(bytes[1..].try_into().expect("8 bytes")));
-        let distribution = match bytes[0] {
+        let mechanism = match bytes[0] {
             0 if scale.to_bits() == 0 => return Ok(None),
-            1 => NoiseDistribution::DiscreteLaplace,
-            2 => NoiseDistribution::DiscreteGaussian,
+            1 => Mechanism::DiscreteLaplace,
+            2 => Mechanism::DiscreteGaussian,
             _ => return Err(CryptoError::malformed(what, "unknown noise distribution")),
         };
-        NoiseSpec::new(distribution, scale).map(Some).map_err(|_| CryptoError::malformed(what, "noise scale out of range"))
+        NoiseSpec::new(mechanism, scale).map(Some).map_err(|_| CryptoError::malformed(what, "noise scale out of range"))
     }
 }
 
@@ -198,7 +204,7 @@ mod tests {
     #[test]
     fn laplace_tail_bound_has_the_stated_probability() {
         for b in [0.5, 1.0, 7.3, 200.0, 1e6, 1e12] {
-            let t = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, b).unwrap().tail_bound() as f64;
+            let t = NoiseSpec::new(Mechanism::DiscreteLaplace, b).unwrap().tail_bound() as f64;
             let alpha = (-1.0 / b).exp();
             let tail = |t: f64| 2.0 * (-t / b).exp() / (1.0 + alpha);
             assert!(tail(t) < 2f64.powi(-64), "scale {b}");
@@ -211,19 +217,22 @@ mod tests {
     #[test]
     fn gaussian_tail_bound_has_the_stated_probability() {
         for sigma in [0.5, 1.0, 3.7, 1e3, 1e9] {
-            let t = NoiseSpec::new(NoiseDistribution::DiscreteGaussian, sigma).unwrap().tail_bound() as f64;
+            let t = NoiseSpec::new(Mechanism::DiscreteGaussian, sigma).unwrap().tail_bound() as f64;
             assert!(2.0 * (-(t * t) / (2.0 * sigma * sigma)).exp() <= 2f64.powi(-64), "sigma {sigma}");
             assert!(t <= 9.5 * sigma + 2.0, "sigma {sigma}: about 9.49 sigma");
         }
-        assert_eq!(NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 0.0).unwrap().tail_bound(), 0);
+        assert_eq!(NoiseSpec::new(Mechanism::DiscreteGaussian, 0.0).unwrap().tail_bound(), 0);
     }
 
     #[test]
     fn scales_out_of_range_are_refused_and_specs_round_trip() {
         for bad in [-1.0, f64::NAN, f64::INFINITY, MAX_NOISE_SCALE * 2.0] {
-            assert!(NoiseSpec::new(NoiseDistribution::DiscreteLaplace, bad).is_err());
+            assert!(NoiseSpec::new(Mechanism::DiscreteLaplace, bad).is_err());
         }
-        let spec = NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 12.5).unwrap();
+        for continuous in [Mechanism::Laplace, Mechanism::Gaussian, Mechanism::ExponentialQuantile, Mechanism::PartitionSelection] {
+            assert!(NoiseSpec::new(continuous, 1.0).is_err(), "{continuous:?} is not integer noise");
+        }
+        let spec = NoiseSpec::new(Mechanism::DiscreteGaussian, 12.5).unwrap();
         let mut out = Vec::new();
         NoiseSpec::write_to(Some(&spec), &mut out);
         assert_eq!(NoiseSpec::read_from(&out.clone().try_into().unwrap(), "t").unwrap(), Some(spec));

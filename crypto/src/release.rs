@@ -65,6 +65,27 @@ impl EncryptedValue {
         aggregate.figures().noise.as_ref().ok_or_else(unnoised)?;
         Ok(EncryptedValue { tier: Tier::Bootstrapped, bytes: aggregate.to_bytes()? })
     }
+
+    /// What anyone reads of the value without a key: its header (public figures) and, for
+    /// the bootstrapped tier, each block's degree, noise level and triviality. The keyholder
+    /// sees exactly this; it must not depend on the data (the release attack tests compare
+    /// it across groups).
+    pub fn clear_fields(&self) -> Result<(Vec<u8>, Vec<(u64, String, bool)>)> {
+        match self.tier {
+            Tier::Linear => Ok((self.bytes.get(..30).ok_or_else(|| CryptoError::malformed("linear aggregate", "truncated"))?.to_vec(), Vec::new())),
+            Tier::Bootstrapped => {
+                let body = self.bytes.get(29..).ok_or_else(|| CryptoError::malformed("bootstrapped aggregate", "truncated"))?;
+                let fhe: tfhe::FheUint64 = tfhe::safe_serialization::safe_deserialize(body, 1 << 30)
+                    .map_err(|e| CryptoError::malformed("bootstrapped aggregate", e.to_string()))?;
+                let (radix, ..) = fhe.into_raw_parts();
+                let blocks = tfhe::integer::IntegerCiphertext::blocks(&radix)
+                    .iter()
+                    .map(|b| (b.degree.get(), format!("{:?}", b.noise_level()), b.is_trivial()))
+                    .collect();
+                Ok((self.bytes[..29].to_vec(), blocks))
+            }
+        }
+    }
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {

@@ -9,7 +9,8 @@ use shuyu_crypto::bundle::{Bundle, BundleWriter, ColumnSpec, ColumnTier, Encrypt
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::{CustodianKeys, DomainCrs};
 use shuyu_crypto::linear::NO_GROUP;
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::NoiseSpec;
+use shuyu_privacy::Mechanism;
 use shuyu_crypto::pseudonym::PseudonymKey;
 use shuyu_crypto::release::{EncryptedValue, JobGrant, ReleaseRequest};
 use shuyu_crypto::CryptoError;
@@ -65,7 +66,7 @@ fn proven_import_predicates_sums_counts_noise_and_release() {
     let over_60 = bootstrapped::compare(&claims, Comparison::Gt, 60);
     let groups = [0, 1, 0, NO_GROUP];
     // The noise is added under encryption as the aggregates are summed.
-    let spec = NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 3.0).unwrap();
+    let spec = NoiseSpec::new(Mechanism::DiscreteGaussian, 3.0).unwrap();
     let noise = |draws: &'static [i64]| ReleaseNoise { draws, spec, public_key };
     let sums = bootstrapped::conditional_sum(&claims, 200, Some(&over_60), &groups, 3, &noise(&[0, -1, 5])).unwrap();
     let counts = bootstrapped::conditional_count(&over_60, &groups, 3, &noise(&[2, 0, -3])).unwrap();

@@ -11,7 +11,8 @@ use shuyu_crypto::linear::{
     grouped_sum, CompressedConversionKey, LinearAggregate, LinearBlock, LinearOrigin, LinearSecretKey, CONVERTED_SCALE_LOG2,
     NO_GROUP,
 };
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::NoiseSpec;
+use shuyu_privacy::Mechanism;
 use tfhe::prelude::*;
 use tfhe::{ClientKey, FheUint32, ServerKey};
 
@@ -66,11 +67,11 @@ fn converted_values_sum_exactly_under_the_linear_key() {
     assert_eq!(CONVERTED_SCALE_LOG2, 70);
     // The budget is public: 5 rows times the bound plus the tail bound of the noise's scale
     // must stay below 2^57; a scale whose tail bound reaches it is refused, whatever is drawn.
-    let spec = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, 1e9).unwrap();
+    let spec = NoiseSpec::new(Mechanism::DiscreteLaplace, 1e9).unwrap();
     let mut noised = aggregates[1].clone();
     noised.add_noise(-(1i64 << 40), spec).unwrap();
     assert_eq!(linear_key.decrypt(&noised), (expected[1] + expected[4]) as i64 - (1i64 << 40));
-    let wide = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, (1u64 << 57) as f64 / 45.0).unwrap();
+    let wide = NoiseSpec::new(Mechanism::DiscreteLaplace, (1u64 << 57) as f64 / 45.0).unwrap();
     assert!(aggregates[1].clone().add_noise(0, wide).is_err(), "a noise scale whose tail leaves the message space is refused");
     // A draw beyond the tail bound (probability below 2^-64) is reduced into the signed 58-bit
     // message space: a fixed function of sum + noise, so privacy holds and only accuracy fails.

@@ -4,7 +4,8 @@ use ed25519_dalek::SigningKey;
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::CustodianKeys;
 use shuyu_crypto::linear::{grouped_sum, LinearEncryptor};
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::NoiseSpec;
+use shuyu_privacy::Mechanism;
 use shuyu_crypto::release::{EncryptedValue, JobGrant, ReleaseRequest};
 use shuyu_crypto::CryptoError;
 
@@ -22,7 +23,7 @@ fn setup() -> (Setup, Vec<u8>) {
     let key_bytes = keys.to_bytes().unwrap().to_vec();
     let column = LinearEncryptor::new(keys.linear_key()).encrypt_column("c", &[10, 20, 5], 100).unwrap();
     let mut aggregates = grouped_sum(&column, &[0, 0, 1], 2).unwrap();
-    let spec = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, 4.0).unwrap();
+    let spec = NoiseSpec::new(Mechanism::DiscreteLaplace, 4.0).unwrap();
     shuyu_crypto::noise::noise_linear(&mut aggregates, &[3, -2], spec).unwrap();
     let values = aggregates.iter().map(|a| EncryptedValue::linear(a).unwrap()).collect();
     let domain = SigningKey::from_bytes(&[42; 32]);

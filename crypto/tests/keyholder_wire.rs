@@ -11,7 +11,8 @@ use ed25519_dalek::SigningKey;
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::CustodianKeys;
 use shuyu_crypto::linear::{grouped_sum, LinearEncryptor, LinearSecretKey, NO_GROUP};
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::NoiseSpec;
+use shuyu_privacy::Mechanism;
 use shuyu_crypto::release::{EncryptedValue, JobGrant, ReleaseRequest, Tier};
 use shuyu_crypto::CryptoError;
 
@@ -31,7 +32,7 @@ struct Wire {
 fn release(key: &LinearSecretKey, groups: &[u32; 12], noises: &[i64; 3], domain: &SigningKey) -> (Wire, Vec<i64>) {
     let column = LinearEncryptor::new(key).encrypt_column("claim", &VALUES, BOUND).unwrap();
     let mut aggregates = grouped_sum(&column, groups, 3).unwrap();
-    let spec = NoiseSpec::new(NoiseDistribution::DiscreteLaplace, 66.5).unwrap();
+    let spec = NoiseSpec::new(Mechanism::DiscreteLaplace, 66.5).unwrap();
     shuyu_crypto::noise::noise_linear(&mut aggregates, noises, spec).unwrap();
     let values: Vec<EncryptedValue> = aggregates.iter().map(|a| EncryptedValue::linear(a).unwrap()).collect();
     let grant = JobGrant::new("job-41", "auth-3", values.len() as u64).sign(domain);
@@ -156,7 +157,7 @@ fn the_keyholder_refuses_old_formats_unnoised_and_out_of_budget_aggregates() {
     let column = LinearEncryptor::new(keys.linear_key()).encrypt_column("claim", &VALUES, BOUND).unwrap();
     let raw = grouped_sum(&column, &[0; 12], 1).unwrap().remove(0);
     let mut noised = raw.clone();
-    noised.add_noise(4, NoiseSpec::new(NoiseDistribution::DiscreteGaussian, 9.0).unwrap()).unwrap();
+    noised.add_noise(4, NoiseSpec::new(Mechanism::DiscreteGaussian, 9.0).unwrap()).unwrap();
     let keyholder = Keyholder::open(keys, domain.verifying_key(), dir.path().join("journal")).unwrap();
     let send = |job: &str, bytes: Vec<u8>| {
         keyholder.register_job(&JobGrant::new(job, "auth-3", 1).sign(&domain)).unwrap();

@@ -5,11 +5,12 @@ use shuyu_crypto::linear::{
     check_release_capacity, grouped_sum, LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey, LWE_DIMENSION,
     MAX_CONVERTED_ROWS_PER_AGGREGATE, MAX_ROWS_PER_AGGREGATE, NO_GROUP, POLYNOMIAL_SIZE,
 };
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec, PublicFigures};
+use shuyu_crypto::noise::{NoiseSpec, PublicFigures};
+use shuyu_privacy::Mechanism;
 use shuyu_crypto::CryptoError;
 
 fn laplace(scale: f64) -> NoiseSpec {
-    NoiseSpec::new(NoiseDistribution::DiscreteLaplace, scale).unwrap()
+    NoiseSpec::new(Mechanism::DiscreteLaplace, scale).unwrap()
 }
 
 fn plaintext_sums(values: &[u32], groups: &[u32], num_groups: usize) -> Vec<i64> {

@@ -22,8 +22,6 @@
 //!   `verify`): `verify_parquet()` streams a table's Parquet data through them.
 //! - `sample` (feature `samples`): `build_samples()` writes seeded, masked samples of the
 //!   tables (sampled by privacy unit so joins still match) into a folder replaced whole.
-//! - [`fault`]: [`Fault`], the fault classes every crate's error reports (`fn fault`), which
-//!   the server maps to gRPC codes and governance to job statuses.
 //! - `examples/generate.rs`: command-line front end (`cargo run --release --example generate
 //!   -- <residents> <out_dir> [seed]`).
 //!
@@ -32,7 +30,6 @@
 
 pub mod declarations;
 pub mod demo;
-pub mod fault;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod manifest;
@@ -45,7 +42,7 @@ pub mod verify;
 
 pub use declarations::DeclarationsVerified;
 pub use demo::{demo_manifest, demo_manifests};
-pub use fault::Fault;
+use shuyu_privacy::Fault;
 #[cfg(feature = "generate")]
 pub use generate::{
     ensure_generated, generate, is_generated, load_report, GenerateOptions, GenerateReport,

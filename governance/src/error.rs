@@ -3,7 +3,7 @@
 //! Messages say what the caller can do next. They never quote a data value, a token, an ID
 //! number or a key: only field names, identifiers the caller already holds, and amounts.
 
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 
 use crate::amount::{Atto, Nano};
 

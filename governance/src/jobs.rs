@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 
 use crate::access::{Actor, Principal, Role};
 use crate::amount::Nano;

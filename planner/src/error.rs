@@ -1,6 +1,6 @@
 //! The planner's one error enum.
 
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 
 use crate::refusal::Refusal;
 

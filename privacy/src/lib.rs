@@ -11,13 +11,17 @@
 //! - [`mechanism`]: [`Mechanism`], every mechanism that releases a value (the four additive
 //!   noises, the exponential quantile, partition selection), and its display name.
 //! - [`keys`]: every `shuyu.*` key of result schema metadata.
+//! - [`fault`]: [`Fault`], the fault classes every crate's error reports (`fn fault`), which
+//!   the server maps to gRPC codes in one match and job records take their status from.
 //! - `sqlite` (feature `rusqlite`): [`PrivacyDefinition`] as SQLite text, for governance.
 
 pub mod definition;
+pub mod fault;
 pub mod keys;
 pub mod mechanism;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 
 pub use definition::PrivacyDefinition;
+pub use fault::Fault;
 pub use mechanism::Mechanism;

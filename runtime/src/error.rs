@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use shuyu_compute::ComputeError;
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 use shuyu_governance::GovernanceError;
 use shuyu_planner::PlannerError;
 

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 use shuyu_governance::{
     Atto, AuthorizationId, Budget, Charge, Environment, JobId, JobOutcome, JobStatus, Metering, Nano, NewJob, Principal, Reservation, Store,
 };

@@ -58,7 +58,12 @@ pub async fn run(rt: &Runtime, call: &Call, cached: &CachedScope, sql: &str, inn
     let mut datasets: Vec<String> = plan.releases.iter().flat_map(|r| r.tables.iter().cloned()).collect();
     datasets.sort();
     datasets.dedup();
-    job.reserve(cost, delta, datasets).await?;
+    // A plan without releases reads public tables only (the planner turns every aggregate
+    // over personal data into a release and refuses anything else): nothing to reserve, and
+    // the job is recorded as charged nothing.
+    if !plan.releases.is_empty() {
+        job.reserve(cost, delta, datasets).await?;
+    }
     let result = match timeout_at(deadline, session.execute_plan(&plan)).await {
         Ok(Ok(result)) => result,
         Ok(Err(e)) => return job.fail(e.into()).await,

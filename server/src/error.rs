@@ -29,7 +29,7 @@
 //! by `shuyu-compute`; store and file errors are logged, not sent.
 
 use shuyu_compute::ComputeError;
-use shuyu_datasets::Fault;
+use shuyu_privacy::Fault;
 use shuyu_governance::GovernanceError;
 use shuyu_planner::PlannerError;
 use tonic::Code;
@@ -282,7 +282,7 @@ mod tests {
         assert_eq!(c, Code::Internal);
         assert!(!m.contains("secret"), "{m}");
         // The keyholder service answers through the same mapping.
-        assert_eq!(crate::encrypted::keyholder::status(proof()).code(), Code::InvalidArgument);
+        assert_eq!(crate::keyholder::status(proof()).code(), Code::InvalidArgument);
     }
 
     #[test]

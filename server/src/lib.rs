@@ -14,9 +14,12 @@
 //! - [`admin`]: the admin gRPC service (`shuyu.admin.v1.Admin`) over governance, gated by
 //!   role.
 //! - [`cli`]: `shuyu admin …`, the command line over the admin service.
-//! - [`encrypted`]: encrypted social data at the edges: custodian commands (`shuyu keys`,
-//!   `shuyu encrypt`), the keyholder service and the domain's client of it, the imports
-//!   service. Fused queries themselves run in `shuyu-runtime`.
+//! - [`custodian`]: the key custodian's commands, run outside the domain: `shuyu keys
+//!   generate` and `shuyu encrypt` (CSV or Parquet in, an import bundle out).
+//! - [`keyholder`]: `shuyu keyholder serve` (the gRPC keyholder over shuyu-crypto's
+//!   policy) and the domain's client of it, the runtime's [`shuyu_runtime::Keyholder`].
+//! - [`imports`]: the analysts' `shuyu.imports.v1.Imports` service: encryption parameters
+//!   and bundle upload (verified by `shuyu_runtime::encrypted::verify`), the import request.
 //! - [`samples`]: `shuyu dev samples`, building the dev environment's masked samples.
 //! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
 //! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
@@ -33,9 +36,11 @@ pub mod cli;
 pub mod config;
 pub mod datasets;
 pub mod demo;
-pub mod encrypted;
+pub mod custodian;
 pub mod error;
 pub mod flight;
+pub mod imports;
+pub mod keyholder;
 pub mod logging;
 pub mod offload;
 pub mod output;

@@ -128,7 +128,7 @@ struct EncryptArgs {
     #[arg(long)]
     authorization: i64,
     /// A value column to encrypt: NAME:BOUND[:bootstrapped|linear] (repeatable).
-    #[arg(long = "column", required = true, value_parser = shuyu::encrypted::custodian::parse_column)]
+    #[arg(long = "column", required = true, value_parser = shuyu::custodian::parse_column)]
     columns: Vec<shuyu_crypto::bundle::ColumnSpec>,
     /// The bundle directory to create.
     #[arg(long)]
@@ -210,10 +210,10 @@ fn main() -> ExitCode {
             Command::Admin(args) => shuyu::cli::admin::run(args).await,
             Command::Serve { config } => shuyu::server::serve(shuyu::config::Config::load(config.as_deref())?).await,
             Command::Keys { command: KeysCommand::Generate { out, no_conversion_key } } => {
-                shuyu::encrypted::custodian::generate_keys(&out, !no_conversion_key)
+                shuyu::custodian::generate_keys(&out, !no_conversion_key)
             }
             Command::Encrypt(a) => {
-                let options = shuyu::encrypted::custodian::EncryptOptions {
+                let options = shuyu::custodian::EncryptOptions {
                     keys: a.keys,
                     input: a.input,
                     key_column: a.key_column,
@@ -224,10 +224,10 @@ fn main() -> ExitCode {
                     out: a.out,
                     progress: true,
                 };
-                shuyu::encrypted::custodian::encrypt(&options).await.map(|m| println!("bundle written: {} rows", m.rows))
+                shuyu::custodian::encrypt(&options).await.map(|m| println!("bundle written: {} rows", m.rows))
             }
             Command::Keyholder { command: KeyholderCommand::Serve { keys, domain_key, listen, journal } } => {
-                shuyu::encrypted::keyholder::serve(&shuyu::encrypted::keyholder::ServeOptions { keys, domain_key, listen, journal }).await
+                shuyu::keyholder::serve(&shuyu::keyholder::ServeOptions { keys, domain_key, listen, journal }).await
             }
             Command::Datasets { command: DatasetsCommand::Generate { rows, out, seed } } => shuyu::datasets::generate(&out, rows, seed),
             Command::Dev { command: DevCommand::Samples { data_dir, fraction, max_rows, seed } } => {

@@ -26,7 +26,7 @@ use tonic_health::ServingStatus;
 
 use crate::admin::AdminService;
 use crate::config::{Config, TlsFiles};
-use crate::encrypted::imports::ImportsService;
+use crate::imports::ImportsService;
 use crate::flight::FlightSqlServer;
 use shuyu_runtime::Runtime;
 use crate::Error;
@@ -51,7 +51,7 @@ pub async fn run_with(listener: TcpListener, runtime: Arc<Runtime>, config: &Con
     check_transport(addr, config)?;
     let admin = AdminService::new(runtime.store().clone()).into_service();
     let imports = runtime.encryption().map(|enc| ImportsService::new(runtime.clone(), enc.context.clone()).into_service());
-    let flight = FlightSqlServer::new(runtime).into_service();
+    let flight = FlightSqlServer::new(runtime.clone()).into_service();
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<FlightServiceServer<FlightSqlServer>>().await;
     health.set_serving::<AdminServer<AdminService>>().await;
@@ -73,6 +73,11 @@ pub async fn run_with(listener: TcpListener, runtime: Arc<Runtime>, config: &Con
         .add_optional_service(imports)
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), draining)
         .await?;
+    // Background conversions into the linear tier stop with the server.
+    if let Some(enc) = runtime.encryption() {
+        let context = enc.context.clone();
+        tokio::task::spawn_blocking(move || context.stop_conversions()).await.map_err(|e| Error::Internal(format!("stopping the conversions: {e}")))?;
+    }
     tracing::info!("server stopped");
     Ok(())
 }
@@ -101,7 +106,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         })
         .await
         .map_err(|e| Error::Internal(format!("loading the encryption keys: {e}")))??;
-        let keyholder = Arc::new(crate::encrypted::keyholder::DomainKeyholderClient::new(uri));
+        let keyholder = Arc::new(crate::keyholder::DomainKeyholderClient::new(uri));
         runtime = runtime.with_encryption(shuyu_runtime::Encryption { context: Arc::new(context), keyholder });
     }
     let listener = bind(config.listen).await?;

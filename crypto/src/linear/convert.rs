@@ -35,6 +35,8 @@
 //! key, are trusted to be well formed: a malformed bootstrapping key could write any value.
 //! `docs/encryption.md` states the witnessed key ceremony this rests on.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
 use super::{CONVERTED_SCALE_LOG2, LWE_DIMENSION, PACKED_RING};
 use crate::error::{CryptoError, Result};
@@ -117,6 +119,13 @@ impl ConversionKey {
     /// values are packed one at a time. Only parameter mismatches between the keys are
     /// detected: keys of the same parameters from another ceremony give wrong sums.
     pub fn convert_column(&self, server_key: &tfhe::ServerKey, values: &[FheUint32], bound: u32) -> Result<LinearColumn> {
+        self.convert_column_until(server_key, values, bound, &AtomicBool::new(false))
+    }
+
+    /// [`ConversionKey::convert_column`], stopping with [`CryptoError::Stopped`] at the next
+    /// value once `stop` is set (a server shutting down does not wait for a whole column:
+    /// about 4 s per value and core).
+    pub fn convert_column_until(&self, server_key: &tfhe::ServerKey, values: &[FheUint32], bound: u32, stop: &AtomicBool) -> Result<LinearColumn> {
         let integer: &tfhe::integer::ServerKey = server_key.as_ref();
         let shortint: &tfhe::shortint::ServerKey = integer.as_ref();
         let AtomicPatternServerKey::Standard(pattern) = &shortint.atomic_pattern else {
@@ -151,7 +160,12 @@ impl ConversionKey {
                 let mut list = LweCiphertextList::new(0u128, lwe_size, LweCiphertextCount(chunk.len()), CiphertextModulus::new_native());
                 list.par_iter_mut()
                     .zip(chunk.par_iter())
-                    .try_for_each(|(mut out, value)| self.convert_value(shortint, &pattern.key_switching_key, &luts, value, &mut out))?;
+                    .try_for_each(|(mut out, value)| {
+                        if stop.load(Ordering::Relaxed) {
+                            return Err(CryptoError::Stopped("converting a column into the linear tier"));
+                        }
+                        self.convert_value(shortint, &pattern.key_switching_key, &luts, value, &mut out)
+                    })?;
                 Ok(self.pack(&list))
             })
             .collect::<Result<Vec<_>>>()?;

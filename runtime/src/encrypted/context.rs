@@ -2,7 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 
 use shuyu_crypto::keys::{DomainCrs, DomainKeys};
 use shuyu_crypto::linear::{CompressedConversionKey, ConversionKey, LinearColumn, LinearOrigin};
@@ -39,6 +41,11 @@ pub struct EncryptionContext {
     converted: ConvertedCache,
     /// Converted-column files whose conversion is under way.
     converting: Mutex<HashSet<PathBuf>>,
+    /// Set by [`EncryptionContext::stop_conversions`]: no conversion starts, running ones
+    /// stop at their next value.
+    stopping: AtomicBool,
+    /// The conversion threads, joined at shutdown.
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for EncryptionContext {
@@ -60,6 +67,8 @@ impl EncryptionContext {
             conversion: None,
             converted: Mutex::new(HashMap::new()),
             converting: Mutex::new(HashSet::new()),
+            stopping: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
         })
     }
 
@@ -82,7 +91,7 @@ impl EncryptionContext {
     /// `dir/.converted/<name>` (block frames), through a temporary file.
     pub fn convert_column(&self, dir: &Path, name: &str, values: &[FheUint32], bound: u32) -> Result<bool, RuntimeError> {
         let Some(conversion) = &self.conversion else { return Ok(false) };
-        let bytes = conversion.convert_column(&self.server_key, values, bound)?.to_bytes();
+        let bytes = conversion.convert_column_until(&self.server_key, values, bound, &self.stopping)?.to_bytes();
         // Not `create_dir_all`: if the unit was revoked meanwhile, its import directory is gone
         // and must stay gone.
         let converted = dir.join(CONVERTED_DIR);
@@ -105,7 +114,7 @@ impl EncryptionContext {
     /// A failure (the unit revoked meanwhile, the disk full) leaves the column on the
     /// bootstrapped tier and is logged without any value.
     pub fn ensure_converted(self: &Arc<Self>, dir: &Path, name: &str, bound: u32, values: Arc<Vec<FheUint32>>) -> bool {
-        if self.conversion.is_none() || self.has_converted(dir, name) {
+        if self.conversion.is_none() || self.stopping.load(Ordering::Relaxed) || self.has_converted(dir, name) {
             return false;
         }
         let file = dir.join(CONVERTED_DIR).join(name);
@@ -121,7 +130,32 @@ impl EncryptionContext {
             }
             enc.converting.lock().unwrap_or_else(PoisonError::into_inner).remove(&file);
         });
-        spawned.is_ok()
+        match spawned {
+            Ok(handle) => {
+                let mut threads = self.threads.lock().unwrap_or_else(PoisonError::into_inner);
+                threads.retain(|t| !t.is_finished());
+                threads.push(handle);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Stops the background conversions: none starts any more, and each running one stops
+    /// at its next value (its column stays on the bootstrapped tier, and is converted again
+    /// after a restart, when a query next loads it). Returns once their threads have ended.
+    /// Called when the server shuts down.
+    pub fn stop_conversions(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(PoisonError::into_inner));
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Conversions running now (tests).
+    pub fn conversions_running(&self) -> usize {
+        self.threads.lock().unwrap_or_else(PoisonError::into_inner).iter().filter(|t| !t.is_finished()).count()
     }
 
     /// Whether the domain converted column `name` of the import in `dir` into the linear tier.

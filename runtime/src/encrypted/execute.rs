@@ -18,7 +18,7 @@ use shuyu_compute::QueryResult;
 use shuyu_crypto::bootstrapped;
 use shuyu_crypto::bundle::{Bundle, ColumnTier};
 use shuyu_crypto::linear::{grouped_sum, LinearOrigin, NO_GROUP};
-use shuyu_crypto::noise::{NoiseDistribution, NoiseSpec};
+use shuyu_crypto::noise::NoiseSpec;
 use shuyu_crypto::release::{EncryptedValue, ReleaseRequest};
 use shuyu_governance::{AuthorizationId, Environment, JobId};
 use shuyu_planner::{PlannerError, QueryBudget, Refusal, RefusalCode};
@@ -206,14 +206,7 @@ async fn plan(rt: &Runtime, call: &Call, cached: &CachedScope, inner: &str, name
     let cost = compose(&calibration.iter().map(|(_, c)| *c).collect::<Vec<_>>()).map_err(noise_error)?;
     // The noise's public description travels with each aggregate to the keyholder (never the
     // drawn value): exactness is decided from it and the import's size before anything is drawn.
-    let distribution = match mechanism {
-        Mechanism::DiscreteLaplace => NoiseDistribution::DiscreteLaplace,
-        Mechanism::DiscreteGaussian => NoiseDistribution::DiscreteGaussian,
-        Mechanism::Laplace | Mechanism::Gaussian | Mechanism::ExponentialQuantile | Mechanism::PartitionSelection => {
-            return Err(RuntimeError::Internal("an encrypted release needs an integer noise mechanism".into()));
-        }
-    };
-    let specs = calibration.iter().map(|(scale, _)| NoiseSpec::new(distribution, *scale)).collect::<Result<Vec<_>, _>>()?;
+    let specs = calibration.iter().map(|(scale, _)| NoiseSpec::new(mechanism, *scale)).collect::<Result<Vec<_>, _>>()?;
     // Every release must fit the bootstrapped tier's message space (the linear tier's is
     // checked where it is chosen, and a sum that does not fit it runs bootstrapped): refused
     // here, EXPLAIN PRIVACY included, before any row is read or anything is reserved.

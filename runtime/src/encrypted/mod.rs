@@ -11,12 +11,15 @@
 //!   plaintext part, the encrypted part with noise under encryption, release through the
 //!   keyholder.
 //! - [`explain`]: EXPLAIN PRIVACY of a fused query, in the planner's EXPLAIN schema.
+//! - [`verify`]: an uploaded bundle checked before it is filed (bound proofs, one row per
+//!   person, its authorization).
 
 pub mod context;
 pub mod execute;
 pub mod explain;
 pub mod fused;
 pub mod keyholder;
+pub mod verify;
 
 use std::sync::Arc;
 
