@@ -105,3 +105,38 @@ async fn a_budget_header_never_buys_a_free_answer() {
     assert!(breaches.is_empty(), "{} breach(es):\n  {}", breaches.len(), breaches.join("\n  "));
     server.stop().await;
 }
+
+/// Attack: a plan without releases reserves nothing (it reads public tables only), so the
+/// attacker dresses a question about the target as a query over the public `districts`
+/// table: the target's row in a subquery, an EXISTS, a semi-join, a scalar subquery, a
+/// UNION. Secure: each is refused at plan time or answered and charged; only the query that
+/// reads `districts` alone is free, and it answers exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_answers_over_public_tables_alone_are_free() {
+    let server = TestServer::start().await;
+    let unit = server.health().clone();
+    let mut client = client_spending(&server, &unit, "0.01").await;
+    let t = target();
+    let cond = format!("person_id = {} AND income > {}", t.person_id, (t.income - 1.0).floor());
+    let disguised = [
+        format!("SELECT district FROM districts WHERE district IN (SELECT district FROM residents WHERE {cond})"),
+        format!("SELECT district FROM districts d WHERE EXISTS (SELECT 1 FROM residents r WHERE r.district = d.district AND {cond})"),
+        format!("SELECT d.district FROM districts d JOIN residents r ON r.district = d.district WHERE r.{cond}"),
+        format!("SELECT district, (SELECT COUNT(*) FROM residents WHERE {cond}) AS c FROM districts"),
+        format!("SELECT district FROM districts UNION SELECT district FROM residents WHERE {cond}"),
+    ];
+    let mut breaches = Vec::new();
+    for sql in &disguised {
+        let o = observe(&server, &unit, &mut client, sql).await;
+        if o.error().is_none() && !o.charged() {
+            breaches.push(format!("answered free of charge: {sql}"));
+        }
+        breaches.extend(single_violations(&o, &secrets(t)));
+    }
+    let before = ledger(&server, &unit);
+    let (_, batches) = fixture::query(&mut client, "SELECT district, population_2020 FROM districts ORDER BY district").await.expect("a public query");
+    assert_eq!(fixture::rows(&batches), 12, "every district, exactly");
+    assert_eq!(ledger(&server, &unit), before, "a query over public tables alone spends nothing");
+    assert!(breaches.is_empty(), "{} breach(es):\n  {}", breaches.len(), breaches.join("\n  "));
+    server.stop().await;
+}
