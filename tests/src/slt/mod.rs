@@ -124,10 +124,7 @@ impl sqllogictest::AsyncDB for SltDb {
     async fn run(&mut self, sql: &str) -> Result<DBOutput<DefaultColumnType>, SltError> {
         let budget = *self.budget.lock().expect("budget lock");
         let form = output::form(sql);
-        let q = match form {
-            output::Form::Plain(q) | output::Form::Shape(q) | output::Form::Columns(q) | output::Form::Cost(q) => q,
-        };
-        let answer = self.backend.run(q, &budget).await.map_err(SltError)?;
+        let answer = self.backend.run(form.sql(), &budget).await.map_err(SltError)?;
         Ok(output::output(form, &answer, budget.definition.unit_name()))
     }
 

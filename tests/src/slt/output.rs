@@ -22,6 +22,15 @@ pub enum Form<'a> {
     Cost(&'a str),
 }
 
+impl<'a> Form<'a> {
+    /// The SQL to run, without the runner's prefix.
+    pub fn sql(self) -> &'a str {
+        match self {
+            Form::Plain(q) | Form::Shape(q) | Form::Columns(q) | Form::Cost(q) => q,
+        }
+    }
+}
+
 /// The form of `sql`: a runner prefix, or plain SQL.
 pub fn form(sql: &str) -> Form<'_> {
     let t = sql.trim_start();
