@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use shuyu_governance::Nano;
 use tokio::task::JoinSet;
 
-use crate::report::Timing;
+use crate::stats::Timing;
 use crate::runner::Result;
 use crate::service::Service;
 

@@ -16,7 +16,8 @@
 //! Layout: [`workload`] (the versioned queries and targets), [`runner`] (the in-process
 //! engines and the stage breakdown), [`service`] (the Flight SQL service and client),
 //! [`accuracy`] (cells and relative error), [`peers`] (the Python peers), [`load`] (the
-//! concurrent-clients phase), [`sysinfo`] (machine facts, RSS), [`report`] (per-size
+//! concurrent-clients phase), [`stats`] (medians and extremes of timed series), [`timing`]
+//! (the timing channel), [`sysinfo`] (machine facts, RSS), [`report`] (per-size
 //! Markdown and JSON), [`summary`] (the cross-size report folder), [`plots`] (SVG),
 //! [`whatif`] (diagnostics: other setups, EXPLAIN ANALYZE).
 //!
@@ -32,6 +33,7 @@ mod service;
 mod summary;
 mod report;
 mod runner;
+mod stats;
 mod sysinfo;
 mod timing;
 mod whatif;
@@ -46,7 +48,8 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 
-use report::{QueryResult, SizeResult, Timing};
+use report::{QueryResult, SizeResult};
+use stats::Timing;
 use runner::Breakdown;
 use workload::{Query, DATA_SEED, EPSILON};
 

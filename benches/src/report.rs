@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::accuracy;
+use crate::accuracy::{self, Cells};
+use crate::stats::{ms, Timing};
 use crate::load::LoadResult;
 use crate::peers::PeerResult;
 use crate::runner::Breakdown;
@@ -13,53 +14,6 @@ use crate::sysinfo::{human_bytes, MachineInfo};
 use crate::whatif::{ScopeVariant, Variant};
 use crate::workload::{Query, WORKLOAD_VERSION};
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1e3
-}
-
-/// Median, extremes and every run of one timed series, in milliseconds.
-#[derive(Debug, Clone)]
-pub struct Timing {
-    /// Median.
-    pub median_ms: f64,
-    /// Fastest run.
-    pub min_ms: f64,
-    /// Slowest run.
-    pub max_ms: f64,
-    /// Every run, in order.
-    pub runs_ms: Vec<f64>,
-}
-
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
-impl Timing {
-    /// Statistics of `runs` (not empty).
-    pub fn of(runs: &[Duration]) -> Self {
-        let runs_ms: Vec<f64> = runs.iter().map(|d| ms(*d)).collect();
-        let mut sorted = runs_ms.clone();
-        sorted.sort_by(f64::total_cmp);
-        Timing {
-            median_ms: median(&sorted),
-            min_ms: sorted.first().copied().unwrap_or(f64::NAN),
-            max_ms: sorted.last().copied().unwrap_or(f64::NAN),
-            runs_ms,
-        }
-    }
-
-    /// As JSON.
-    pub fn to_json(&self) -> Value {
-        json!({ "median_ms": self.median_ms, "min_ms": self.min_ms, "max_ms": self.max_ms, "runs_ms": self.runs_ms })
-    }
-}
 
 /// Per-stage medians of several breakdowns (`None` when there are none).
 pub fn median_breakdown(runs: &[Breakdown]) -> Option<Breakdown> {
@@ -404,7 +358,7 @@ fn peer_json(r: &SizeResult, p: &PeerResult) -> Value {
         "notes": p.notes,
         "peak_rss_bytes": p.peak_rss,
         "runs": p.runs.iter().map(|run| {
-            let exact = crate::summary::exact_of_peer_query(r, &run.query);
+            let exact = exact_of_peer_query(r, &run.query);
             json!({
                 "query": run.query,
                 "epsilon": run.epsilon,
@@ -413,4 +367,10 @@ fn peer_json(r: &SizeResult, p: &PeerResult) -> Value {
             })
         }).collect::<Vec<_>>(),
     })
+}
+
+/// The exact answer of the query of shuyu's workload that is the peers' query `peer_query`.
+pub fn exact_of_peer_query<'a>(r: &'a SizeResult, peer_query: &str) -> Option<&'a Cells> {
+    let q = r.queries.iter().find(|q| q.query.peer == Some(peer_query))?;
+    r.exact.get(q.query.name)
 }

@@ -8,21 +8,16 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::accuracy::{self, Cells};
+use crate::accuracy;
 use crate::peers::PeerResult;
 use crate::plots::{self, Series};
-use crate::report::{self, QueryResult, SizeResult, Timing};
+use crate::report::{self, exact_of_peer_query, QueryResult, SizeResult};
+use crate::stats::Timing;
 use crate::sysinfo::human_bytes;
 use crate::timing::TimingResult;
 use crate::workload::{EPSILON, REFERENCE_FASTEST_PEER_MS, REFERENCE_ROWS, WORKLOAD_VERSION};
 
 const PEER_QUERIES: [&str; 3] = ["Q1", "Q2", "Q3"];
-
-/// The exact answer of the workload query that is the peers' `peer_query`.
-pub fn exact_of_peer_query<'a>(r: &'a SizeResult, peer_query: &str) -> Option<&'a Cells> {
-    let q = r.queries.iter().find(|q| q.query.peer == Some(peer_query))?;
-    r.exact.get(q.query.name)
-}
 
 fn of_peer<'a>(r: &'a SizeResult, peer_query: &str) -> Option<&'a QueryResult> {
     r.queries.iter().find(|q| q.query.peer == Some(peer_query))

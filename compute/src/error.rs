@@ -24,12 +24,39 @@ pub enum ComputeError {
     /// The job exceeded a resource limit.
     #[error("resources exhausted: {0}")]
     ResourcesExhausted(String),
+    /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
+    #[error(transparent)]
+    Crypto(#[from] shuyu_crypto::CryptoError),
+    /// The keyholder refused or failed to release a job's aggregates; `fault` is its class
+    /// (refused: permission denied; unreachable: unavailable).
+    #[error("{message}")]
+    Keyholder {
+        /// The fault class of the keyholder's answer.
+        fault: Fault,
+        /// What it said, with the action to take.
+        message: String,
+    },
+    /// Reading or writing a file of the encrypted path (keys, the CRS, converted columns).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
 }
 
 impl ComputeError {
+    /// An [`ComputeError::Io`] for `what`, to use with `map_err`.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ComputeError {
+        let what = what.into();
+        move |source| ComputeError::Io { what, source }
+    }
+
     /// Maps a DataFusion error raised while executing over data, without its text.
     pub fn from_execution(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::error::DataFusionError as E;
@@ -55,7 +82,9 @@ impl ComputeError {
             ComputeError::Execution { category } if is_read_failure(category) => Fault::Internal,
             ComputeError::Execution { .. } => Fault::QueryFailed,
             ComputeError::ResourcesExhausted(_) => Fault::ResourceLimit,
-            ComputeError::Internal(_) => Fault::Internal,
+            ComputeError::Crypto(c) => c.fault(),
+            ComputeError::Keyholder { fault, .. } => *fault,
+            ComputeError::Io { .. } | ComputeError::Internal(_) => Fault::Internal,
         }
     }
 
@@ -100,6 +129,9 @@ mod tests {
         assert_eq!(ComputeError::Execution { category: IO_FAILED }.fault(), Fault::Internal);
         assert_eq!(ComputeError::ResourcesExhausted("memory".into()).fault(), Fault::ResourceLimit);
         assert_eq!(ComputeError::Internal("bug".into()).fault(), Fault::Internal);
+        let unreachable = ComputeError::Keyholder { fault: Fault::Unavailable, message: "start the keyholder".into() };
+        assert_eq!(unreachable.fault(), Fault::Unavailable);
+        assert_eq!(ComputeError::Crypto(shuyu_crypto::CryptoError::Stopped("a conversion")).fault(), Fault::Unavailable);
     }
 
     #[test]

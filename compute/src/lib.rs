@@ -2,7 +2,9 @@
 //!
 //! Executes private plans: runs each release's exact, contribution-bounded inner plan in
 //! DataFusion, draws the noise with OpenDP, assembles the released keys and values, and runs
-//! the post-processing plan over them. It never parses SQL itself (the planner does).
+//! the post-processing plan over them. Executes fused plans over encrypted imports too: the
+//! plaintext part in DataFusion, the encrypted part on TFHE-rs with noise added under
+//! encryption. It never parses SQL itself (the planner does).
 //!
 //! ## Layout
 //! - [`noise`]: every random draw, on OpenDP measurements (discrete Laplace and Gaussian,
@@ -15,10 +17,13 @@
 //!   the keys of `shuyu_privacy::keys`.
 //! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
 //!   renames a release's columns.
+//! - [`encrypted`]: fused queries over encrypted imports: the encryption context and its
+//!   caches, the plaintext part, the encrypted part on TFHE-rs, the keyholder trait.
 //! - [`error`]: the crate's error enum and the fault class of each error (`fault()`).
 
 pub mod assemble;
 pub mod calibrator;
+pub mod encrypted;
 pub mod engine;
 pub mod error;
 pub mod metadata;

@@ -14,30 +14,13 @@ use crate::keys::{from_tfhe_bytes, to_tfhe_bytes, DomainCrs};
 use crate::noise::{NoiseSpec, PublicFigures};
 use rayon::prelude::*;
 use tfhe::prelude::*;
-use tfhe::shortint::parameters::{
-    PARAM_KEYSWITCH_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128, PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
-    PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
-};
 use tfhe::zk::ZkComputeLoad;
 use tfhe::{
-    CompactCiphertextList, CompactPublicKey, Config, ConfigBuilder, FheBool, FheUint16, FheUint32, FheUint64, FheUint8,
+    CompactCiphertextList, CompactPublicKey, FheBool, FheUint16, FheUint32, FheUint64, FheUint8,
     ProvenCompactCiphertextList, ServerKey,
 };
 
-/// Name of the parameter sets, written in manifests.
-pub const PARAMETER_SET: &str = "TFHE-rs 1.8 PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 + PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128 (ZK PKE v2)";
-
-/// The TFHE-rs configuration of the tier: default 2-bit-message parameters (128-bit security,
-/// failure probability 2^-128) with dedicated compact public-key parameters for proven
-/// encryption.
-pub fn config() -> Config {
-    ConfigBuilder::with_custom_parameters(PARAM_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128)
-        .use_dedicated_compact_public_key_parameters((
-            PARAM_PKE_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
-            PARAM_KEYSWITCH_TO_SMALL_MESSAGE_2_CARRY_2_KS_PBS_TUNIFORM_2M128,
-        ))
-        .build()
-}
+pub use crate::params::{config, PARAMETER_SET};
 
 /// Installs the server key on the calling thread and on every thread of the current rayon
 /// pool (TFHE-rs keeps it thread-local). Call once before any operation of this module.
@@ -207,22 +190,8 @@ pub fn values_from_bytes(bytes: &[u8]) -> Result<Vec<FheUint32>> {
     Ok(values)
 }
 
-/// A comparison of an encrypted value with a clear constant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Comparison {
-    /// `value = c`
-    Eq,
-    /// `value <> c`
-    Ne,
-    /// `value < c`
-    Lt,
-    /// `value <= c`
-    Le,
-    /// `value > c`
-    Gt,
-    /// `value >= c`
-    Ge,
-}
+/// A comparison of an encrypted value with a clear constant (the shared vocabulary's).
+pub use shuyu_privacy::Comparison;
 
 /// Evaluates `values[i] <cmp> constant` for every row, in parallel (one encrypted comparison,
 /// a handful of bootstraps, per row).

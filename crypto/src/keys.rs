@@ -81,10 +81,10 @@ where
 }
 
 impl CustodianKeys {
-    /// Generates fresh keys for both tiers (the TFHE-rs keys use [`crate::bootstrapped::config`]).
+    /// Generates fresh keys for both tiers (the TFHE-rs keys use [`crate::params::config`]).
     pub fn generate() -> Self {
         CustodianKeys {
-            client_key: ClientKey::generate(crate::bootstrapped::config()),
+            client_key: ClientKey::generate(crate::params::config()),
             linear: LinearSecretKey::generate(),
         }
     }
@@ -172,7 +172,7 @@ impl DomainCrs {
     /// Generates a CRS for proven lists of up to `max_bits` plaintext bits (for example 512:
     /// 16 values of 32 bits, or 64 of 8 bits, per proven list).
     pub fn generate(max_bits: usize) -> Result<Self> {
-        Ok(DomainCrs { crs: CompactPkeCrs::from_config(crate::bootstrapped::config(), max_bits)?, max_bits })
+        Ok(DomainCrs { crs: CompactPkeCrs::from_config(crate::params::config(), max_bits)?, max_bits })
     }
 
     /// The TFHE-rs CRS.

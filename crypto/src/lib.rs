@@ -9,6 +9,7 @@
 //! - [`linear`]: the linear tier (packed GLWE over the 2^128 torus, sums by public masks) and
 //!   the domain's conversion of proven, clamped values into it.
 //! - [`noise`]: integer DP noise added to aggregates under encryption.
+//! - [`params`]: the TFHE-rs parameter set of the bootstrapped tier.
 //! - [`pseudonym`]: keyed-hash (HMAC-SHA256) pseudonyms of the join key.
 //! - [`release`]: job grants and release requests, Ed25519-signed by the domain.
 pub mod bootstrapped;
@@ -18,6 +19,7 @@ pub mod keyholder;
 pub mod keys;
 pub mod linear;
 pub mod noise;
+pub mod params;
 pub mod pseudonym;
 pub mod release;
 

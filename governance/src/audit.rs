@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};

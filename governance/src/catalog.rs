@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_datasets::{Classification, DeclarationsVerified, TableManifest};
 
-use crate::access::{Principal, Role};
+use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::access::{self, Actor, Principal, Role};
+use crate::access;
+use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::access::{Principal, Role};
+use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};

@@ -11,7 +11,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use shuyu_privacy::Fault;
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
 use crate::authorizations;

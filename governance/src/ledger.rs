@@ -15,12 +15,11 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use shuyu_privacy::PrivacyDefinition;
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
-use crate::authorizations::{self, AuthRow};
+use crate::authorizations::{self, budget_of, Budget};
 use crate::clock::to_micros;
 use crate::error::{GovernanceError, Result};
 use crate::ids::{AuthorizationId, DatasetId, JobId, ReservationId};
@@ -91,34 +90,6 @@ pub struct ReservationInfo {
     pub actual_delta: Option<Atto>,
 }
 
-/// The budget of an authorization. `total = spent + reserved + remaining`, exactly, for
-/// epsilon/rho and for delta alike.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Budget {
-    /// The authorization.
-    pub authorization: AuthorizationId,
-    /// Epsilon or rho.
-    pub kind: PrivacyDefinition,
-    /// Granted total.
-    pub total: Nano,
-    /// Committed (and recovered) charges.
-    pub spent: Nano,
-    /// Held by running jobs.
-    pub reserved: Nano,
-    /// What new reservations may still take.
-    pub remaining: Nano,
-    /// The most delta one query may use (the per-query delta, rounded up to the atto).
-    pub delta_per_query: Atto,
-    /// Granted delta total.
-    pub delta_total: Atto,
-    /// Delta of committed (and recovered) charges.
-    pub delta_spent: Atto,
-    /// Delta held by running jobs.
-    pub delta_reserved: Atto,
-    /// Delta new reservations may still take.
-    pub delta_remaining: Atto,
-}
-
 /// What [`Store::verify_ledger`] checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerReport {
@@ -142,29 +113,6 @@ pub struct RecoveryReport {
 }
 
 /// The budget as recorded in an authorization row.
-pub(crate) fn budget_of(row: &AuthRow) -> Budget {
-    Budget {
-        authorization: row.id,
-        kind: row.privacy,
-        total: row.total,
-        spent: row.spent,
-        reserved: row.reserved,
-        remaining: row
-            .total
-            .saturating_sub(row.spent)
-            .saturating_sub(row.reserved),
-        // A stored per-query delta is in [0, 1): its charge always converts.
-        delta_per_query: authorizations::per_query_delta(row.delta).unwrap_or(Atto::ZERO),
-        delta_total: row.delta_total,
-        delta_spent: row.delta_spent,
-        delta_reserved: row.delta_reserved,
-        delta_remaining: row
-            .delta_total
-            .saturating_sub(row.delta_spent)
-            .saturating_sub(row.delta_reserved),
-    }
-}
-
 struct ReservationRow {
     authorization: AuthorizationId,
     job: JobId,

@@ -10,7 +10,9 @@
 //! - [`store`]: the [`Store`] handle (`Send + Sync`, cheap to clone), connection pool,
 //!   transaction rules and concurrency model; [`migrations`]: versioned schema.
 //! - [`layout`]: files of the data directory (database, domain keys, per-unit areas).
-//! - [`access`]: [`Principal`], [`Role`], and the checks every call goes through
+//! - [`actor`]: [`Principal`], [`Role`] and the crate's verified caller, with its role and
+//!   tenant checks.
+//! - [`access`]: resolving a principal against the store, the checks every call goes through
 //!   (re-verified caller, tenant isolation, audited refusals).
 //! - [`catalog`]: datasets registered from their manifests, with the witness
 //!   ([`shuyu_datasets::DeclarationsVerified`]) that their declarations hold for the data.
@@ -111,6 +113,7 @@
 mod macros;
 
 pub mod access;
+pub mod actor;
 pub mod amount;
 pub mod audit;
 pub mod authorizations;
@@ -136,11 +139,11 @@ pub mod store;
 pub mod units;
 pub mod validate;
 
-pub use access::{Principal, Role};
+pub use actor::{Principal, Role};
 pub use amount::{Atto, Nano, ATTOS_PER_UNIT, NANOS_PER_UNIT};
 pub use audit::{AuditFilter, AuditRecord, Outcome, PurgeReport, VerifyReport, RETENTION_DAYS};
 pub use authorizations::{
-    Authorization, AuthorizationStatus, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
+    Authorization, AuthorizationStatus, Budget, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
     NewAuthorization, PrivacyTerms, Right, Scope, ScopedTable,
 };
 pub use catalog::Dataset;
@@ -160,7 +163,7 @@ pub use imports::{Import, ImportStatus};
 pub use jobs::{Environment, Job, JobFilter, JobOutcome, JobStatus, Metering, NewJob};
 pub use layout::UnitArea;
 pub use ledger::{
-    Budget, Charge, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState,
+    Charge, LedgerReport, RecoveryReport, Reservation, ReservationInfo, ReservationState,
 };
 pub use loss::{LossCap, PrivacyLoss, CONVERSION_DELTA};
 pub use lifecycle::RevocationReport;

@@ -16,7 +16,7 @@ use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::authorizations::{self, AuthorizationStatus};
 use crate::clock::to_micros;

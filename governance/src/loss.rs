@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_privacy::PrivacyDefinition;
 
-use crate::access::{Principal, Role};
+use crate::actor::{Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::catalog;

@@ -6,7 +6,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Principal, Role};
+use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::catalog;
 use crate::clock::{from_micros, to_micros};

@@ -11,7 +11,7 @@ use std::fs::{File, TryLockError};
 use rusqlite::params;
 use serde_json::json;
 
-use crate::access::Actor;
+use crate::actor::Actor;
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::clock::to_micros;

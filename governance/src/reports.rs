@@ -8,7 +8,7 @@ use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use shuyu_privacy::PrivacyDefinition;
 
-use crate::access::{Principal, Role};
+use crate::actor::{Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::authorizations::{self, AuthorizationStatus};
 use crate::clock::{from_micros, to_micros};

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
 use crate::credentials::{self, IssuedToken};

@@ -112,14 +112,9 @@ pub fn calibrate(plan: &mut PrivatePlan, calibrator: &dyn Calibrator) -> Result<
         return Ok(());
     }
     let def = plan.budget.definition;
-    // A hair under the exact share: the ledger charges the cost rounded up to the
-    // nano-unit exactly, and a float share such as 0.1 lies just above its decimal.
-    let share = plan.budget.amount / m as f64 * (1.0 - 1e-12);
-    // δ is a budget too: the query's δ is split evenly across its partition selections, so
-    // their δ adds up to at most what the query was given (a hair under, as above, so the
-    // float sum of the shares never rounds above the per-query δ).
+    let share = plan.budget.share(m);
     let selections = plan.releases.iter().filter(|r| matches!(r.keys, KeySet::Selected { .. })).count();
-    let delta = if selections == 0 { 0.0 } else { plan.budget.delta / selections as f64 * (1.0 - 1e-12) };
+    let delta = plan.budget.delta_share(selections);
     let fail = |what: &str, e: PlannerError| e.context(&format!("cannot calibrate {what}"));
     for r in &mut plan.releases {
         if let KeySet::Selected { max_partitions, calibration, .. } = &mut r.keys {

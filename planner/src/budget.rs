@@ -43,6 +43,23 @@ impl QueryBudget {
         self
     }
 
+    /// The budget split: each of `measurements` measurements gets an even share of the
+    /// amount, a hair under the exact share, since the ledger charges the composed cost
+    /// rounded up to the nano-unit and a float share such as 0.1 lies just above its decimal.
+    pub fn share(&self, measurements: usize) -> f64 {
+        self.amount / measurements.max(1) as f64 * (1.0 - 1e-12)
+    }
+
+    /// The δ split: an even share of the query's δ for each of `selections` partition
+    /// selections (0 without any), a hair under for the same reason as [`QueryBudget::share`].
+    pub fn delta_share(&self, selections: usize) -> f64 {
+        if selections == 0 {
+            0.0
+        } else {
+            self.delta / selections as f64 * (1.0 - 1e-12)
+        }
+    }
+
     /// Checks the budget is usable.
     pub fn validate(&self) -> Result<(), Refusal> {
         if !(self.amount.is_finite() && self.amount > 0.0) {

@@ -20,7 +20,9 @@
 //! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait (privacy
 //!   definitions and mechanisms are `shuyu-privacy`'s).
 //! - [`release_table`]: the slot a release's noised batch is placed in.
-//! - [`explain`]: EXPLAIN PRIVACY.
+//! - [`explain`]: EXPLAIN PRIVACY, one renderer for every plan.
+//! - [`encrypted`]: fused queries over encrypted imports: parsed, checked and calibrated
+//!   like any private plan (executed by `shuyu-compute`).
 //! - [`budget`], [`refusal`], [`error`]: what a query may spend, why it is refused, errors
 //!   (each with its fault class, `PlannerError::fault`).
 
@@ -28,6 +30,7 @@ pub mod aggregate;
 pub mod analyzer;
 pub mod bounding;
 pub mod budget;
+pub mod encrypted;
 pub mod error;
 pub mod exact_cache;
 pub mod explain;

@@ -248,11 +248,9 @@ impl PrivatePlan {
             .sum()
     }
 
-    /// Total cost (basic composition): epsilon or rho, and delta.
+    /// Total cost (basic composition, [`compose`]): epsilon or rho, and delta.
     pub fn total_cost(&self) -> (f64, f64) {
-        // fold from +0.0: an empty f64 sum is -0.0, which would print as "-0".
-        let c = self.calibrations();
-        (c.iter().fold(0.0, |a, c| a + c.cost), c.iter().fold(0.0, |a, c| a + c.delta))
+        compose(&self.calibrations())
     }
 
     /// Whether the query reads no personal data (answered exactly, at no cost).
@@ -275,4 +273,13 @@ pub trait Calibrator {
     /// Exponential-mechanism quantiles: one per key, `max_groups` keys per unit, each unit
     /// moving one key's scores by at most `max_rows`; `budget` for all keys together.
     fn calibrate_quantile(&self, definition: PrivacyDefinition, budget: f64, alpha: f64, max_rows: u32, max_groups: u32) -> crate::error::Result<Calibration>;
+}
+
+/// The composition rule of every plan, private or encrypted: basic composition, the sum of
+/// the measurements' costs and of their deltas. The ledger charges the sum rounded up to its
+/// nano-unit; each share is calibrated a hair below its exact value ([`QueryBudget::share`])
+/// so that the rounded sum never exceeds what the query was given.
+pub fn compose(calibrations: &[Calibration]) -> (f64, f64) {
+    // fold from +0.0: an empty f64 sum is -0.0, which would print as "-0".
+    (calibrations.iter().fold(0.0, |a, c| a + c.cost), calibrations.iter().fold(0.0, |a, c| a + c.delta))
 }

@@ -11,10 +11,13 @@
 //! - [`mechanism`]: [`Mechanism`], every mechanism that releases a value (the four additive
 //!   noises, the exponential quantile, partition selection), and its display name.
 //! - [`keys`]: every `shuyu.*` key of result schema metadata.
+//! - [`comparison`]: [`Comparison`], how a fused query compares an encrypted column with a
+//!   constant (parsed by the planner, evaluated under encryption by shuyu-crypto).
 //! - [`fault`]: [`Fault`], the fault classes every crate's error reports (`fn fault`), which
 //!   the server maps to gRPC codes in one match and job records take their status from.
 //! - `sqlite` (feature `rusqlite`): [`PrivacyDefinition`] as SQLite text, for governance.
 
+pub mod comparison;
 pub mod definition;
 pub mod fault;
 pub mod keys;
@@ -22,6 +25,7 @@ pub mod mechanism;
 #[cfg(feature = "rusqlite")]
 mod sqlite;
 
+pub use comparison::Comparison;
 pub use definition::PrivacyDefinition;
 pub use fault::Fault;
 pub use mechanism::Mechanism;

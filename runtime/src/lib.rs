@@ -10,12 +10,14 @@
 //! and the benchmark's service phase use it as a library; the server keeps only the edges.
 //!
 //! ## Layout
-//! - [`runtime`]: [`Runtime`] (`run`, `prepare`, `fetch_export`), [`Call`], [`Answer`],
-//!   [`Outcome`], [`DevOutcome`].
+//! - [`runtime`]: [`Runtime`] (`run`, `prepare`, `fetch_export`): classify, check, dispatch.
+//! - [`call`]: [`Call`], [`Answer`], [`Outcome`], [`DevOutcome`].
+//! - [`services`]: [`services::Services`], the store and limits every path uses.
 //! - [`statement`]: what a statement is, decided once.
 //! - [`job`]: the one job sequence and its charging rule.
 //! - [`private`]: the private path (planner → reservation → compute → settlement).
-//! - [`encrypted`]: fused queries over approved encrypted imports, and the keyholder trait.
+//! - [`encrypted`]: fused queries over approved encrypted imports as jobs (planned by the
+//!   planner, executed by compute), and each authorization's pseudonym key.
 //! - [`plain`]: the dev path (plain DataFusion over the masked samples).
 //! - [`dev`]: building the masked samples, and pointing a scope at them.
 //! - [`review`]: results held for the bureau's review, fetched once approved.
@@ -26,6 +28,7 @@
 //! - [`offload`]: governance store calls on the blocking pool.
 //! - [`error`]: the crate's error enum, [`RuntimeError`], with each error's fault class.
 
+pub mod call;
 pub mod dev;
 pub mod encrypted;
 pub mod error;
@@ -39,10 +42,12 @@ pub mod results;
 pub mod review;
 pub mod runtime;
 pub mod scope_cache;
+pub mod services;
 pub mod statement;
 
-pub use encrypted::{Encryption, EncryptionContext, Keyholder};
+pub use shuyu_compute::encrypted::{Encryption, EncryptionContext, Keyholder};
 pub use error::RuntimeError;
 pub use limits::{Limits, Served};
-pub use runtime::{Answer, Call, DevOutcome, Outcome, Runtime};
+pub use call::{Answer, Call, DevOutcome, Outcome};
+pub use runtime::Runtime;
 pub use statement::Statement;

@@ -17,11 +17,12 @@ use shuyu_governance::Environment;
 use shuyu_planner::{PlannerError, Scope};
 use tokio::time::timeout_at;
 
+use crate::services::Services;
 use crate::job::Job;
 use crate::limits::with_memory_limit;
 use crate::metering::{metered, ScanMeter};
 use crate::results::{rebatch, with_environment};
-use crate::runtime::{Call, DevOutcome, Runtime};
+use crate::call::{Call, DevOutcome};
 use crate::scope_cache::CachedScope;
 use crate::RuntimeError;
 
@@ -36,7 +37,7 @@ pub fn query_only() -> SQLOptions {
 
 /// Runs `inner` (the statement `sql` without its `EXPLAIN PRIVACY` prefix) for `call` on
 /// the masked samples in `cached`, as one `dev` job.
-pub async fn run(rt: &Runtime, call: &Call, cached: &CachedScope, sql: &str, inner: &str, explain: bool) -> Result<DevOutcome, RuntimeError> {
+pub async fn run(rt: &Services, call: &Call, cached: &CachedScope, sql: &str, inner: &str, explain: bool) -> Result<DevOutcome, RuntimeError> {
     let meter = ScanMeter::new();
     let scope = metered(&with_memory_limit(&cached.scope, rt.limits().memory_bytes())?, &meter);
     let job = Job::open(rt.store(), &call.principal, call.authorization, sql, Environment::Dev, &cached.tables, meter).await?;

@@ -9,11 +9,12 @@ use shuyu_governance::Environment;
 use shuyu_planner::QueryBudget;
 use tokio::time::timeout_at;
 
+use crate::services::Services;
 use crate::job::Job;
 use crate::limits::with_memory_limit;
 use crate::metering::{metered, ScanMeter};
 use crate::results::marked;
-use crate::runtime::{Call, Outcome, Runtime};
+use crate::call::{Call, Outcome};
 use crate::scope_cache::CachedScope;
 use crate::RuntimeError;
 
@@ -28,7 +29,7 @@ pub fn budget(cached: &CachedScope, amount: Option<f64>) -> QueryBudget {
 
 /// Runs `inner` (the statement `sql` without its `EXPLAIN PRIVACY` prefix) for `call` as
 /// one job.
-pub async fn run(rt: &Runtime, call: &Call, cached: &CachedScope, sql: &str, inner: &str, explain: bool) -> Result<Outcome, RuntimeError> {
+pub async fn run(rt: &Services, call: &Call, cached: &CachedScope, sql: &str, inner: &str, explain: bool) -> Result<Outcome, RuntimeError> {
     let budget = budget(cached, call.amount);
     let meter = ScanMeter::new();
     let session = PrivateSession::new(metered(&with_memory_limit(&cached.scope, rt.limits().memory_bytes())?, &meter));

@@ -3,7 +3,7 @@
 //! [`Runtime::run`] classifies the statement once ([`Statement`]), checks governance once
 //! (the store's check of the caller using the authorization now), opens the scope (from the
 //! cache), takes a slot among the unit's concurrent jobs, and hands the statement to its
-//! path: private ([`crate::private`]), encrypted ([`crate::encrypted::execute`]), dev
+//! path: private ([`crate::private`]), encrypted ([`crate::encrypted`]), dev
 //! ([`crate::plain`]) or a released export ([`crate::review::fetch`]). Each path runs its
 //! job through [`crate::job::Job`], the one job sequence; under an export policy of
 //! `review` the answer is then held for the bureau ([`crate::review::hold`]).
@@ -19,112 +19,29 @@ use std::sync::Arc;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use shuyu_compute::{PrivateSession, QueryResult};
+use shuyu_compute::PrivateSession;
 use shuyu_governance::{
-    Atto, AuthorizationId, Budget, Environment, ExportId, ExportPolicy, JobId, Metering, Nano, Principal, PrivacyLoss, Right,
+    AuthorizationId, Environment, ExportId, ExportPolicy, Principal, PrivacyLoss, Right,
     Scope as GrantedScope, Store,
 };
 
-use crate::encrypted::{execute as encrypted, Encryption};
+use shuyu_compute::encrypted::Encryption;
+
+use crate::call::{Answer, Call, DevOutcome, Outcome};
+use crate::encrypted;
 use crate::limits::{Limits, Served, UnitSlots};
 use crate::offload::store_call;
-use crate::review::{self, HeldExport};
+use crate::review;
 use crate::scope_cache::{CachedScope, ScopeCache};
+use crate::services::Services;
 use crate::statement::Statement;
 use crate::RuntimeError;
-
-/// Who asks, under which authorization, in which environment, and what one query may
-/// spend (default: the authorization's per-query default).
-#[derive(Debug, Clone)]
-pub struct Call {
-    /// The authenticated caller.
-    pub principal: Principal,
-    /// The authorization the call acts under.
-    pub authorization: AuthorizationId,
-    /// Production (the real data, privately) or dev (the masked samples).
-    pub environment: Environment,
-    /// What one query may spend, epsilon or rho.
-    pub amount: Option<f64>,
-}
-
-impl Call {
-    /// A production call of `principal` under `authorization` with the default budget.
-    pub fn prod(principal: &Principal, authorization: AuthorizationId) -> Self {
-        Call { principal: principal.clone(), authorization, environment: Environment::Prod, amount: None }
-    }
-
-    /// A dev call of `principal` under `authorization`.
-    pub fn dev(principal: &Principal, authorization: AuthorizationId) -> Self {
-        Call { environment: Environment::Dev, ..Call::prod(principal, authorization) }
-    }
-
-    /// The call spending `amount` (or the default with `None`).
-    pub fn spending(mut self, amount: Option<f64>) -> Self {
-        self.amount = amount;
-        self
-    }
-}
-
-/// What a governed production statement returned.
-#[derive(Debug)]
-pub struct Outcome {
-    /// The result (noised values, or EXPLAIN PRIVACY rows), marked with its environment.
-    pub result: QueryResult,
-    /// The job that recorded it.
-    pub job: JobId,
-    /// What the ledger charged (0 for EXPLAIN PRIVACY): the cost rounded up to the nano-unit.
-    pub charged: Nano,
-    /// The delta the ledger charged (0 for EXPLAIN PRIVACY and for queries without
-    /// partition selection), rounded up to the atto-unit.
-    pub charged_delta: Atto,
-    /// The authorization's budget after the charge, epsilon or rho and delta.
-    pub budget: Budget,
-    /// The caller's unit's composed privacy loss after the charge on each dataset this
-    /// authorization grants, over all the unit's authorizations, with the bureau's cap if
-    /// one is set (empty for a caller without a unit).
-    pub losses: Vec<PrivacyLoss>,
-    /// Rows and bytes scanned, CPU time, releases.
-    pub metering: Metering,
-    /// Set when the authorization's export policy holds the result for the bureau's
-    /// review: `result.batches` is then empty, and the result waits in the domain.
-    pub held: Option<HeldExport>,
-}
-
-/// What a dev statement returned.
-#[derive(Debug)]
-pub struct DevOutcome {
-    /// Result schema, marked `shuyu.environment = dev`.
-    pub schema: SchemaRef,
-    /// Rows of the masked samples.
-    pub batches: Vec<RecordBatch>,
-    /// The job (environment `dev`) that recorded it.
-    pub job: JobId,
-    /// Rows and bytes scanned, CPU time.
-    pub metering: Metering,
-}
-
-/// The answer to one statement.
-#[derive(Debug)]
-pub enum Answer {
-    /// A production statement's outcome (its rows held when `held` is set).
-    Prod(Outcome),
-    /// A dev statement's rows.
-    Dev(DevOutcome),
-    /// A result released after the bureau's review (`FETCH EXPORT`).
-    Export {
-        /// Its schema, with the export's id, status and signed manifest.
-        schema: SchemaRef,
-        /// Its rows.
-        batches: Vec<RecordBatch>,
-    },
-}
 
 /// Runs the statements of authorizations: shared by the Flight SQL service, the demo and
 /// the benchmark.
 #[derive(Debug)]
 pub struct Runtime {
-    store: Store,
-    limits: Limits,
+    services: Services,
     scopes: ScopeCache,
     dev_scopes: ScopeCache,
     slots: UnitSlots,
@@ -142,8 +59,7 @@ impl Runtime {
     /// A runtime serving `served`, with the masked samples in `samples` (dev needs them).
     pub fn with_environments(store: Store, limits: Limits, served: Served, samples: Option<PathBuf>) -> Self {
         Runtime {
-            store,
-            limits,
+            services: Services::new(store, limits),
             scopes: ScopeCache::new(),
             dev_scopes: ScopeCache::new(),
             slots: UnitSlots::new(limits.max_jobs_per_unit),
@@ -172,12 +88,12 @@ impl Runtime {
 
     /// The governance store.
     pub fn store(&self) -> &Store {
-        &self.store
+        self.services.store()
     }
 
     /// The job limits.
     pub fn limits(&self) -> &Limits {
-        &self.limits
+        self.services.limits()
     }
 
     /// Runs one statement for `call`: the one entry of every statement kind.
@@ -198,7 +114,7 @@ impl Runtime {
             (Statement::Query { sql: inner, explain, .. }, Environment::Dev) => {
                 let cached = self.dev_scope(&call.principal, call.authorization).await?;
                 let _slot = self.slot(&call.principal)?;
-                crate::plain::run(self, call, &cached, sql, inner, explain).await.map(Answer::Dev)
+                crate::plain::run(&self.services, call, &cached, sql, inner, explain).await.map(Answer::Dev)
             }
         }
     }
@@ -218,13 +134,13 @@ impl Runtime {
         let cached = self.scopes.get(&granted).await?;
         let _slot = self.slot(p)?;
         let mut outcome = match import {
-            Some(name) => encrypted::run(self, self.encryption_for(&name)?, call, &cached, sql, inner, &name, explain).await?,
-            None => crate::private::run(self, call, &cached, sql, inner, explain).await?,
+            Some(name) => encrypted::run(&self.services, self.encryption_for(&name)?, call, &cached, sql, inner, &name, explain).await?,
+            None => crate::private::run(&self.services, call, &cached, sql, inner, explain).await?,
         };
         if review && !explain {
             let batches = std::mem::take(&mut outcome.result.batches);
             let stored = review::stored_schema(&outcome.result.schema, outcome.job, auth, outcome.charged);
-            outcome.held = Some(review::hold(&self.store, p, outcome.job, stored, batches).await?);
+            outcome.held = Some(review::hold(self.services.store(), p, outcome.job, stored, batches).await?);
         }
         Ok(outcome)
     }
@@ -241,7 +157,7 @@ impl Runtime {
             },
             (Statement::Query { sql: inner, explain, import: Some(name) }, Environment::Prod) => {
                 let cached = self.scope(p, auth).await?;
-                encrypted::prepare(self, self.encryption_for(&name)?, call, &cached, inner, &name, explain).await
+                encrypted::prepare(&self.services, self.encryption_for(&name)?, call, &cached, inner, &name, explain).await
             }
             (Statement::Query { sql: inner, explain, .. }, environment) => {
                 let cached = self.scope_in(p, auth, environment).await?;
@@ -267,7 +183,7 @@ impl Runtime {
     /// so refused on a dev-only server.
     pub async fn fetch_export(&self, p: &Principal, export: ExportId) -> Result<(SchemaRef, Vec<RecordBatch>), RuntimeError> {
         self.require_prod()?;
-        review::fetch(&self.store, p, export).await
+        review::fetch(self.services.store(), p, export).await
     }
 
     /// A production query of `p` under `auth` spending `amount`: [`Runtime::run`] for
@@ -325,7 +241,7 @@ impl Runtime {
     /// the cached scopes.
     async fn checked(&self, p: &Principal, auth: AuthorizationId) -> Result<GrantedScope, RuntimeError> {
         let caller = p.clone();
-        match store_call(&self.store, move |s| s.scope(&caller, auth)).await {
+        match store_call(self.services.store(), move |s| s.scope(&caller, auth)).await {
             Ok(granted) => Ok(granted),
             Err(e) => {
                 self.scopes.evict(auth);
@@ -353,7 +269,7 @@ impl Runtime {
     async fn losses(&self, p: &Principal, auth: AuthorizationId) -> Result<Vec<PrivacyLoss>, RuntimeError> {
         let Some(unit) = p.unit_id else { return Ok(Vec::new()) };
         let caller = p.clone();
-        let all = store_call(&self.store, move |s| s.privacy_losses(&caller, Some(unit), None)).await?;
+        let all = store_call(self.services.store(), move |s| s.privacy_losses(&caller, Some(unit), None)).await?;
         Ok(all.into_iter().filter(|l| l.authorizations.contains(&auth)).collect())
     }
 }

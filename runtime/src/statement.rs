@@ -5,7 +5,7 @@
 use shuyu_governance::ExportId;
 use shuyu_planner::strip_explain_privacy;
 
-use crate::encrypted::fused;
+use shuyu_planner::encrypted::named_import;
 use crate::review::parse_fetch;
 use crate::RuntimeError;
 
@@ -35,7 +35,7 @@ impl<'a> Statement<'a> {
             Some(inner) => (inner, true),
             None => (sql, false),
         };
-        Ok(Statement::Query { sql: inner, explain, import: fused::named_import(inner) })
+        Ok(Statement::Query { sql: inner, explain, import: named_import(inner) })
     }
 }
 

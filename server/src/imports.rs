@@ -22,7 +22,7 @@ use futures::StreamExt;
 use shuyu_governance::UnitArea;
 use shuyu_proto::imports::v1::imports_server::{Imports, ImportsServer};
 use shuyu_proto::imports::v1::{EncryptionParameters, GetEncryptionParametersRequest, UploadChunk, UploadResult};
-use shuyu_runtime::encrypted::verify::verify_bundle;
+use shuyu_compute::encrypted::verify::verify_bundle;
 use shuyu_runtime::{EncryptionContext, Runtime};
 use tonic::{Request, Response, Status, Streaming};
 
@@ -148,7 +148,7 @@ impl Imports for ImportsService {
         let result: Result<EncryptionParameters, Error> = async {
             let who = caller::resolve(&self.runtime, request.metadata()).await?;
             self.runtime.scope(&who.principal, who.authorization).await?;
-            let key = EncryptionContext::pseudonym_key(self.runtime.store(), who.authorization)?;
+            let key = shuyu_runtime::encrypted::pseudonym_key(self.runtime.store(), who.authorization)?;
             Ok(EncryptionParameters {
                 pseudonym_key_hex: key.to_hex_secret(),
                 crs: self.enc.crs_bytes().to_vec(),

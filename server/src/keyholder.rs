@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
+use shuyu_compute::ComputeError;
 use shuyu_crypto::keyholder::Keyholder;
 use shuyu_crypto::keys::CustodianKeys;
 use shuyu_crypto::release::{JobGrant, ReleaseRequest};
 use shuyu_crypto::CryptoError;
 use shuyu_proto::keyholder::v1::keyholder_client::KeyholderClient;
 use shuyu_proto::keyholder::v1::keyholder_server::{Keyholder as KeyholderRpc, KeyholderServer};
+use shuyu_privacy::Fault;
 use shuyu_proto::keyholder::v1::{DecryptRequest, DecryptResponse, RegisterJobRequest, RegisterJobResponse};
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -26,7 +28,6 @@ use tonic::transport::Server;
 use tonic::{Request, Response, Status};
 
 use crate::custodian::CUSTODIAN_KEYS_FILE;
-use shuyu_runtime::RuntimeError;
 
 use crate::Error;
 
@@ -125,10 +126,10 @@ pub struct ServeOptions {
 pub async fn serve(options: &ServeOptions) -> Result<(), Error> {
     let domain = read_domain_key(&options.domain_key)?;
     let keyholder = open(&options.keys, domain, &options.journal)?;
-    let listener = crate::server::bind(options.listen).await?;
+    let listener = crate::net::bind(options.listen).await?;
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
-    println!("shuyu keyholder on {}", crate::server::flight_sql_uri(addr));
-    run(listener, keyholder, crate::server::shutdown_signal()).await
+    println!("shuyu keyholder on {}", crate::net::flight_sql_uri(addr));
+    run(listener, keyholder, crate::net::shutdown_signal()).await
 }
 
 /// The domain's side: registers a job's grant and sends its signed release request.
@@ -140,12 +141,13 @@ pub struct DomainKeyholderClient {
 /// A keyholder's refusal as the runtime reads it (its reason kept); any other status as
 /// an internal failure of the job, with its code (after a reservation the analyst only ever
 /// sees the one generic answer; the job record keeps this).
-fn remote(what: &str, e: tonic::Status) -> RuntimeError {
-    match e.code() {
-        tonic::Code::PermissionDenied => RuntimeError::Denied(format!("the keyholder refused to {what}: {}", e.message())),
-        tonic::Code::Unavailable => RuntimeError::Unavailable(format!("the keyholder could not {what}: {}", e.message())),
-        code => RuntimeError::Internal(format!("the keyholder could not {what} ({code:?}): {}", e.message())),
-    }
+fn remote(what: &str, e: tonic::Status) -> ComputeError {
+    let (fault, message) = match e.code() {
+        tonic::Code::PermissionDenied => (Fault::PermissionDenied, format!("the keyholder refused to {what}: {}", e.message())),
+        tonic::Code::Unavailable => (Fault::Unavailable, format!("the keyholder could not {what}: {}", e.message())),
+        code => (Fault::Internal, format!("the keyholder could not {what} ({code:?}): {}", e.message())),
+    };
+    ComputeError::Keyholder { fault, message }
 }
 
 impl DomainKeyholderClient {
@@ -157,7 +159,7 @@ impl DomainKeyholderClient {
 
 #[async_trait::async_trait]
 impl shuyu_runtime::Keyholder for DomainKeyholderClient {
-    async fn release(&self, signing: &SigningKey, request: ReleaseRequest) -> Result<Vec<i64>, RuntimeError> {
+    async fn release(&self, signing: &SigningKey, request: ReleaseRequest) -> Result<Vec<i64>, ComputeError> {
         let grant = JobGrant::new(request.job_id.clone(), request.authorization_id.clone(), request.values.len() as u64).sign(signing);
         let request = request.sign(signing);
         // `shuyu keyholder serve` prints its address as grpc://host:port (plaintext gRPC).
@@ -166,10 +168,13 @@ impl shuyu_runtime::Keyholder for DomainKeyholderClient {
             None => self.uri.clone(),
         };
         let channel = tonic::transport::Endpoint::from_shared(endpoint)
-            .map_err(|_| RuntimeError::Usage(format!("the keyholder address {} is not a URI", self.uri)))?
+            .map_err(|_| ComputeError::Keyholder { fault: Fault::InvalidArgument, message: format!("the keyholder address {} is not a URI", self.uri) })?
             .connect()
             .await
-            .map_err(|e| RuntimeError::Unavailable(format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri)))?;
+            .map_err(|e| ComputeError::Keyholder {
+                fault: Fault::Unavailable,
+                message: format!("the keyholder at {} cannot be reached ({e}); ask the custodian to start it", self.uri),
+            })?;
         let mut client = KeyholderClient::new(channel).max_encoding_message_size(MAX_MESSAGE_BYTES);
         client.register_job(RegisterJobRequest { grant: grant.to_bytes() }).await.map_err(|e| remote("register the job", e))?;
         let values = client
@@ -179,7 +184,7 @@ impl shuyu_runtime::Keyholder for DomainKeyholderClient {
             .into_inner()
             .values;
         if values.len() != request.values.len() {
-            return Err(RuntimeError::Internal("the keyholder returned another number of values than requested".into()));
+            return Err(ComputeError::Internal("the keyholder returned another number of values than requested".into()));
         }
         Ok(values)
     }

@@ -6,6 +6,7 @@
 //! sequence; this crate only turns calls into runtime calls and answers into responses.
 //!
 //! ## Layout
+//! - [`net`]: binding a listener, the URI clients are shown, the shutdown signal.
 //! - [`server`]: the gRPC server — `run(listener, store, config, shutdown)` and `shuyu serve`:
 //!   Flight SQL, admin and health on one port.
 //! - [`auth`]: bearer-token authentication shared by the services.
@@ -19,7 +20,7 @@
 //! - [`keyholder`]: `shuyu keyholder serve` (the gRPC keyholder over shuyu-crypto's
 //!   policy) and the domain's client of it, the runtime's [`shuyu_runtime::Keyholder`].
 //! - [`imports`]: the analysts' `shuyu.imports.v1.Imports` service: encryption parameters
-//!   and bundle upload (verified by `shuyu_runtime::encrypted::verify`), the import request.
+//!   and bundle upload (verified by `shuyu_compute::encrypted::verify`), the import request.
 //! - [`samples`]: `shuyu dev samples`, building the dev environment's masked samples.
 //! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
 //! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
@@ -42,6 +43,7 @@ pub mod flight;
 pub mod imports;
 pub mod keyholder;
 pub mod logging;
+pub mod net;
 pub mod offload;
 pub mod output;
 pub mod query;

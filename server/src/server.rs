@@ -29,6 +29,7 @@ use crate::config::{Config, TlsFiles};
 use crate::imports::ImportsService;
 use crate::flight::FlightSqlServer;
 use shuyu_runtime::Runtime;
+pub use crate::net::{bind, flight_sql_uri, shutdown_signal};
 use crate::Error;
 
 /// Serves Flight SQL, admin and health on `listener` over `store` until `shutdown` completes.
@@ -101,7 +102,7 @@ pub async fn serve(config: Config) -> Result<(), Error> {
         let crs = config.data_dir.join("encryption-crs.bin");
         let (keys, uri, conversion) = (enc.domain_keys.clone(), enc.keyholder.clone(), enc.conversion_keys.clone());
         let context = tokio::task::spawn_blocking(move || {
-            shuyu_runtime::EncryptionContext::load(&keys, &crs, shuyu_runtime::encrypted::context::CRS_MAX_BITS)?
+            shuyu_runtime::EncryptionContext::load(&keys, &crs, shuyu_compute::encrypted::CRS_MAX_BITS)?
                 .with_conversion_keys(conversion.as_deref())
         })
         .await
@@ -113,28 +114,6 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     println!("shuyu: Arrow Flight SQL, admin and health on {}", flight_sql_uri(addr));
     run_with(listener, Arc::new(runtime), &config, shutdown_signal()).await
-}
-
-/// Binds `addr`, saying which address failed.
-pub async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
-    TcpListener::bind(addr).await.map_err(Error::io(format!("binding {addr}")))
-}
-
-/// The URI clients connect to for a bound address (`grpc://HOST:PORT`; an unspecified
-/// address is shown as loopback).
-pub fn flight_sql_uri(addr: SocketAddr) -> String {
-    let mut shown = addr;
-    if addr.ip().is_unspecified() {
-        shown.set_ip(if addr.is_ipv4() { [127, 0, 0, 1].into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
-    }
-    format!("grpc://{shown}")
-}
-
-/// Completes on Ctrl-C (or at once if the signal cannot be watched, after logging why).
-pub async fn shutdown_signal() {
-    if let Err(e) = tokio::signal::ctrl_c().await {
-        tracing::error!(error = %e, "cannot watch for Ctrl-C; stopping");
-    }
 }
 
 /// The server's TLS identity from its PEM files.

@@ -1,7 +1,7 @@
 //! Filtered, grouped sums of a linear column by public masks, and the aggregate ciphertexts
 //! they produce (one LWE ciphertext per group), with DP noise added under encryption.
 
-use super::key::{LinearColumn, LinearOrigin};
+use super::column::{LinearColumn, LinearOrigin};
 use super::ntt::{Transformed, MAX_PRODUCTS_PER_ACCUMULATOR};
 use super::{plan_for, Ring, LWE_DIMENSION};
 use crate::error::{CryptoError, Result};

@@ -37,7 +37,8 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
+use super::column::{LinearBlock, LinearColumn, LinearOrigin};
+use super::key::{LinearEncryptor, LinearSecretKey};
 use super::{CONVERTED_SCALE_LOG2, LWE_DIMENSION, PACKED_RING};
 use crate::error::{CryptoError, Result};
 use rayon::prelude::*;

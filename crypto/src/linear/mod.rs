@@ -40,13 +40,15 @@
 //! [`ntt::MAX_PRODUCTS_PER_ACCUMULATOR`] blocks.
 
 mod aggregate;
+mod column;
 mod convert;
 mod key;
 pub(crate) mod ntt;
 
 pub use aggregate::{check_release_capacity, grouped_sum, LinearAggregate, NO_GROUP};
 pub use convert::{CompressedConversionKey, ConversionKey, BOOTSTRAP_BASE_LOG, BOOTSTRAP_LEVELS, PACKING_BASE_LOG, PACKING_LEVELS};
-pub use key::{LinearBlock, LinearColumn, LinearEncryptor, LinearOrigin, LinearSecretKey};
+pub use column::{LinearBlock, LinearColumn, LinearOrigin};
+pub use key::{LinearEncryptor, LinearSecretKey};
 
 /// Polynomial size `N`: values per block.
 pub const POLYNOMIAL_SIZE: usize = 2048;

@@ -14,14 +14,14 @@ use serde_json::json;
 use shuyu_datasets::TableManifest;
 use shuyu_privacy::PrivacyDefinition;
 
-use crate::access::{self, Principal, Role};
+use crate::access;
+use crate::actor::{Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::catalog;
 use crate::clock::{from_micros, to_micros};
 use crate::error::{GovernanceError, Result};
 use crate::ids::{AuthorizationId, DatasetId, UnitId};
-use crate::ledger::{self, Budget};
 use crate::store::Store;
 use crate::units::{self, UnitStatus};
 use crate::validate::{check_long_text, check_text};
@@ -30,8 +30,8 @@ mod request;
 mod row;
 
 use request::check_request;
-pub use row::default_delta_total;
-pub(crate) use row::{granted, load, load_row, per_query_delta, require_right, require_usable, AuthRow};
+pub use row::{default_delta_total, Budget};
+pub(crate) use row::{budget_of, granted, load, load_row, per_query_delta, require_right, require_usable};
 
 text_enum!(
     /// A right granted by an authorization (Art. 16).
@@ -375,7 +375,7 @@ impl Store {
                 }
                 Ok(Scope {
                     authorization: load(tx, id, now)?,
-                    budget: ledger::budget_of(&row),
+                    budget: budget_of(&row),
                     tables,
                 })
             },

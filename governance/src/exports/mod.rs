@@ -16,7 +16,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::access::{Actor, Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
 use crate::authorizations::{self, ExportPolicy, Right};

@@ -26,6 +26,7 @@ use datafusion::logical_expr::{
 use shuyu_datasets::RowsPerUnit;
 use shuyu_privacy::PrivacyDefinition;
 
+pub use crate::bounding::BoundingOrder;
 use crate::bounding::{BoundParams, PartialInput};
 use crate::budget::QueryBudget;
 use crate::error::{PlannerError, Result};
@@ -47,16 +48,6 @@ const MAX_GRID_VALUE: f64 = 2_147_483_648.0;
 const QUANTILE_BUCKETS: usize = 256;
 /// Largest integer range given one bucket per value.
 const MAX_INTEGER_BUCKETS: f64 = 1024.0;
-
-/// How contribution bounding chooses which rows and keys of a unit to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BoundingOrder {
-    /// Uniformly at random (production).
-    #[default]
-    Random,
-    /// By key value (deterministic; used by the oracle tests).
-    ByKey,
-}
 
 /// Options of the analyzer.
 #[derive(Debug, Clone, Copy, Default)]

@@ -14,8 +14,7 @@ use datafusion::physical_plan::aggregates::group_values::{new_group_values, Grou
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use rand::seq::index::sample;
 
-use super::{not_clustered, BoundParams, PartialInput};
-use crate::aggregate::BoundingOrder;
+use super::{not_clustered, BoundParams, BoundingOrder, PartialInput};
 
 /// Per-key sums of one unit, not yet clamped.
 #[derive(Debug, Default, Clone)]

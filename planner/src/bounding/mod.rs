@@ -24,11 +24,20 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{Accumulator, AggregateUDF, AggregateUDFImpl, Expr, Signature, Volatility};
 
-use crate::aggregate::BoundingOrder;
 
 mod accumulator;
 
 use accumulator::BoundAccumulator;
+
+/// How contribution bounding chooses which rows and keys of a unit to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BoundingOrder {
+    /// Uniformly at random (production).
+    #[default]
+    Random,
+    /// By key value (deterministic; used by the oracle tests).
+    ByKey,
+}
 
 /// The error a bounding pass fails with when the input is not clustered by unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,11 +8,9 @@ use std::thread::JoinHandle;
 
 use shuyu_crypto::keys::{DomainCrs, DomainKeys};
 use shuyu_crypto::linear::{CompressedConversionKey, ConversionKey, LinearColumn, LinearOrigin};
-use shuyu_crypto::pseudonym::PseudonymKey;
-use shuyu_governance::{AuthorizationId, Store};
 use tfhe::{CompactPublicKey, FheUint32, ServerKey};
 
-use crate::RuntimeError;
+use crate::ComputeError;
 
 /// Plaintext bits one proven list may carry under the CRS `shuyu serve` generates
 /// (16 values of 32 bits, or 64 of 8 bits).
@@ -56,7 +54,7 @@ impl std::fmt::Debug for EncryptionContext {
 
 impl EncryptionContext {
     /// A context over the custodian's domain keys and the domain's CRS.
-    pub fn new(domain_keys: &DomainKeys, crs: DomainCrs) -> Result<Self, RuntimeError> {
+    pub fn new(domain_keys: &DomainKeys, crs: DomainCrs) -> Result<Self, ComputeError> {
         let crs_bytes = crs.to_bytes()?;
         Ok(EncryptionContext {
             server_key: domain_keys.server_key(),
@@ -74,9 +72,9 @@ impl EncryptionContext {
 
     /// Adds the custodian's conversion keys read from `path`, if any (expanding them takes
     /// seconds and 5.1 GB of memory).
-    pub fn with_conversion_keys(mut self, path: Option<&Path>) -> Result<Self, RuntimeError> {
+    pub fn with_conversion_keys(mut self, path: Option<&Path>) -> Result<Self, ComputeError> {
         if let Some(path) = path {
-            let bytes = std::fs::read(path).map_err(RuntimeError::io(format!("reading the conversion keys {}", path.display())))?;
+            let bytes = std::fs::read(path).map_err(ComputeError::io(format!("reading the conversion keys {}", path.display())))?;
             self.conversion = Some(CompressedConversionKey::from_bytes(&bytes)?.decompress());
         }
         Ok(self)
@@ -89,7 +87,7 @@ impl EncryptionContext {
 
     /// Converts a verified, clamped column into the linear tier and writes it to
     /// `dir/.converted/<name>` (block frames), through a temporary file.
-    pub fn convert_column(&self, dir: &Path, name: &str, values: &[FheUint32], bound: u32) -> Result<bool, RuntimeError> {
+    pub fn convert_column(&self, dir: &Path, name: &str, values: &[FheUint32], bound: u32) -> Result<bool, ComputeError> {
         let Some(conversion) = &self.conversion else { return Ok(false) };
         let bytes = conversion.convert_column_until(&self.server_key, values, bound, &self.stopping)?.to_bytes();
         // Not `create_dir_all`: if the unit was revoked meanwhile, its import directory is gone
@@ -98,11 +96,11 @@ impl EncryptionContext {
         match std::fs::create_dir(&converted) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(RuntimeError::io("creating the converted-column directory")(e)),
+            Err(e) => return Err(ComputeError::io("creating the converted-column directory")(e)),
         }
         let (tmp, path) = (converted.join(format!(".{name}.tmp")), converted.join(name));
-        std::fs::write(&tmp, &bytes).map_err(RuntimeError::io("writing a converted column"))?;
-        std::fs::rename(&tmp, &path).map_err(RuntimeError::io("writing a converted column"))?;
+        std::fs::write(&tmp, &bytes).map_err(ComputeError::io("writing a converted column"))?;
+        std::fs::rename(&tmp, &path).map_err(ComputeError::io("writing a converted column"))?;
         Ok(true)
     }
 
@@ -166,7 +164,7 @@ impl EncryptionContext {
     /// The converted linear column `name` of the import in `dir`, if the domain converted it;
     /// `sha256` is the checksum of the bundle file it was converted from, `rows` the import's
     /// row count.
-    pub fn converted_column(&self, dir: &Path, name: &str, sha256: &str, bound: u32, rows: u64) -> Result<Option<Arc<LinearColumn>>, RuntimeError> {
+    pub fn converted_column(&self, dir: &Path, name: &str, sha256: &str, bound: u32, rows: u64) -> Result<Option<Arc<LinearColumn>>, ComputeError> {
         let path = dir.join(CONVERTED_DIR).join(name);
         if !path.is_file() {
             return Ok(None);
@@ -179,7 +177,7 @@ impl EncryptionContext {
         let bytes = match std::fs::read(path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(RuntimeError::io("reading a converted column")(e)),
+            Err(e) => return Err(ComputeError::io("reading a converted column")(e)),
         };
         let column = Arc::new(LinearColumn::from_bytes(&bytes, bound, LinearOrigin::Converted, rows)?);
         self.converted.lock().unwrap_or_else(PoisonError::into_inner).insert(key, column.clone());
@@ -188,19 +186,19 @@ impl EncryptionContext {
 
     /// Loads the domain keys from `domain_keys` and the CRS from `crs_path`, generating the
     /// CRS (with `crs_bits` bits per proven list) on first use.
-    pub fn load(domain_keys: &Path, crs_path: &Path, crs_bits: usize) -> Result<Self, RuntimeError> {
-        let bytes = std::fs::read(domain_keys).map_err(RuntimeError::io(format!("reading the domain keys {}", domain_keys.display())))?;
+    pub fn load(domain_keys: &Path, crs_path: &Path, crs_bits: usize) -> Result<Self, ComputeError> {
+        let bytes = std::fs::read(domain_keys).map_err(ComputeError::io(format!("reading the domain keys {}", domain_keys.display())))?;
         let keys = DomainKeys::from_bytes(&bytes)?;
         let crs = match std::fs::read(crs_path) {
             Ok(bytes) => DomainCrs::from_bytes(&bytes)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let crs = DomainCrs::generate(crs_bits)?;
                 let tmp = crs_path.with_extension("tmp");
-                std::fs::write(&tmp, crs.to_bytes()?).map_err(RuntimeError::io(format!("writing {}", tmp.display())))?;
-                std::fs::rename(&tmp, crs_path).map_err(RuntimeError::io(format!("writing {}", crs_path.display())))?;
+                std::fs::write(&tmp, crs.to_bytes()?).map_err(ComputeError::io(format!("writing {}", tmp.display())))?;
+                std::fs::rename(&tmp, crs_path).map_err(ComputeError::io(format!("writing {}", crs_path.display())))?;
                 crs
             }
-            Err(e) => return Err(RuntimeError::io(format!("reading the CRS {}", crs_path.display()))(e)),
+            Err(e) => return Err(ComputeError::io(format!("reading the CRS {}", crs_path.display()))(e)),
         };
         Self::new(&keys, crs)
     }
@@ -226,22 +224,13 @@ impl EncryptionContext {
         &self.crs_bytes
     }
 
-    /// The pseudonym key of `authorization`: HMAC-SHA256 of the authorization's id under the
-    /// domain's secret pseudonym root. The unit's custodian pseudonymises its join key with
-    /// it; the domain computes the same pseudonym on the public privacy-unit column.
-    pub fn pseudonym_key(store: &Store, authorization: AuthorizationId) -> Result<PseudonymKey, RuntimeError> {
-        let root = PseudonymKey::from_bytes(store.pseudonym_root()?);
-        let label = format!("shuyu/pseudonym-key/v1/authorization/{}", authorization.0);
-        Ok(PseudonymKey::from_bytes(root.pseudonymise(label.as_bytes()).0))
-    }
-
     /// The verified column cached for `(file, sha256)`, or `load`'s result, cached.
     pub fn column(
         &self,
         file: PathBuf,
         sha256: &str,
-        load: impl FnOnce() -> Result<Vec<FheUint32>, RuntimeError>,
-    ) -> Result<Arc<Vec<FheUint32>>, RuntimeError> {
+        load: impl FnOnce() -> Result<Vec<FheUint32>, ComputeError>,
+    ) -> Result<Arc<Vec<FheUint32>>, ComputeError> {
         let key = (file, sha256.to_string());
         if let Some(hit) = self.columns.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
             return Ok(hit.clone());

@@ -10,7 +10,7 @@ use shuyu_crypto::bundle::{Bundle, ColumnTier};
 use tfhe::FheUint32;
 
 use super::context::EncryptionContext;
-use crate::RuntimeError;
+use crate::ComputeError;
 
 /// A bundle that passed verification.
 pub struct VerifiedBundle {
@@ -25,7 +25,7 @@ pub struct VerifiedBundle {
 
 /// Verifies the bundle staged in `dir` for `authorization`; `final_dir` is where it will be
 /// filed (the key of its cached columns).
-pub fn verify_bundle(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: i64) -> Result<VerifiedBundle, RuntimeError> {
+pub fn verify_bundle(enc: &EncryptionContext, dir: &Path, final_dir: &Path, authorization: i64) -> Result<VerifiedBundle, ComputeError> {
     let bundle = Bundle::open(dir)?;
     bundle.check_written_for(&authorization.to_string())?;
     let manifest = bundle.manifest().clone();

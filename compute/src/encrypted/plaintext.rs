@@ -1,19 +1,20 @@
-//! The plaintext side's products: the pseudonym function the public side joins on, the
-//! groups of a fused query (the product of public domains), and the released batch.
+//! The plaintext part of a fused query: the pseudonym function the public side joins on, the
+//! group of each import row (the public filters and group keys, run in DataFusion under the
+//! total-evaluation pass), and the released batch.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BinaryBuilder, Float64Array, Int64Array, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use datafusion::logical_expr::{create_udf, ColumnarValue, Volatility};
 use datafusion::prelude::SessionContext;
 use shuyu_crypto::pseudonym::{Pseudonym, PseudonymKey};
+use shuyu_planner::encrypted::{result_schema, Aggregate, FusedQuery, Groups, Output, PSEUDONYM_UDF};
 use shuyu_planner::{PlannerError, Scope};
 
-use super::{Aggregate, FusedQuery, Output, PSEUDONYM_UDF};
-use crate::RuntimeError;
+use crate::ComputeError;
 
 /// Registers [`PSEUDONYM_UDF`] (`Utf8` → 32-byte `Binary`) with `key` on `ctx`.
 pub fn register_pseudonym_udf(ctx: &SessionContext, key: PseudonymKey) {
@@ -40,44 +41,6 @@ pub fn register_pseudonym_udf(ctx: &SessionContext, key: PseudonymKey) {
     ctx.register_udf(udf);
 }
 
-/// The groups of a fused query: the cartesian product of the group columns' public domains.
-#[derive(Debug, Clone)]
-pub struct Groups {
-    /// Per group column, its public domain.
-    pub domains: Vec<Vec<String>>,
-}
-
-impl Groups {
-    /// Number of groups (1 without GROUP BY).
-    pub fn len(&self) -> usize {
-        self.domains.iter().map(Vec::len).product()
-    }
-
-    /// Whether there are no groups (a group column with an empty domain).
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The group id of one row's group values, if they all lie in the domains.
-    pub fn id(&self, values: &[&str]) -> Option<u32> {
-        let mut id = 0usize;
-        for (domain, v) in self.domains.iter().zip(values) {
-            id = id * domain.len() + domain.iter().position(|d| d == v)?;
-        }
-        u32::try_from(id).ok()
-    }
-
-    /// The group values of group `id`, per group column.
-    pub fn values(&self, mut id: usize) -> Vec<String> {
-        let mut out = vec![String::new(); self.domains.len()];
-        for (i, domain) in self.domains.iter().enumerate().rev() {
-            out[i] = domain[id % domain.len()].clone();
-            id /= domain.len();
-        }
-        out
-    }
-}
-
 /// Runs the plaintext part: per import row (given its pseudonyms), its group id or
 /// [`shuyu_crypto::linear::NO_GROUP`].
 pub async fn plaintext_groups(
@@ -86,7 +49,7 @@ pub async fn plaintext_groups(
     groups: &Groups,
     pseudonym_key: PseudonymKey,
     import_rows: &[Pseudonym],
-) -> Result<Vec<u32>, RuntimeError> {
+) -> Result<Vec<u32>, ComputeError> {
     let Some(public) = &query.public else {
         return Ok(vec![0; import_rows.len()]);
     };
@@ -109,12 +72,12 @@ pub async fn plaintext_groups(
     // The analyst's filters run on personal rows: the same total-evaluation pass as any
     // private plan makes them unable to fail (or refuses them here).
     let state = ctx.state();
-    let planning = |e: datafusion::error::DataFusionError| RuntimeError::Planner(PlannerError::from_planning(e));
+    let planning = |e: datafusion::error::DataFusionError| ComputeError::Planner(PlannerError::from_planning(e));
     let plan = state.create_logical_plan(&sql).await.map_err(planning)?;
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).map_err(planning)?;
     let plan = shuyu_planner::total::make_total(plan)?;
     let frame = ctx.execute_logical_plan(plan).await.map_err(planning)?;
-    let batches = frame.collect().await.map_err(|_| RuntimeError::Internal("the public part of an encrypted query failed".into()))?;
+    let batches = frame.collect().await.map_err(|_| ComputeError::Internal("the public part of an encrypted query failed".into()))?;
     // Each person counts in one group only: the smallest group id their rows reach.
     let mut by_person: HashMap<[u8; 32], u32> = HashMap::new();
     for batch in &batches {
@@ -123,7 +86,7 @@ pub async fn plaintext_groups(
         let group_columns: Vec<ArrayRef> = (0..query.group_by.len())
             .map(|i| arrow::compute::cast(batch.column(i + 1), &DataType::Utf8))
             .collect::<Result<_, _>>()
-            .map_err(|_| RuntimeError::Internal("the public part of an encrypted query returned keys that are not text".into()))?;
+            .map_err(|_| ComputeError::Internal("the public part of an encrypted query returned keys that are not text".into()))?;
         let group_columns: Vec<&StringArray> = group_columns.iter().map(|c| c.as_string::<i32>()).collect();
         for row in 0..batch.num_rows() {
             if pseudonyms.is_null(row) || group_columns.iter().any(|c| c.is_null(row)) {
@@ -138,28 +101,13 @@ pub async fn plaintext_groups(
     Ok(import_rows.iter().map(|p| by_person.get(&p.0).copied().unwrap_or(shuyu_crypto::linear::NO_GROUP)).collect())
 }
 
-/// The result schema of a fused query: group columns (Utf8), then each aggregate (SUM and
-/// COUNT as Int64, AVG as Float64), in the query's output order.
-pub fn result_schema(query: &FusedQuery) -> Result<SchemaRef, RuntimeError> {
-    let fields: Vec<Field> = query
-        .outputs
-        .iter()
-        .map(|(name, output)| match output {
-            Output::Group(_) => Field::new(name, DataType::Utf8, false),
-            Output::Aggregate(Aggregate::Sum(_) | Aggregate::Count) => Field::new(name, DataType::Int64, false),
-            Output::Aggregate(Aggregate::Avg(_)) => Field::new(name, DataType::Float64, false),
-        })
-        .collect();
-    Ok(Arc::new(Schema::new(fields)))
-}
-
-/// Builds the result batch under [`result_schema`], one row per group.
+/// Builds the result batch under the plan's [`result_schema`], one row per group.
 pub fn result_batch(
     query: &FusedQuery,
     groups: &Groups,
     sums: &HashMap<String, Vec<i64>>,
     counts: Option<&[i64]>,
-) -> Result<RecordBatch, RuntimeError> {
+) -> Result<RecordBatch, ComputeError> {
     let n = groups.len();
     let mut columns: Vec<ArrayRef> = Vec::new();
     let group_values: Vec<Vec<String>> = (0..n).map(|g| groups.values(g)).collect();
@@ -169,21 +117,21 @@ pub fn result_batch(
                 columns.push(Arc::new(StringArray::from_iter_values(group_values.iter().map(|v| v[*i].clone()))));
             }
             Output::Aggregate(Aggregate::Sum(c)) => {
-                let values = sums.get(c).ok_or_else(|| RuntimeError::Internal(format!("no sum for {c}")))?;
+                let values = sums.get(c).ok_or_else(|| ComputeError::Internal(format!("no sum for {c}")))?;
                 columns.push(Arc::new(Int64Array::from(values.clone())));
             }
             Output::Aggregate(Aggregate::Count) => {
-                let values = counts.ok_or_else(|| RuntimeError::Internal("no count".into()))?;
+                let values = counts.ok_or_else(|| ComputeError::Internal("no count".into()))?;
                 columns.push(Arc::new(Int64Array::from(values.to_vec())));
             }
             Output::Aggregate(Aggregate::Avg(c)) => {
-                let s = sums.get(c).ok_or_else(|| RuntimeError::Internal(format!("no sum for {c}")))?;
-                let k = counts.ok_or_else(|| RuntimeError::Internal("no count".into()))?;
+                let s = sums.get(c).ok_or_else(|| ComputeError::Internal(format!("no sum for {c}")))?;
+                let k = counts.ok_or_else(|| ComputeError::Internal("no count".into()))?;
                 // Post-processing of two noised releases; a noised count below one reads as one.
                 let avg: Vec<f64> = s.iter().zip(k).map(|(&s, &k)| s as f64 / k.max(1) as f64).collect();
                 columns.push(Arc::new(Float64Array::from(avg)));
             }
         }
     }
-    RecordBatch::try_new(result_schema(query)?, columns).map_err(|e| RuntimeError::Internal(e.to_string()))
+    RecordBatch::try_new(result_schema(query), columns).map_err(|e| ComputeError::Internal(e.to_string()))
 }

@@ -1,6 +1,5 @@
-//! Fused queries over an approved encrypted import (`imports.<name>`).
-//!
-//! The accepted shape (everything else naming an import is refused with a reason):
+//! The fused-query parser. The accepted shape (everything else naming an import is refused
+//! with a reason):
 //!
 //! ```sql
 //! SELECT [public group columns,] SUM(i.col) | AVG(i.col) | COUNT(*) | COUNT(i.col) [AS alias], …
@@ -9,21 +8,6 @@
 //! [WHERE <conditions on public columns> AND <encrypted column> <op> <integer constant> …]
 //! [GROUP BY <public columns with a declared public domain>]
 //! ```
-//!
-//! The plaintext part (the join on the pseudonymised key, public filters, public group keys)
-//! runs in DataFusion and yields, per import row, a group id or "dropped". The encrypted part
-//! (comparisons with constants, conditional sums and counts) runs on shuyu-crypto's
-//! bootstrapped tier on rayon; integer DP noise drawn with OpenDP is added under encryption
-//! and only the noised aggregates go to the keyholder.
-//!
-//! Contribution bounding: an import holds at most one row per pseudonym (checked at upload);
-//! a person is kept if any of their public rows passes the public filters and is counted in
-//! one group only (the first group, in domain order, their public rows reach). One person
-//! therefore moves a SUM by at most the column's bound and a COUNT by one.
-//!
-//! Only bootstrapped-tier columns may be aggregated: their bound was verified by the domain
-//! (zero-knowledge proof, then clamping). Linear-tier columns rest on the custodian's word
-//! (`bound_verified_by_domain()` is false) and are refused in DP releases.
 
 use datafusion::sql::sqlparser::ast::{
     BinaryOperator, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Join, JoinConstraint, JoinOperator,
@@ -31,127 +15,18 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
-use shuyu_crypto::bootstrapped::Comparison;
-use shuyu_planner::{PlannerError, Refusal, RefusalCode};
+use shuyu_privacy::Comparison;
 
-use crate::RuntimeError;
+use super::query::{Aggregate, EncryptedFilter, FusedQuery, Output, PublicSide};
+use super::{IMPORT_SCHEMA, PSEUDONYM_COLUMN, PSEUDONYM_UDF};
+use crate::error::PlannerError;
+use crate::refusal::{Refusal, RefusalCode};
 
-mod groups;
-#[cfg(test)]
-mod tests;
-
-pub use groups::{plaintext_groups, register_pseudonym_udf, result_batch, result_schema, Groups};
-
-/// Schema that names imports in SQL: `imports.<name>`.
-pub const IMPORT_SCHEMA: &str = "imports";
-/// The import's pseudonymised join-key column.
-pub const PSEUDONYM_COLUMN: &str = "pseudonym";
-/// The UDF the domain computes pseudonyms of a public column with.
-pub const PSEUDONYM_UDF: &str = "shuyu_pseudonym";
-/// Most groups one fused query may release.
-pub const MAX_GROUPS: usize = 64;
-
-/// An aggregate of the fused query's output.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Aggregate {
-    /// `SUM(col)`.
-    Sum(String),
-    /// `AVG(col)` (a noised sum over a noised count).
-    Avg(String),
-    /// `COUNT(*)` or `COUNT(col)` (import values are never null).
-    Count,
+fn refused(code: RefusalCode, message: impl Into<String>) -> PlannerError {
+    PlannerError::Refused(Refusal::new(code, message))
 }
 
-/// One output column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// A public group column (index into [`FusedQuery::group_by`]).
-    Group(usize),
-    /// An aggregate over the import.
-    Aggregate(Aggregate),
-}
-
-/// A comparison of an encrypted column with a constant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EncryptedFilter {
-    /// The encrypted column.
-    pub column: String,
-    /// The comparison.
-    pub comparison: Comparison,
-    /// The constant.
-    pub constant: u32,
-}
-
-/// The public table joined on the pseudonymised key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicSide {
-    /// Table name in the scope.
-    pub table: String,
-    /// Its alias in the query (or its name).
-    pub alias: String,
-    /// The column whose pseudonym joins the import (must be the privacy-unit column).
-    pub key_column: String,
-    /// Conditions on public columns only, as SQL.
-    pub filters: Vec<String>,
-}
-
-/// A query over an encrypted import, split into its plaintext and encrypted parts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FusedQuery {
-    /// The import's name.
-    pub import: String,
-    /// The import's alias in the query (or `imports.<name>`'s last part).
-    pub import_alias: String,
-    /// The joined public table, if any.
-    pub public: Option<PublicSide>,
-    /// Comparisons of encrypted columns with constants (all must hold).
-    pub encrypted_filters: Vec<EncryptedFilter>,
-    /// Public group columns.
-    pub group_by: Vec<String>,
-    /// Output columns, in order, with their names.
-    pub outputs: Vec<(String, Output)>,
-}
-
-impl FusedQuery {
-    /// Encrypted columns the query reads.
-    pub fn encrypted_columns(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.encrypted_filters.iter().map(|f| f.column.clone()).collect();
-        for (_, o) in &self.outputs {
-            if let Output::Aggregate(Aggregate::Sum(c) | Aggregate::Avg(c)) = o {
-                out.push(c.clone());
-            }
-        }
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Columns summed (one release each).
-    pub fn summed_columns(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .outputs
-            .iter()
-            .filter_map(|(_, o)| match o {
-                Output::Aggregate(Aggregate::Sum(c) | Aggregate::Avg(c)) => Some(c.clone()),
-                _ => None,
-            })
-            .collect();
-        out.sort();
-        out.dedup();
-        out
-    }
-
-    /// Whether a count is released (COUNT or AVG).
-    pub fn needs_count(&self) -> bool {
-        self.outputs.iter().any(|(_, o)| matches!(o, Output::Aggregate(Aggregate::Count | Aggregate::Avg(_))))
-    }
-}
-
-fn refused(code: RefusalCode, message: impl Into<String>) -> RuntimeError {
-    RuntimeError::Planner(PlannerError::Refused(Refusal::new(code, message)))
-}
-
-fn unsupported(message: impl Into<String>) -> RuntimeError {
+fn unsupported(message: impl Into<String>) -> PlannerError {
     refused(RefusalCode::UnsupportedAggregate, message)
 }
 
@@ -187,7 +62,7 @@ pub fn named_import(sql: &str) -> Option<String> {
 
 /// Parses `sql`: `None` when it names no import (the ordinary private planner handles it),
 /// the fused query when it does, a refusal when it names one in an unsupported way.
-pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<FusedQuery>, RuntimeError> {
+pub fn parse(sql: &str, encrypted: &dyn Fn(&str) -> bool) -> Result<Option<FusedQuery>, PlannerError> {
     let Ok(statements) = Parser::parse_sql(&GenericDialect {}, sql) else {
         return Ok(None);
     };
@@ -280,7 +155,7 @@ fn split_and<'a>(e: &'a Expr, out: &mut Vec<&'a Expr>) {
     }
 }
 
-fn public_side(join: &Join, resolver: &mut Resolver<'_>) -> Result<PublicSide, RuntimeError> {
+fn public_side(join: &Join, resolver: &mut Resolver<'_>) -> Result<PublicSide, PlannerError> {
     let TableFactor::Table { name, alias, .. } = &join.relation else {
         return Err(refused(RefusalCode::UnsupportedJoin, "join the import with a public table by name"));
     };
@@ -378,7 +253,7 @@ impl Resolver<'_> {
     }
 
     /// Which side the columns of an expression come from.
-    fn side_of(&self, e: &Expr) -> Result<Side, RuntimeError> {
+    fn side_of(&self, e: &Expr) -> Result<Side, PlannerError> {
         let mut import = false;
         let mut public = false;
         let mut failed = None;
@@ -398,7 +273,7 @@ impl Resolver<'_> {
         })
     }
 
-    fn encrypted_filter(&self, e: &Expr) -> Result<EncryptedFilter, RuntimeError> {
+    fn encrypted_filter(&self, e: &Expr) -> Result<EncryptedFilter, PlannerError> {
         let usage = || {
             unsupported(
                 "conditions on encrypted columns compare one column with an integer constant (=, <>, <, <=, >, >=); combine them with AND",
@@ -416,13 +291,13 @@ impl Resolver<'_> {
         };
         let (column, constant, comparison) = match (self.encrypted_column(left)?, self.encrypted_column(right)?) {
             (Some(c), None) => (c, constant(right).ok_or_else(usage)?, comparison),
-            (None, Some(c)) => (c, constant(left).ok_or_else(usage)?, flip(comparison)),
+            (None, Some(c)) => (c, constant(left).ok_or_else(usage)?, comparison.flipped()),
             _ => return Err(usage()),
         };
         Ok(EncryptedFilter { column, comparison, constant })
     }
 
-    fn encrypted_column(&self, e: &Expr) -> Result<Option<String>, RuntimeError> {
+    fn encrypted_column(&self, e: &Expr) -> Result<Option<String>, PlannerError> {
         match self.column(e) {
             Some(Column::Import(n)) if n == PSEUDONYM_COLUMN => Err(refused(
                 RefusalCode::DirectIdentifier,
@@ -433,7 +308,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn group_column(&self, e: &Expr) -> Result<String, RuntimeError> {
+    fn group_column(&self, e: &Expr) -> Result<String, PlannerError> {
         match self.column(e) {
             Some(Column::Public(c)) if self.public_alias.is_some() => Ok(c),
             Some(Column::Import(c)) if c == PSEUDONYM_COLUMN => {
@@ -447,7 +322,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn output(&self, e: &Expr, group_by: &[String]) -> Result<Output, RuntimeError> {
+    fn output(&self, e: &Expr, group_by: &[String]) -> Result<Output, PlannerError> {
         if let Some(column) = self.column(e) {
             return match column {
                 Column::Public(c) => match group_by.iter().position(|g| *g == c) {
@@ -532,15 +407,5 @@ fn constant(e: &Expr) -> Option<u32> {
         Expr::Nested(inner) => constant(inner),
         Expr::UnaryOp { op: UnaryOperator::Plus, expr } => constant(expr),
         _ => None,
-    }
-}
-
-fn flip(c: Comparison) -> Comparison {
-    match c {
-        Comparison::Lt => Comparison::Gt,
-        Comparison::Le => Comparison::Ge,
-        Comparison::Gt => Comparison::Lt,
-        Comparison::Ge => Comparison::Le,
-        other => other,
     }
 }
