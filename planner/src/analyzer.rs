@@ -1,8 +1,9 @@
 //! The privacy analyzer: parses and plans SQL in a scoped session, then walks the logical
 //! plan from the top. Each aggregate over personal data becomes a release (see
 //! [`crate::aggregate`]) and is replaced by a placeholder that will hold its noised
-//! values; everything above it is post-processing. Any personal row that would reach the
-//! output unaggregated is refused.
+//! values; everything above it is post-processing. The privacy rules ([`crate::rules`]) see
+//! every node the walk visits: any personal row that would reach the output unaggregated is
+//! refused.
 
 use std::sync::Arc;
 
@@ -14,7 +15,8 @@ use crate::budget::QueryBudget;
 use crate::error::{from_df, to_df, PlannerError, Result};
 use crate::plan::{Calibrator, KeySet, PrivatePlan, Release};
 use crate::refusal::{refuse, RefusalCode};
-use crate::relation::{check_subqueries, touches_personal};
+use crate::relation::touches_personal;
+use crate::rules;
 use crate::scope::Scope;
 
 /// Most releases one query may make.
@@ -45,9 +47,8 @@ pub async fn plan_query(scope: &Scope, sql: &str, budget: QueryBudget, options: 
 
 fn rewrite_outer(plan: &LogicalPlan, scope: &Scope, budget: &QueryBudget, options: PlanOptions, releases: &mut Vec<Release>) -> Result<LogicalPlan> {
     let catalog = scope.catalog();
-    for e in plan.expressions() {
-        check_subqueries(&e, catalog)?;
-    }
+    // Every rule sees every node above the releases (each looks at its own kind of node).
+    rules::check_node(plan, catalog)?;
     match plan {
         LogicalPlan::Aggregate(agg) if touches_personal(&agg.input, catalog) => {
             if releases.len() >= MAX_RELEASES {
@@ -66,24 +67,6 @@ fn rewrite_outer(plan: &LogicalPlan, scope: &Scope, budget: &QueryBudget, option
             releases.push(release);
             Ok(ph)
         }
-        LogicalPlan::TableScan(scan) if touches_personal(plan, catalog) => refuse(
-            RefusalCode::RowLevelOutput,
-            format!(
-                "this query would return rows of the personal table {}; only aggregates may leave the domain: use \
-                 COUNT, SUM, AVG, VAR, STDDEV, MEDIAN or APPROX_PERCENTILE_CONT, with GROUP BY for breakdowns (or the \
-                 dev environment to inspect masked sample rows)",
-                scan.table_name.table()
-            ),
-        ),
-        LogicalPlan::Window(w) if touches_personal(&w.input, catalog) => refuse(
-            RefusalCode::WindowFunction,
-            "window functions over personal rows are not allowed; aggregate first (in a CTE) and apply the window to \
-             the released values",
-        ),
-        LogicalPlan::Distinct(d) if touches_personal(d.input(), catalog) => refuse(
-            RefusalCode::RowLevelOutput,
-            "SELECT DISTINCT over personal data releases the values present in the data; use GROUP BY with an aggregate",
-        ),
         _ => plan
             .clone()
             .map_children(|child| rewrite_outer(&child, scope, budget, options, releases).map(Transformed::yes).map_err(to_df))

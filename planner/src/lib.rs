@@ -11,6 +11,9 @@
 //!   personal data by a release placeholder, refuses anything else that reads personal rows.
 //! - [`total`]: total evaluation — every expression on personal rows cannot fail and has a
 //!   bounded cost per row (rewrites such as CAST → TRY_CAST, an explicit list of functions).
+//! - [`rules`]: the privacy rules, one per file, behind [`rules::PlanRule`] and
+//!   [`rules::AggregateRule`] (row-level output, windows, DISTINCT, subqueries, contribution
+//!   bounds, GROUP BY keys, key selection).
 //! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
 //! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
 //! - [`bounding`]: contribution bounding in one streaming pass over unit-clustered input.
@@ -39,6 +42,7 @@ pub mod on_grid;
 pub mod plan;
 pub mod refusal;
 pub mod relation;
+pub mod rules;
 pub mod release_table;
 pub mod scope;
 pub mod statistics;

@@ -172,10 +172,10 @@ type Released = (HashMap<String, Vec<i64>>, Option<Vec<i64>>, u64);
 /// number of encrypted operations.
 type Computed = (Vec<EncryptedValue>, Option<Vec<i64>>, u64);
 
-/// The encrypted part: verified columns (converted linear columns for sums without an
-/// encrypted filter), encrypted predicates, conditional sums and counts, noise under
-/// encryption (plaintext counts are noised in the clear), one signed release.
 impl EncryptedPart<'_> {
+    /// The encrypted part: verified columns (converted linear columns for sums without an
+    /// encrypted filter), encrypted predicates, conditional sums and counts, noise under
+    /// encryption (plaintext counts are noised in the clear), one signed release.
     #[allow(clippy::too_many_arguments)]
     async fn compute_and_release(
         &self,

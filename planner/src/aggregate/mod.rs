@@ -23,7 +23,6 @@ use datafusion::logical_expr::expr::AggregateFunction;
 use datafusion::logical_expr::{
     cast, lit, when, Aggregate, Expr, ExprFunctionExt, LogicalPlan, LogicalPlanBuilder, SortExpr,
 };
-use shuyu_datasets::RowsPerUnit;
 use shuyu_privacy::PrivacyDefinition;
 
 pub use crate::bounding::BoundingOrder;
@@ -36,12 +35,13 @@ use crate::plan::{Histogram, KeySet, Output, OutputKind, Partial, Release};
 use crate::refusal::{refuse, RefusalCode};
 use crate::relation::{column_at, RelationWalker};
 use crate::release_table::ReleaseTable;
+use crate::rules::select_keys::UNITS_COLUMN;
+use crate::rules::{self, AggregateDraft};
 use crate::scope::ScopeCatalog;
 
 mod function;
 
-/// Most keys a public-domain GROUP BY may release.
-pub const MAX_PUBLIC_KEYS: usize = 100_000;
+pub use crate::rules::select_keys::MAX_PUBLIC_KEYS;
 /// Largest per-row magnitude on a grid: sums of a billion rows stay exact in i64.
 const MAX_GRID_VALUE: f64 = 2_147_483_648.0;
 /// Buckets of a real-valued quantile histogram.
@@ -118,85 +118,14 @@ impl<'a> AggregateAnalysis<'a> {
         let in_schema = input.schema().clone();
         let unit_col = column_at(&in_schema, unit.index);
 
-        // Contribution bounds.
-        let one = unit.rows == RowsPerUnit::One;
-        let cap_rows = self.budget.max_rows.unwrap_or(u32::MAX);
-        let cap_groups = self.budget.max_groups.unwrap_or(u32::MAX);
-        let max_rows = if one { 1 } else { unit.max_rows.min(cap_rows).max(1) };
-        let max_groups_decl = if one { 1 } else { unit.max_groups.min(cap_groups).max(1) };
-
-        // Keys.
-        let mut key_exprs = Vec::new();
-        let mut key_facts: Vec<Facts> = Vec::new();
-        for g in &agg.group_expr {
-            if matches!(g, Expr::GroupingSet(_)) {
-                return refuse(
-                    RefusalCode::UnboundedSensitivity,
-                    "ROLLUP, CUBE and GROUPING SETS are not supported; run one query per grouping",
-                );
-            }
-            let f = expr_facts(g, &in_schema, &rel.columns);
-            if f.from_unit {
-                return refuse(
-                    RefusalCode::GroupByUnit,
-                    format!(
-                        "grouping by the privacy unit ({}) would release one value per {}; group by a public attribute \
-                         instead, or aggregate per {} in a subquery and aggregate again outside it",
-                        g.schema_name(),
-                        unit.kind,
-                        unit.kind
-                    ),
-                );
-            }
-            if f.from_identifier {
-                return refuse(
-                    RefusalCode::GroupByIdentifier,
-                    format!("grouping by {} uses a direct identifier; identifiers may never be grouped on or released", g.schema_name()),
-                );
-            }
-            key_exprs.push(g.clone());
-            key_facts.push(f);
-        }
-        let domains: Vec<Option<Vec<ScalarValue>>> = key_facts.iter().map(Facts::public_domain).collect();
-        let product: Option<usize> = domains.iter().try_fold(1usize, |acc, d| d.as_ref().and_then(|d| acc.checked_mul(d.len().max(1))));
-        let units_column = "__units".to_string();
-        let (mut keys, max_groups) = if key_exprs.is_empty() {
-            (KeySet::Global, 1)
-        } else if let Some(n) = product.filter(|n| *n <= MAX_PUBLIC_KEYS) {
-            let doms: Vec<Vec<ScalarValue>> = domains.into_iter().map(|d| d.unwrap_or_default()).collect();
-            (KeySet::Public { domains: doms, size: n }, max_groups_decl.min(n.max(1) as u32))
-        } else {
-            if self.budget.delta <= 0.0 || self.budget.definition == PrivacyDefinition::PureDp {
-                let missing: Vec<String> = key_exprs
-                    .iter()
-                    .zip(&domains)
-                    .filter(|(_, d)| d.is_none())
-                    .map(|(e, _)| e.schema_name().to_string())
-                    .collect();
-                if missing.is_empty() {
-                    return refuse(
-                        RefusalCode::TooManyGroups,
-                        format!("the GROUP BY keys have more than {MAX_PUBLIC_KEYS} combinations; group by fewer or coarser keys"),
-                    );
-                }
-                return refuse(
-                    RefusalCode::PartitionSelectionNeedsDelta,
-                    format!(
-                        "GROUP BY {} has no public domain, so its keys must be chosen by DP partition selection, which \
-                         needs a zCDP budget with delta > 0; group by a column with a public domain (or a CASE over \
-                         constants), or ask the bureau for a zCDP authorization with a delta",
-                        missing.join(", ")
-                    ),
-                );
-            }
-            (KeySet::Selected { units_column: units_column.clone(), max_partitions: max_groups_decl, calibration: None }, max_groups_decl)
-        };
-        let bound_groups = !one
-            && match &keys {
-                KeySet::Global => false,
-                KeySet::Public { size, .. } => *size as u32 > max_groups,
-                KeySet::Selected { .. } => true,
-            };
+        // The rules: contribution bounds, the GROUP BY keys, how the keys are chosen.
+        let mut draft = AggregateDraft::new(agg, &in_schema, &rel, &unit, self.budget);
+        rules::apply_all(&mut draft)?;
+        let one = draft.one_row_per_unit();
+        let (max_rows, max_groups, bound_groups) = (draft.max_rows, draft.max_groups, draft.bound_groups);
+        let (key_exprs, _): (Vec<Expr>, Vec<_>) = draft.keys.into_iter().unzip();
+        let mut keys = draft.key_set;
+        let units_column = UNITS_COLUMN.to_string();
 
         // Aggregates.
         let key_count = key_exprs.len();
