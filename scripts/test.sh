@@ -14,7 +14,8 @@ cargo build --workspace --benches --profile dev
 
 # 2. With noise switched off (test-only feature): oracle tests against plain DataFusion,
 #    the heavy-visitor sensitivity test, and the noise module's noiseless behaviour.
-cargo test -p shuyu-compute --features noiseless --lib --test oracle --test sensitivity
+#    Without the default `encrypted` feature: this step then builds no TFHE-rs of its own.
+cargo test -p shuyu-compute --no-default-features --features noiseless --lib --test oracle --test sensitivity
 
 # 3. A data scientist's session from Python: `shuyu demo` serving Flight SQL, queried with
 #    the ADBC driver and read into polars. The venv is kept between runs.

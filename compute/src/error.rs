@@ -25,6 +25,7 @@ pub enum ComputeError {
     #[error("resources exhausted: {0}")]
     ResourcesExhausted(String),
     /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
+    #[cfg(feature = "encrypted")]
     #[error(transparent)]
     Crypto(#[from] shuyu_crypto::CryptoError),
     /// The keyholder refused or failed to release a job's aggregates; `fault` is its class
@@ -82,6 +83,7 @@ impl ComputeError {
             ComputeError::Execution { category } if is_read_failure(category) => Fault::Internal,
             ComputeError::Execution { .. } => Fault::QueryFailed,
             ComputeError::ResourcesExhausted(_) => Fault::ResourceLimit,
+            #[cfg(feature = "encrypted")]
             ComputeError::Crypto(c) => c.fault(),
             ComputeError::Keyholder { fault, .. } => *fault,
             ComputeError::Io { .. } | ComputeError::Internal(_) => Fault::Internal,
@@ -131,6 +133,7 @@ mod tests {
         assert_eq!(ComputeError::Internal("bug".into()).fault(), Fault::Internal);
         let unreachable = ComputeError::Keyholder { fault: Fault::Unavailable, message: "start the keyholder".into() };
         assert_eq!(unreachable.fault(), Fault::Unavailable);
+        #[cfg(feature = "encrypted")]
         assert_eq!(ComputeError::Crypto(shuyu_crypto::CryptoError::Stopped("a conversion")).fault(), Fault::Unavailable);
     }
 

@@ -17,12 +17,14 @@
 //!   the keys of `shuyu_privacy::keys`.
 //! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
 //!   renames a release's columns.
-//! - [`encrypted`]: fused queries over encrypted imports: the encryption context and its
-//!   caches, the plaintext part, the encrypted part on TFHE-rs, the keyholder trait.
+//! - `encrypted` (feature `encrypted`, default): fused queries over encrypted imports: the
+//!   encryption context and its caches, the plaintext part, the encrypted part on TFHE-rs,
+//!   the keyholder trait.
 //! - [`error`]: the crate's error enum and the fault class of each error (`fault()`).
 
 pub mod assemble;
 pub mod calibrator;
+#[cfg(feature = "encrypted")]
 pub mod encrypted;
 pub mod engine;
 pub mod error;
