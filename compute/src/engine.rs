@@ -129,7 +129,7 @@ impl PrivateSession {
     /// clustered by unit, otherwise (detected by that pass, which then releases nothing)
     /// the hash-aggregation fallback.
     async fn run_inner(&self, ctx: &datafusion::prelude::SessionContext, release: &shuyu_planner::plan::Release) -> Result<Arc<Vec<RecordBatch>>> {
-        let cache = self.scope.catalog().exact_cache();
+        let cache = crate::exact_cache::of(self.scope.catalog());
         if !self.reuse {
             return Ok(Arc::new(self.run_uncached(ctx, release).await?));
         }
@@ -143,7 +143,7 @@ impl PrivateSession {
 
     /// Runs a plan, or reuses its exact result from this scope's cache.
     async fn run_cached(&self, ctx: &datafusion::prelude::SessionContext, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Arc<Vec<RecordBatch>>> {
-        let cache = self.scope.catalog().exact_cache();
+        let cache = crate::exact_cache::of(self.scope.catalog());
         if !self.reuse {
             return Ok(Arc::new(collect(ctx, plan).await?));
         }

@@ -12,6 +12,7 @@
 //!   definitions are `shuyu-privacy`'s.
 //! - [`calibrator`]: the planner's [`shuyu_planner::Calibrator`] on top of [`noise`].
 //! - [`assemble`]: one release: inner results → key set → noisy partials → output columns.
+//! - [`exact_cache`]: exact inner results reused within a scope (fresh noise every time).
 //! - [`engine`]: [`PrivateSession`], the library entry point (`execute`, `explain`).
 //! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column), under
 //!   the keys of `shuyu_privacy::keys`.
@@ -27,6 +28,7 @@ pub mod calibrator;
 #[cfg(feature = "encrypted")]
 pub mod encrypted;
 pub mod engine;
+pub mod exact_cache;
 pub mod error;
 pub mod metadata;
 pub mod noise;

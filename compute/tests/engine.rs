@@ -113,14 +113,14 @@ async fn a_repeated_query_reuses_the_exact_aggregate_but_draws_fresh_noise_and_c
         assert!((r.cost - 1.0).abs() < 1e-9, "every answer is charged in full");
         values.push(r.batches[0].column(0).as_primitive::<Int64Type>().value(0));
     }
-    assert!(!scope.catalog().exact_cache().is_empty(), "the exact aggregate is kept for reuse");
+    assert!(!shuyu_compute::exact_cache::of(scope.catalog()).is_empty(), "the exact aggregate is kept for reuse");
     // Sensitivity 8 (max_rows) at epsilon 1: discrete Laplace of scale 8. The chance that five
     // independent draws are all equal is below 0.07^4 < 3e-5, so equal values mean reused noise.
     values.dedup();
     assert!(values.len() > 1, "five answers from reused noise: {values:?}");
     // A scope built over another context starts with an empty cache.
     let other = shuyu_planner::Scope::from_context(scope.context().clone(), scope.catalog().clone());
-    assert!(other.catalog().exact_cache().is_empty());
+    assert!(shuyu_compute::exact_cache::of(other.catalog()).is_empty());
 }
 
 /// A post-processing plan that only selects and renames is answered from the release's batch

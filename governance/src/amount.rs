@@ -13,14 +13,14 @@
 //! 0.29999999999999998889…). Grants therefore go through [`Nano::grant_decimal`]: the
 //! shortest decimal that the float round-trips to (exactly what was written, for any decimal
 //! of up to 15 significant digits), rounded down to the unit. [`Nano::grant`] is the exact
-//! floor of the float itself.
+//! floor of the float itself. The conversions from input, which can fail, are in
+//! [`crate::amount_input`].
 
 use std::fmt;
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 use serde::{Deserialize, Serialize};
 
-use crate::error::{GovernanceError, Result};
 
 /// Nano-units per unit of epsilon or rho.
 pub const NANOS_PER_UNIT: u64 = 1_000_000_000;
@@ -63,7 +63,7 @@ pub(crate) fn scale_exact(value: f64, per_unit: u64, up: bool) -> Option<u64> {
 }
 
 /// Parses a plain decimal (`1.25`, `.5`) with at most `digits` decimals, exactly.
-fn parse_fixed(text: &str, digits: usize, per_unit: u64) -> Option<u64> {
+pub(crate) fn parse_fixed(text: &str, digits: usize, per_unit: u64) -> Option<u64> {
     let text = text.trim();
     let (int, frac) = text.split_once('.').unwrap_or((text, ""));
     if (int.is_empty() && frac.is_empty())
@@ -85,7 +85,7 @@ fn parse_fixed(text: &str, digits: usize, per_unit: u64) -> Option<u64> {
 }
 
 /// The shortest decimal `value` round-trips to, rounded down to `digits` decimals, in units.
-fn floor_shortest_decimal(value: f64, digits: usize, per_unit: u64) -> Option<u64> {
+pub(crate) fn floor_shortest_decimal(value: f64, digits: usize, per_unit: u64) -> Option<u64> {
     // `Display` of an f64 prints the shortest round-trip decimal, never in exponent form.
     let text = format!("{value}");
     let (int, frac) = text.split_once('.').unwrap_or((&text, ""));
@@ -132,50 +132,6 @@ macro_rules! amount_type {
             /// The count of units of this type.
             pub const fn $count(self) -> u64 {
                 self.0
-            }
-
-            /// A query's cost, rounded UP exactly to the next unit; `field` names it in errors.
-            pub fn charge(value: f64, field: &str) -> Result<$name> {
-                Self::convert(value, field, true)
-            }
-
-            /// The float rounded DOWN exactly to the unit (never above `value`).
-            pub fn grant(value: f64, field: &str) -> Result<$name> {
-                Self::convert(value, field, false)
-            }
-
-            /// A granted amount (total, cap, default) the bureau wrote as a decimal and sent
-            /// as a float: the shortest decimal the float stands for, rounded DOWN to the unit
-            /// (never above what was written; `0.3` grants exactly 0.3).
-            pub fn grant_decimal(value: f64, field: &str) -> Result<$name> {
-                if Self::convert(value, field, false)? == $name::ZERO && value == 0.0 {
-                    return Ok($name::ZERO); // also -0.0, which prints with a sign
-                }
-                floor_shortest_decimal(value, $digits, $per).map($name).ok_or_else(|| {
-                    GovernanceError::invalid(field, concat!("is too large; use at most ", $largest))
-                })
-            }
-
-            fn convert(value: f64, field: &str, up: bool) -> Result<$name> {
-                if !value.is_finite() {
-                    return Err(GovernanceError::invalid(field, "must be a finite number"));
-                }
-                if value < 0.0 {
-                    return Err(GovernanceError::invalid(field, "must not be negative"));
-                }
-                scale_exact(value, $per, up).map($name).ok_or_else(|| {
-                    GovernanceError::invalid(field, concat!("is too large; use at most ", $largest))
-                })
-            }
-
-            /// Parses a decimal such as `1.25` exactly (see the type for the decimals allowed).
-            pub fn parse_decimal(text: &str, field: &str) -> Result<$name> {
-                parse_fixed(text, $digits, $per).map($name).ok_or_else(|| {
-                    GovernanceError::invalid(
-                        field,
-                        format!("must be a decimal like 1.25 with at most {} decimals", $digits),
-                    )
-                })
             }
 
             /// The amount as a float, for display only.

@@ -21,7 +21,7 @@
 //! - [`authorizations`]: one scenario per authorization, the grant checks, session scopes;
 //!   its privacy terms hold `shuyu_privacy::PrivacyDefinition`, stored as `pure_dp`/`zcdp`.
 //! - [`ledger`]: reserve / commit / release in exact nano-units of epsilon/rho and
-//!   atto-units of delta ([`amount`]), crash recovery; [`loss`]: each unit's composed
+//!   atto-units of delta ([`amount`]; converted from input in [`amount_input`]), crash recovery; [`loss`]: each unit's composed
 //!   privacy loss per dataset across its authorizations, and the bureau's caps on it.
 //! - [`audit`]: the hash chain, verification, retention and purge, queries.
 //! - [`jobs`]: one job per query, metering; [`exports`]: products, lineage, export review
@@ -115,6 +115,7 @@ mod macros;
 pub mod access;
 pub mod actor;
 pub mod amount;
+pub mod amount_input;
 pub mod audit;
 pub mod authorizations;
 pub mod catalog;

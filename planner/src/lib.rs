@@ -17,7 +17,7 @@
 //! - [`relation`]: the walker below an aggregate: joins, filters, subqueries, the unit column.
 //! - [`aggregate`]: one private aggregate → keys, partial sums, the bounded inner plan.
 //! - [`bounding`]: contribution bounding in one streaming pass over unit-clustered input.
-//! - [`exact_cache`]: exact inner results reused within a scope (fresh noise every time).
+//! - [`scope_state`]: typed per-scope state executors keep (compute's exact results).
 //! - [`facts`]: bounds, public domains and taint of columns and expressions.
 //! - [`on_grid`]: the fused per-row kernel of sum partials (clamp, centre, scale, round).
 //! - [`plan`]: the private plan, its releases and the [`plan::Calibrator`] trait (privacy
@@ -35,7 +35,6 @@ pub mod bounding;
 pub mod budget;
 pub mod encrypted;
 pub mod error;
-pub mod exact_cache;
 pub mod explain;
 pub mod facts;
 pub mod on_grid;
@@ -45,6 +44,7 @@ pub mod relation;
 pub mod rules;
 pub mod release_table;
 pub mod scope;
+pub mod scope_state;
 pub mod statistics;
 pub mod total;
 

@@ -14,7 +14,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use shuyu_datasets::{ColumnManifest, Sensitivity, TableManifest};
 
 use crate::error::{PlannerError, Result};
-use crate::exact_cache::ExactCache;
+use crate::scope_state::ScopeState;
 use crate::statistics::SizeOnlyParquet;
 
 /// One granted table: its manifest, the columns granted, and where its data lives.
@@ -56,8 +56,8 @@ impl GrantedTable {
 #[derive(Debug, Clone, Default)]
 pub struct ScopeCatalog {
     tables: BTreeMap<String, TableManifest>,
-    /// Exact inner results of this scope, shared by its clones.
-    cache: Arc<ExactCache>,
+    /// What executors keep for this scope (compute's exact results), shared by its clones.
+    state: Arc<ScopeState>,
 }
 
 impl ScopeCatalog {
@@ -76,9 +76,9 @@ impl ScopeCatalog {
         self.tables.keys().map(String::as_str)
     }
 
-    /// Exact inner results kept for reuse in this scope.
-    pub fn exact_cache(&self) -> &ExactCache {
-        &self.cache
+    /// What executors keep for this scope (compute's cache of exact results).
+    pub fn state(&self) -> &ScopeState {
+        &self.state
     }
 
     /// Inserts a table (used by [`Scope::open`] and by tests).
@@ -155,13 +155,13 @@ impl Scope {
     }
 
     /// A scope over tables already registered in `ctx` (tests and in-memory data), with an
-    /// empty cache of exact results.
+    /// empty [`ScopeState`] (no exact results kept yet).
     pub fn from_context(ctx: SessionContext, mut catalog: ScopeCatalog) -> Self {
-        catalog.cache = Arc::default();
+        catalog.state = Arc::default();
         Scope { ctx, catalog: Arc::new(catalog) }
     }
 
-    /// The same scope (same tables, same data, same cache of exact results) run through
+    /// The same scope (same tables, same data, same [`ScopeState`]) run through
     /// another context over the same tables, e.g. one with a job's memory limit.
     pub fn with_context(&self, ctx: SessionContext) -> Self {
         Scope { ctx, catalog: self.catalog.clone() }

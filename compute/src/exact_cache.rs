@@ -7,7 +7,7 @@
 //! re-reading the data. The cache belongs to the scope (one authorization's view of the
 //! catalog), so one unit's queries never warm another's, and a changed grant or catalog
 //! builds a new scope with an empty cache. Entries are bounded in bytes, least recently used
-//! first out.
+//! first out. It is kept in the scope's [`shuyu_planner::scope_state::ScopeState`] ([`of`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -24,6 +24,11 @@ struct Entries {
     /// Least recently used first.
     order: VecDeque<LogicalPlan>,
     bytes: usize,
+}
+
+/// The cache of exact results of the scope whose catalog is `catalog`.
+pub fn of(catalog: &shuyu_planner::ScopeCatalog) -> Arc<ExactCache> {
+    catalog.state().get_or_default::<ExactCache>()
 }
 
 /// Exact inner results by plan, bounded in bytes.
