@@ -276,10 +276,43 @@ pub trait Calibrator {
 }
 
 /// The composition rule of every plan, private or encrypted: basic composition, the sum of
-/// the measurements' costs and of their deltas. The ledger charges the sum rounded up to its
-/// nano-unit; each share is calibrated a hair below its exact value ([`QueryBudget::share`])
-/// so that the rounded sum never exceeds what the query was given.
+/// the measurements' costs and of their deltas, rounded UP (never below the exact sum, as
+/// OpenDP's own composition rounds). The ledger charges the sum rounded up to its nano-unit;
+/// each share is calibrated a hair below its exact value ([`QueryBudget::share`]) so that the
+/// rounded sum never exceeds what the query was given.
 pub fn compose(calibrations: &[Calibration]) -> (f64, f64) {
     // fold from +0.0: an empty f64 sum is -0.0, which would print as "-0".
-    (calibrations.iter().fold(0.0, |a, c| a + c.cost), calibrations.iter().fold(0.0, |a, c| a + c.delta))
+    (calibrations.iter().fold(0.0, |a, c| add_up(a, c.cost)), calibrations.iter().fold(0.0, |a, c| add_up(a, c.delta)))
+}
+
+/// `a + b` rounded up: the float sum, or the next float above it when the float sum fell
+/// below the exact one (the exact rounding error, by Knuth's TwoSum).
+fn add_up(a: f64, b: f64) -> f64 {
+    let s = a + b;
+    let bb = s - a;
+    let err = (a - (s - bb)) + (b - bb);
+    if err > 0.0 {
+        s.next_up()
+    } else {
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_up;
+
+    #[test]
+    fn costs_add_up_never_below_their_exact_sum() {
+        // Exact sums stay as they are.
+        assert_eq!(add_up(0.5, 0.25), 0.75);
+        assert_eq!(add_up(0.0, 0.0), 0.0);
+        // 0.1 + 0.2 is 0.3000000000000000444… as floats; the float sum rounds to the float
+        // just above it, 0.30000000000000004: already at or above the exact sum, so kept.
+        assert_eq!(add_up(0.1, 0.2), 0.1 + 0.2);
+        // 1 + 2^-60 rounds down to 1 in floats: rounded up, it is the next float above 1.
+        let tiny = 2f64.powi(-60);
+        assert_eq!(1.0 + tiny, 1.0);
+        assert_eq!(add_up(1.0, tiny), 1.0f64.next_up());
+    }
 }

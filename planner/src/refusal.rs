@@ -91,5 +91,10 @@ impl fmt::Display for Refusal {
 
 /// Shorthand: `Err(refuse(code, msg))`.
 pub fn refuse<T>(code: RefusalCode, message: impl Into<String>) -> Result<T, crate::PlannerError> {
-    Err(crate::PlannerError::Refused(Refusal::new(code, message)))
+    Err(refused(code, message))
+}
+
+/// The planner error of a refusal with `code` and `message` (for `ok_or_else` and `map_err`).
+pub fn refused(code: RefusalCode, message: impl Into<String>) -> crate::PlannerError {
+    crate::PlannerError::Refused(Refusal::new(code, message))
 }

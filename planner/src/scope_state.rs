@@ -26,12 +26,6 @@ impl ScopeState {
         let slot = slots.entry(TypeId::of::<T>()).or_insert_with(|| Arc::new(T::default()));
         Arc::clone(slot).downcast::<T>().expect("a slot holds the type it is keyed by")
     }
-
-    /// The scope's value of type `T`, if one was made.
-    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
-        slots.get(&TypeId::of::<T>()).map(|s| Arc::clone(s).downcast::<T>().expect("a slot holds the type it is keyed by"))
-    }
 }
 
 #[cfg(test)]
@@ -46,10 +40,11 @@ mod tests {
     #[test]
     fn one_value_per_type_shared_by_every_caller() {
         let state = ScopeState::default();
-        assert!(state.get::<Counter>().is_none(), "nothing before first use");
         state.get_or_default::<Counter>().0.fetch_add(1, Ordering::Relaxed);
         state.get_or_default::<Counter>().0.fetch_add(1, Ordering::Relaxed);
-        assert_eq!(state.get::<Counter>().expect("made").0.load(Ordering::Relaxed), 2);
-        assert!(state.get::<String>().is_none(), "another type has its own slot");
+        assert_eq!(state.get_or_default::<Counter>().0.load(Ordering::Relaxed), 2, "one value shared by every caller");
+        assert!(state.get_or_default::<String>().is_empty(), "another type has its own slot, made by its default");
+        // A clone of nothing: another scope's state starts empty.
+        assert_eq!(ScopeState::default().get_or_default::<Counter>().0.load(Ordering::Relaxed), 0);
     }
 }

@@ -29,11 +29,15 @@ impl Comparison {
             symmetric => symmetric,
         }
     }
+}
 
-    /// Whether `value <op> constant` holds, in the clear (the reference the encrypted
-    /// evaluation is tested against).
-    pub fn holds(self, value: u32, constant: u32) -> bool {
-        match self {
+#[cfg(test)]
+mod tests {
+    use super::Comparison;
+
+    /// Whether `value <op> constant` holds, in the clear.
+    fn holds(c: Comparison, value: u32, constant: u32) -> bool {
+        match c {
             Comparison::Eq => value == constant,
             Comparison::Ne => value != constant,
             Comparison::Lt => value < constant,
@@ -42,11 +46,6 @@ impl Comparison {
             Comparison::Ge => value >= constant,
         }
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Comparison;
 
     const ALL: [Comparison; 6] = [Comparison::Eq, Comparison::Ne, Comparison::Lt, Comparison::Le, Comparison::Gt, Comparison::Ge];
 
@@ -54,7 +53,7 @@ mod tests {
     fn a_flipped_comparison_with_swapped_operands_says_the_same() {
         for c in ALL {
             for (a, b) in [(1, 2), (2, 2), (3, 2)] {
-                assert_eq!(c.holds(a, b), c.flipped().holds(b, a), "{c:?} on ({a}, {b})");
+                assert_eq!(holds(c, a, b), holds(c.flipped(), b, a), "{c:?} on ({a}, {b})");
             }
             assert_eq!(c.flipped().flipped(), c);
         }

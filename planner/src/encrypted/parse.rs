@@ -20,11 +20,7 @@ use shuyu_privacy::Comparison;
 use super::query::{Aggregate, EncryptedFilter, FusedQuery, Output, PublicSide};
 use super::{IMPORT_SCHEMA, PSEUDONYM_COLUMN, PSEUDONYM_UDF};
 use crate::error::PlannerError;
-use crate::refusal::{Refusal, RefusalCode};
-
-fn refused(code: RefusalCode, message: impl Into<String>) -> PlannerError {
-    PlannerError::Refused(Refusal::new(code, message))
-}
+use crate::refusal::{refused, RefusalCode};
 
 fn unsupported(message: impl Into<String>) -> PlannerError {
     refused(RefusalCode::UnsupportedAggregate, message)

@@ -9,7 +9,7 @@ use super::MAX_GROUPS;
 use crate::budget::QueryBudget;
 use crate::error::PlannerError;
 use crate::plan::{compose, Calibration, Calibrator, Partial};
-use crate::refusal::{Refusal, RefusalCode};
+use crate::refusal::{refused, RefusalCode};
 use crate::scope::ScopeCatalog;
 
 /// The public facts of an import the planner checks a fused query against (from its
@@ -78,10 +78,6 @@ impl EncryptedPlan {
     pub fn releases(&self) -> usize {
         self.measurements.len()
     }
-}
-
-fn refused(code: RefusalCode, message: impl Into<String>) -> PlannerError {
-    PlannerError::Refused(Refusal::new(code, message))
 }
 
 /// Plans the fused query `sql` over `import` in the scope whose catalog is `catalog`, with
