@@ -5,7 +5,11 @@ cd "$(dirname "$0")/.."
 export OPENSSL_NO_VENDOR="${OPENSSL_NO_VENDOR:-1}"
 
 # 1. Everything, as shipped: unit, integration, sqllogictest, statistical and end-to-end
-#    Flight SQL tests.
+#    Flight SQL tests, and the web console in a real browser (tests/tests/console_browser.rs:
+#    headless Chromium through a chromedriver it starts on a free loopback port; it needs
+#    Debian's `chromium` and `chromium-driver`, which .ci/run installs, and fails without
+#    them). Its screenshots of the main pages go to $CARGO_TARGET_DIR/console-screenshots/
+#    (target/console-screenshots/ without CARGO_TARGET_DIR; SHUYU_SCREENSHOTS overrides).
 cargo test --workspace
 
 # 1b. The criterion benchmarks still compile (dev profile here; `cargo bench` runs them in

@@ -16,10 +16,27 @@ text_enum!(
         Supervisor => "supervisor",
         /// A real-name data scientist of an operating unit.
         UnitAnalyst => "unit_analyst",
-        /// A data provider's staff: quality issues of its datasets.
+        /// A data provider's staff: quality issues and data requests of its datasets.
         Provider => "provider",
+        /// A third-party expert: reviews applications (Art. 9(2)); no unit, no provider.
+        Expert => "expert",
+        /// The contact of a prospective operating unit: applies to an announcement
+        /// (Art. 9(2)); no unit, no provider. Becomes the new unit's analyst at signing.
+        Applicant => "applicant",
     }
 );
+
+impl Role {
+    /// Every role, in order.
+    pub const ALL: [Role; 6] = [
+        Role::BureauAdmin,
+        Role::Supervisor,
+        Role::UnitAnalyst,
+        Role::Provider,
+        Role::Expert,
+        Role::Applicant,
+    ];
+}
 
 /// An authenticated caller.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,3 +44,19 @@ id_type!(
     /// A data-quality issue.
     IssueId, "issue"
 );
+id_type!(
+    /// An annual announcement of the authorization workflow (Art. 9(1)).
+    AnnouncementId, "announcement"
+);
+id_type!(
+    /// An application to an announcement (Art. 9(2)).
+    ApplicationId, "application"
+);
+id_type!(
+    /// A unit's per-scenario data request (Art. 16, 17).
+    DataRequestId, "request"
+);
+id_type!(
+    /// An annual evaluation of a unit (Art. 11, 26).
+    EvaluationId, "evaluation"
+);

@@ -1,7 +1,7 @@
 //! # shuyu-governance
 //!
 //! The bureau's control over data: catalog, operating units and people, credentials,
-//! authorizations, the privacy-budget ledger, the audit chain, jobs and metering, products
+//! the authorization workflow, authorizations, the privacy-budget ledger, the audit chain, jobs and metering, products
 //! and exports, social-data imports, suspension and revocation, quality issues, reports.
 //! Everything lives in one embedded SQLite file of the data directory; every write that
 //! matters is one transaction that carries its own audit record.
@@ -30,7 +30,14 @@
 //!   [`imports`]: social-data imports.
 //! - [`lifecycle`]: suspend, reinstate, revoke (with deletion of the unit's or the
 //!   authorization's files, finished by the next [`Store::open`] if a crash interrupts it).
-//! - [`quality`]: data-quality issues; [`reports`]: per-unit operation reports.
+//! - [`quality`]: data-quality issues, routed to the provider with a deadline and answered;
+//!   [`reports`]: per-unit operation reports.
+//! - [`workflow`]: the authorization workflow (Art. 9, 11-14, 16, 17, 26): announcements,
+//!   applications with qualifications, qualification and expert review, the decision and
+//!   the signed agreement (unit, analyst and first authorization in one transaction);
+//!   per-scenario data requests reviewed by the bureau and each provider, then granted;
+//!   annual evaluations, rectification, and suspension when a deadline is missed
+//!   ([`Store::enforce_deadlines`], also run at [`Store::open`]).
 //! - [`clock`]: injectable time; [`error`]: the one error type, [`GovernanceError`], and its
 //!   fault class (`fault()`, from which [`JobStatus::ended_by`] records a job's end).
 //!
@@ -139,13 +146,14 @@ pub mod reports;
 pub mod store;
 pub mod units;
 pub mod validate;
+pub mod workflow;
 
 pub use actor::{Principal, Role};
 pub use amount::{Atto, Nano, ATTOS_PER_UNIT, NANOS_PER_UNIT};
 pub use audit::{AuditFilter, AuditRecord, Outcome, PurgeReport, VerifyReport, RETENTION_DAYS};
 pub use authorizations::{
     Authorization, AuthorizationStatus, Budget, BudgetTerms, ExportPolicy, GrantedDataset, Mode,
-    NewAuthorization, PrivacyTerms, Right, Scope, ScopedTable,
+    NewAuthorization, PrivacyTerms, Right, ScenarioTerms, Scope, ScopedTable,
 };
 pub use catalog::Dataset;
 pub use shuyu_datasets::DeclarationsVerified;
@@ -157,8 +165,8 @@ pub use exports::{
     NewProduct, Product, ProductStatus, SignedManifest,
 };
 pub use ids::{
-    AuthorizationId, CredentialId, DatasetId, ExportId, ImportId, IssueId, JobId, PersonId,
-    ProductId, ReservationId, UnitId,
+    AnnouncementId, ApplicationId, AuthorizationId, CredentialId, DataRequestId, DatasetId,
+    EvaluationId, ExportId, ImportId, IssueId, JobId, PersonId, ProductId, ReservationId, UnitId,
 };
 pub use imports::{Import, ImportStatus};
 pub use jobs::{Environment, Job, JobFilter, JobOutcome, JobStatus, Metering, NewJob};
@@ -172,3 +180,8 @@ pub use quality::{IssueStatus, QualityIssue};
 pub use reports::UnitReport;
 pub use store::{Store, StoreOptions};
 pub use units::{NewPerson, Person, Unit, UnitStatus};
+pub use workflow::{
+    Agreement, AgreementTerms, Announcement, Application, ApplicationStatus, Attachment,
+    DataRequest, Evaluation, EvaluationStatus, ExpertOpinion, NewAnnouncement, NewApplication,
+    NewDataRequest, NewEvaluation, Qualifications, RequestReview, RequestStatus, ReviewParty,
+};

@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use rusqlite::{params, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -78,6 +79,41 @@ fn delete_products(
     Ok(rows.len() as u64)
 }
 
+/// Moves a unit from `from` to `to` inside the caller's transaction, audited as `action`
+/// with the reason: the status change of the bureau's suspension and reinstatement, also
+/// used by the system when an evaluation's rectification deadline passes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn set_unit_status(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    unit: UnitId,
+    from: UnitStatus,
+    to: UnitStatus,
+    action: &str,
+    reason: &str,
+) -> Result<()> {
+    let current = units::load_unit(tx, unit)?;
+    if current.status != from {
+        return Err(GovernanceError::conflict(format!(
+            "{unit} is {}; this applies to a {from} unit",
+            current.status
+        )));
+    }
+    tx.execute(
+        "UPDATE units SET status = ?1, status_changed_at = ?2 WHERE id = ?3",
+        params![to, to_micros(now), unit],
+    )?;
+    audit::append(
+        tx,
+        now,
+        &Entry::ok(actor, action, unit.to_string())
+            .unit(unit)
+            .details(json!({ "reason": reason })),
+    )?;
+    Ok(())
+}
+
 impl Store {
     /// The directory of one of the caller's unit areas (created on demand). Analysts get
     /// their own unit's; the bureau passes `unit`.
@@ -109,25 +145,7 @@ impl Store {
         self.act(p, action, unit.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "change a unit's status")?;
             check_reason(reason)?;
-            let current = units::load_unit(tx, unit)?;
-            if current.status != from {
-                return Err(GovernanceError::conflict(format!(
-                    "{unit} is {}; this applies to a {from} unit",
-                    current.status
-                )));
-            }
-            tx.execute(
-                "UPDATE units SET status = ?1, status_changed_at = ?2 WHERE id = ?3",
-                params![to, to_micros(now), unit],
-            )?;
-            audit::append(
-                tx,
-                now,
-                &Entry::ok(actor, action, unit.to_string())
-                    .unit(unit)
-                    .details(json!({ "reason": reason })),
-            )?;
-            Ok(())
+            set_unit_status(tx, actor, now, unit, from, to, action, reason)
         })
     }
 

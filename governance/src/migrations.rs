@@ -8,6 +8,14 @@
 //! amounts BIGINT nano-units (epsilon, rho) and atto-units (delta). A migration may carry a
 //! Rust step, run in the same transaction after its SQL, for values SQL cannot compute
 //! exactly (version 3's default delta totals).
+//!
+//! SQLite cannot change a CHECK in place: a migration that must (version 4 widens the roles
+//! of `people`) rebuilds the table (create, copy, drop, rename). A table others reference can
+//! only be dropped with foreign keys off, and SQLite ignores `PRAGMA foreign_keys` inside a
+//! transaction, so such a migration is marked `rebuilds`: `migrate` turns foreign keys off
+//! before its transaction, runs `PRAGMA foreign_key_check` inside it (any dangling reference
+//! fails the migration, which then writes nothing), commits, and turns them back on. A
+//! PostgreSQL backend would `ALTER TABLE ... DROP CONSTRAINT / ADD CONSTRAINT` instead.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
@@ -15,7 +23,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBe
 use crate::amount::Nano;
 use crate::authorizations::default_delta_total;
 use crate::clock::to_micros;
-use crate::error::Result;
+use crate::error::{GovernanceError, Result};
 use crate::ids::AuthorizationId;
 
 /// One schema version.
@@ -25,6 +33,8 @@ struct Migration {
     sql: &'static str,
     /// Runs after `sql`, in its transaction.
     step: Option<fn(&Transaction<'_>) -> Result<()>>,
+    /// Rebuilds a table others reference: run with foreign keys off, checked before commit.
+    rebuilds: bool,
 }
 
 const MIGRATIONS: &[Migration] = &[
@@ -33,18 +43,28 @@ const MIGRATIONS: &[Migration] = &[
         name: "initial schema",
         sql: V1,
         step: None,
+        rebuilds: false,
     },
     Migration {
         version: 2,
         name: "resumable authorization revocation",
         sql: V2,
         step: None,
+        rebuilds: false,
     },
     Migration {
         version: 3,
         name: "delta budgets, datasets of reservations, per-unit per-dataset loss caps",
         sql: V3,
         step: Some(default_delta_totals),
+        rebuilds: false,
+    },
+    Migration {
+        version: 4,
+        name: "authorization workflow: announcements, applications, data requests, evaluations, routed quality issues",
+        sql: V4,
+        step: None,
+        rebuilds: true,
     },
 ];
 
@@ -315,6 +335,120 @@ CREATE TABLE loss_caps (
 );
 "#;
 
+/// The authorization workflow (Art. 9, 11, 14, 16, 17, 26). `people` is rebuilt so its CHECK
+/// accepts the roles `expert` and `applicant` (rows, ids and the index kept). New tables:
+/// announcements and their window; applications with declared qualifications (JSON) and
+/// attachment digests (JSON), the experts' opinions (one per expert and application); data
+/// requests with their terms (JSON, a grant request without the unit), the providers of
+/// their datasets, and one review per party (`provider` is '' for the bureau); annual
+/// evaluations, one per unit and year. Quality issues gain a deadline and the time they were
+/// routed (their status is free text: no CHECK to change).
+const V4: &str = r#"
+CREATE TABLE people_v4 (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    id_salt TEXT NOT NULL,
+    id_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('bureau_admin', 'supervisor', 'unit_analyst', 'provider', 'expert', 'applicant')),
+    unit_id INTEGER REFERENCES units(id),
+    provider TEXT,
+    active INTEGER NOT NULL DEFAULT 1,
+    created_at BIGINT NOT NULL
+);
+INSERT INTO people_v4 (id, name, id_salt, id_hash, role, unit_id, provider, active, created_at)
+    SELECT id, name, id_salt, id_hash, role, unit_id, provider, active, created_at FROM people;
+DROP TABLE people;
+ALTER TABLE people_v4 RENAME TO people;
+CREATE INDEX people_unit ON people(unit_id);
+CREATE TABLE announcements (
+    id INTEGER PRIMARY KEY,
+    year INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    conditions TEXT NOT NULL,
+    opens_at BIGINT NOT NULL,
+    closes_at BIGINT NOT NULL,
+    min_expert_opinions INTEGER NOT NULL CHECK (min_expert_opinions >= 1),
+    published_by INTEGER NOT NULL REFERENCES people(id),
+    published_at BIGINT NOT NULL,
+    CHECK (opens_at <= closes_at)
+);
+CREATE TABLE applications (
+    id INTEGER PRIMARY KEY,
+    announcement_id INTEGER NOT NULL REFERENCES announcements(id),
+    applicant_id INTEGER NOT NULL REFERENCES people(id),
+    company TEXT NOT NULL,
+    credit_code TEXT NOT NULL,
+    scenario TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    qualifications_json TEXT NOT NULL,
+    attachments_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('submitted', 'qualification_failed', 'expert_review', 'approved', 'rejected', 'signed', 'withdrawn')),
+    qualification_note TEXT,
+    decision_note TEXT,
+    unit_id INTEGER REFERENCES units(id),
+    authorization_id INTEGER REFERENCES authorizations(id),
+    submitted_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX applications_applicant ON applications(applicant_id);
+CREATE INDEX applications_announcement ON applications(announcement_id);
+CREATE TABLE application_opinions (
+    application_id INTEGER NOT NULL REFERENCES applications(id),
+    expert_id INTEGER NOT NULL REFERENCES people(id),
+    recommend INTEGER NOT NULL,
+    opinion TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (application_id, expert_id)
+);
+CREATE TABLE data_requests (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    requested_by INTEGER NOT NULL REFERENCES people(id),
+    scenario TEXT NOT NULL,
+    terms_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('submitted', 'rejected', 'granted', 'withdrawn')),
+    authorization_id INTEGER REFERENCES authorizations(id),
+    submitted_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX data_requests_unit ON data_requests(unit_id);
+CREATE TABLE data_request_datasets (
+    request_id INTEGER NOT NULL REFERENCES data_requests(id),
+    dataset_id INTEGER NOT NULL REFERENCES datasets(id),
+    provider TEXT NOT NULL,
+    PRIMARY KEY (request_id, dataset_id)
+);
+CREATE INDEX data_request_datasets_provider ON data_request_datasets(provider);
+CREATE TABLE data_request_reviews (
+    request_id INTEGER NOT NULL REFERENCES data_requests(id),
+    party TEXT NOT NULL CHECK (party IN ('bureau', 'provider')),
+    provider TEXT NOT NULL,
+    reviewer_id INTEGER NOT NULL REFERENCES people(id),
+    approved INTEGER NOT NULL,
+    note TEXT NOT NULL,
+    at BIGINT NOT NULL,
+    PRIMARY KEY (request_id, party, provider),
+    CHECK ((party = 'bureau' AND provider = '') OR (party = 'provider' AND provider <> ''))
+);
+CREATE TABLE evaluations (
+    id INTEGER PRIMARY KEY,
+    unit_id INTEGER NOT NULL REFERENCES units(id),
+    year INTEGER NOT NULL,
+    score INTEGER NOT NULL CHECK (score >= 0 AND score <= 100),
+    findings TEXT NOT NULL,
+    rectification_deadline BIGINT,
+    rectification TEXT,
+    status TEXT NOT NULL CHECK (status IN ('passed', 'rectification_required', 'rectification_reported', 'rectified', 'suspended')),
+    evaluated_by INTEGER NOT NULL REFERENCES people(id),
+    evaluated_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL,
+    UNIQUE (unit_id, year)
+);
+CREATE INDEX evaluations_deadline ON evaluations(status, rectification_deadline);
+ALTER TABLE quality_issues ADD COLUMN deadline BIGINT;
+ALTER TABLE quality_issues ADD COLUMN routed_at BIGINT;
+"#;
+
 /// Version 3's step: gives every existing authorization the default delta total.
 fn default_delta_totals(tx: &Transaction<'_>) -> Result<()> {
     let rows = tx
@@ -336,133 +470,60 @@ pub fn latest_version() -> i64 {
 /// Applies every missing migration.
 pub(crate) fn migrate(conn: &mut Connection, now: DateTime<Utc>) -> Result<()> {
     for m in MIGRATIONS {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(
-            "CREATE TABLE IF NOT EXISTS migrations (
-                version INTEGER PRIMARY KEY,
-                name TEXT NOT NULL,
-                applied_at BIGINT NOT NULL
-            )",
-        )?;
-        let done: Option<i64> = tx
-            .query_row(
-                "SELECT version FROM migrations WHERE version = ?1",
-                [m.version],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if done.is_none() {
-            tx.execute_batch(m.sql)?;
-            if let Some(step) = m.step {
-                step(&tx)?;
-            }
-            tx.execute(
-                "INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                params![m.version, m.name, to_micros(now)],
-            )?;
+        if m.rebuilds {
+            // Outside any transaction: SQLite ignores the pragma inside one.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
+            let out = apply(conn, m, now);
+            let on = conn.pragma_update(None, "foreign_keys", "ON");
+            out?;
+            on?;
+        } else {
+            apply(conn, m, now)?;
         }
-        tx.commit()?;
     }
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn migrating_twice_is_a_no_op() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("db")).unwrap();
-        migrate(&mut conn, Utc::now()).unwrap();
-        migrate(&mut conn, Utc::now()).unwrap();
-        let versions: Vec<i64> = conn
-            .prepare("SELECT version FROM migrations ORDER BY version")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(versions, (1..=latest_version()).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn a_version_1_store_gains_the_revocation_flags_with_nothing_pending() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("db")).unwrap();
-        conn.execute_batch(V1).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
-             INSERT INTO migrations VALUES (1, 'initial schema', 0);
-             INSERT INTO datasets VALUES (1, 'd', 'x', 'sensitive', 'p', '/d', '', '{}', 0);
-             INSERT INTO units VALUES (1, 'u', '91350100M000100Y43', 'active', 0, 0, 0);
-             INSERT INTO people VALUES (1, 'a', 's', 'h', 'bureau_admin', NULL, NULL, 1, 0);
-             INSERT INTO authorizations (id, unit_id, scenario, purpose, partners_json, term_start, term_end,
-                 rights_json, mode, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
-                 granted_by, granted_at, status_changed_at)
-             VALUES (1, 1, 's', 'p', '[]', 0, 10, '[]', 'free', 'pure_dp', 0, 10, 5, 1, 'automatic', 'revoked', 1, 0, 0);",
+/// Applies one migration in its own IMMEDIATE transaction, unless already recorded.
+fn apply(conn: &mut Connection, m: &Migration, now: DateTime<Utc>) -> Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute_batch(
+        "CREATE TABLE IF NOT EXISTS migrations (
+            version INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )?;
+    let done: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM migrations WHERE version = ?1",
+            [m.version],
+            |r| r.get(0),
         )
-        .unwrap();
-        migrate(&mut conn, Utc::now()).unwrap();
-        let flags: (i64, i64) = conn
-            .query_row(
-                "SELECT files_pending, unit_files_pending FROM authorizations WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .unwrap();
-        assert_eq!(
-            flags,
-            (0, 0),
-            "revocations before version 2 are not resumed"
-        );
+        .optional()?;
+    if done.is_none() {
+        tx.execute_batch(m.sql)?;
+        if let Some(step) = m.step {
+            step(&tx)?;
+        }
+        if m.rebuilds {
+            let dangling = tx.prepare("PRAGMA foreign_key_check")?.query_map([], |_| Ok(()))?.count();
+            if dangling > 0 {
+                return Err(GovernanceError::Internal(format!(
+                    "migration {} would leave {dangling} rows referring to missing rows; nothing was changed; restore the store from a backup",
+                    m.version
+                )));
+            }
+        }
+        tx.execute(
+            "INSERT INTO migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+            params![m.version, m.name, to_micros(now)],
+        )?;
     }
-
-    #[test]
-    fn a_version_2_store_gains_delta_totals_and_reservation_datasets() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open(dir.path().join("db")).unwrap();
-        conn.execute_batch(V1).unwrap();
-        conn.execute_batch(V2).unwrap();
-        conn.execute_batch(
-            "CREATE TABLE migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);
-             INSERT INTO migrations VALUES (1, 'initial schema', 0), (2, 'resumable authorization revocation', 0);
-             INSERT INTO datasets VALUES (1, 'd', 'x', 'sensitive', 'p', '/d', '', '{}', 0);
-             INSERT INTO units VALUES (1, 'u', '91350100M000100Y43', 'active', 0, 0, 0);
-             INSERT INTO people VALUES (1, 'a', 's', 'h', 'bureau_admin', NULL, NULL, 1, 0);
-             INSERT INTO authorizations (id, unit_id, scenario, purpose, partners_json, term_start, term_end,
-                 rights_json, mode, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
-                 granted_by, granted_at, status_changed_at, spent_nano)
-             VALUES (1, 1, 's', 'p', '[]', 0, 10, '[]', 'free', 'zcdp', 1e-6, 2000000000, 500000000, 100000000, 'automatic', 'active', 1, 0, 0, 5),
-                    (2, 1, 't', 'p', '[]', 0, 10, '[]', 'free', 'pure_dp', 0, 10, 5, 1, 'automatic', 'active', 1, 0, 0, 0);
-             INSERT INTO jobs (id, unit_id, authorization_id, person_id, sql_text, sql_sha256, environment, status, created_at, cost_nano)
-             VALUES (1, 1, 1, 1, 'q', 'h', 'prod', 'succeeded', 0, 5);
-             INSERT INTO job_datasets VALUES (1, 1);
-             INSERT INTO reservations (id, authorization_id, job_id, amount_nano, actual_nano, state, holder, created_at)
-             VALUES (1, 1, 1, 5, 5, 'committed', 'x', 0);",
-        )
-        .unwrap();
-        migrate(&mut conn, Utc::now()).unwrap();
-        let totals: Vec<i64> = conn
-            .prepare("SELECT delta_total_atto FROM authorizations ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        // 1e-6 × ⌊2 / 0.1⌋ = 2e-5; no per-query delta, no total.
-        assert_eq!(totals, vec![20_000_000_000_000, 0]);
-        let (delta, actual, linked): (i64, i64, i64) = conn
-            .query_row(
-                "SELECT delta_atto, actual_delta_atto, (SELECT COUNT(*) FROM reservation_datasets WHERE reservation_id = 1)
-                 FROM reservations WHERE id = 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap();
-        assert_eq!((delta, actual, linked), (0, 0, 1));
-        // The delta invariant holds from now on.
-        let over = conn.execute("UPDATE authorizations SET delta_spent_atto = delta_total_atto + 1 WHERE id = 1", []);
-        assert!(over.is_err(), "the CHECK refuses spending past the delta total");
-    }
+    tx.commit()?;
+    Ok(())
 }
+
+#[cfg(test)]
+#[path = "migrations_tests.rs"]
+mod tests;

@@ -1,5 +1,10 @@
 //! Data-quality issues (Art. 14(1)): filed by a unit against a dataset it is granted,
-//! routed to the dataset's provider, tracked by the bureau.
+//! routed by the bureau to the dataset's provider with a deadline, answered by the provider,
+//! tracked by the bureau. An issue past its deadline and not resolved reads as `overdue`.
+//!
+//! States: `open` (filed) -> `routed` (bureau, [`Store::route_issue`]) -> `resolved`
+//! (the provider, [`Store::answer_issue`]). [`Store::update_issue`] still lets the provider or
+//! the bureau set `in_progress` or `resolved` directly.
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -20,6 +25,8 @@ text_enum!(
     pub enum IssueStatus {
         /// Filed, not yet taken up.
         Open => "open",
+        /// Routed by the bureau to the provider, with a deadline (Art. 14(1)).
+        Routed => "routed",
         /// The provider works on it.
         InProgress => "in_progress",
         /// Fixed or answered.
@@ -54,11 +61,19 @@ pub struct QualityIssue {
     pub updated_at: DateTime<Utc>,
     /// The provider's or bureau's answer.
     pub resolution: Option<String>,
+    /// By when the provider must answer (set when the bureau routes it).
+    pub deadline: Option<DateTime<Utc>>,
+    /// When the bureau routed it to the provider.
+    pub routed_at: Option<DateTime<Utc>>,
+    /// The deadline has passed and the issue is not resolved (computed when read).
+    pub overdue: bool,
 }
 
-const ISSUE_COLUMNS: &str = "q.id, q.unit_id, q.dataset_id, d.name, q.provider, q.title, q.description, q.status, q.filed_by, q.filed_at, q.updated_at, q.resolution";
+const ISSUE_COLUMNS: &str = "q.id, q.unit_id, q.dataset_id, d.name, q.provider, q.title, q.description, q.status, q.filed_by, q.filed_at, q.updated_at, q.resolution, q.deadline, q.routed_at";
 
-fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(QualityIssue, i64, i64)> {
+type IssueRow = (QualityIssue, i64, i64, Option<i64>, Option<i64>);
+
+fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
     Ok((
         QualityIssue {
             id: r.get(0)?,
@@ -73,26 +88,34 @@ fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(QualityIssue, i64, i64)
             filed_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
             resolution: r.get(11)?,
+            deadline: None,
+            routed_at: None,
+            overdue: false,
         },
         r.get(9)?,
         r.get(10)?,
+        r.get(12)?,
+        r.get(13)?,
     ))
 }
 
-fn finish((mut q, filed, updated): (QualityIssue, i64, i64)) -> Result<QualityIssue> {
+fn finish((mut q, filed, updated, deadline, routed): IssueRow, now: DateTime<Utc>) -> Result<QualityIssue> {
     q.filed_at = from_micros(filed)?;
     q.updated_at = from_micros(updated)?;
+    q.deadline = deadline.map(from_micros).transpose()?;
+    q.routed_at = routed.map(from_micros).transpose()?;
+    q.overdue = q.status != IssueStatus::Resolved && q.deadline.is_some_and(|d| d <= now);
     Ok(q)
 }
 
-fn load(conn: &Connection, id: IssueId) -> Result<QualityIssue> {
+fn load(conn: &Connection, id: IssueId, now: DateTime<Utc>) -> Result<QualityIssue> {
     conn.query_row(
         &format!("SELECT {ISSUE_COLUMNS} FROM quality_issues q JOIN datasets d ON d.id = q.dataset_id WHERE q.id = ?1"),
         [id],
         issue_row,
     )
     .optional()?
-    .map(finish)
+    .map(|row| finish(row, now))
     .transpose()?
     .ok_or_else(|| GovernanceError::not_found(id.to_string()))
 }
@@ -149,7 +172,7 @@ impl Store {
     ) -> Result<QualityIssue> {
         self.act(p, "issue.update", id.to_string(), |tx, actor, now| {
             actor.require(&[Role::BureauAdmin, Role::Provider], "update data-quality issues")?;
-            let issue = load(tx, id)?;
+            let issue = load(tx, id, now)?;
             if actor.role == Some(Role::Provider) && actor.provider.as_deref() != Some(issue.provider.as_str()) {
                 return Err(GovernanceError::denied(format!("{id} is routed to another provider")));
             }
@@ -165,14 +188,103 @@ impl Store {
                 now,
                 &Entry::ok(actor, "issue.update", id.to_string()).unit(issue.unit).details(json!({ "status": status.as_str() })),
             )?;
-            load(tx, id)
+            load(tx, id, now)
+        })
+    }
+
+    /// The bureau routes an open issue to its dataset's provider, to be answered by
+    /// `deadline` (in the future).
+    pub fn route_issue(&self, p: &Principal, id: IssueId, deadline: DateTime<Utc>) -> Result<QualityIssue> {
+        self.act(p, "issue.route", id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::BureauAdmin], "route data-quality issues")?;
+            let issue = load(tx, id, now)?;
+            if issue.status != IssueStatus::Open {
+                return Err(GovernanceError::conflict(format!(
+                    "{id} is {}; only an open issue is routed",
+                    issue.status
+                )));
+            }
+            if deadline <= now {
+                return Err(GovernanceError::invalid(
+                    "deadline",
+                    "is already past; give the provider a deadline in the future",
+                ));
+            }
+            let at = to_micros(now);
+            tx.execute(
+                "UPDATE quality_issues SET status = 'routed', deadline = ?1, routed_at = ?2, updated_at = ?2 WHERE id = ?3",
+                params![to_micros(deadline), at, id],
+            )?;
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "issue.route", id.to_string())
+                    .unit(issue.unit)
+                    .details(json!({ "provider": issue.provider, "deadline": to_micros(deadline) })),
+            )?;
+            load(tx, id, now)
+        })
+    }
+
+    /// The provider an issue is routed to answers it: `routed` or `in_progress` ->
+    /// `resolved`, with the answer. An answer after the deadline is accepted and recorded as
+    /// late.
+    pub fn answer_issue(&self, p: &Principal, id: IssueId, answer: &str) -> Result<QualityIssue> {
+        self.act(p, "issue.answer", id.to_string(), |tx, actor, now| {
+            actor.require(&[Role::Provider], "answer data-quality issues")?;
+            let issue = load(tx, id, now)?;
+            if actor.provider.as_deref() != Some(issue.provider.as_str()) {
+                return Err(GovernanceError::denied(format!("{id} is routed to another provider")));
+            }
+            if !matches!(issue.status, IssueStatus::Routed | IssueStatus::InProgress) {
+                return Err(GovernanceError::conflict(format!(
+                    "{id} is {}; only a routed or in-progress issue is answered",
+                    issue.status
+                )));
+            }
+            if answer.trim().is_empty() {
+                return Err(GovernanceError::invalid("answer", "state what was done about the issue"));
+            }
+            check_long_text(answer, "answer", 8000)?;
+            tx.execute(
+                "UPDATE quality_issues SET status = 'resolved', resolution = ?1, updated_at = ?2 WHERE id = ?3",
+                params![answer, to_micros(now), id],
+            )?;
+            audit::append(
+                tx,
+                now,
+                &Entry::ok(actor, "issue.answer", id.to_string())
+                    .unit(issue.unit)
+                    .details(json!({ "late": issue.overdue })),
+            )?;
+            load(tx, id, now)
+        })
+    }
+
+    /// One issue: the bureau and supervisors any, a provider those routed to it, a unit its
+    /// own (another unit's reads as not found).
+    pub fn issue(&self, p: &Principal, id: IssueId) -> Result<QualityIssue> {
+        self.observe(p, "issue.read", id.to_string(), |tx, actor, now| {
+            actor.require(
+                &[Role::BureauAdmin, Role::Supervisor, Role::Provider, Role::UnitAnalyst],
+                "read data-quality issues",
+            )?;
+            let issue = load(tx, id, now)?;
+            if actor.role == Some(Role::Provider) {
+                if actor.provider.as_deref() != Some(issue.provider.as_str()) {
+                    return Err(GovernanceError::denied(format!("{id} is routed to another provider")));
+                }
+            } else {
+                actor.require_owner(issue.unit, &id.to_string())?;
+            }
+            Ok(issue)
         })
     }
 
     /// Issues the caller may see: a unit's own, a provider's routed ones, all for the bureau
     /// and supervisors.
     pub fn issues(&self, p: &Principal) -> Result<Vec<QualityIssue>> {
-        self.observe(p, "issue.list", "issues", |tx, actor, _| {
+        self.observe(p, "issue.list", "issues", |tx, actor, now| {
             let base = format!("SELECT {ISSUE_COLUMNS} FROM quality_issues q JOIN datasets d ON d.id = q.dataset_id");
             let rows = match actor.role {
                 Some(Role::BureauAdmin) | Some(Role::Supervisor) => tx
@@ -190,7 +302,7 @@ impl Store {
                         .collect::<rusqlite::Result<Vec<_>>>()?
                 }
             };
-            rows.into_iter().map(finish).collect()
+            rows.into_iter().map(|row| finish(row, now)).collect()
         })
     }
 }

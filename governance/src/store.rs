@@ -133,7 +133,9 @@ impl Store {
     /// Opens (creating on first use) the store in `data_dir` with the system clock.
     ///
     /// Opening migrates the schema, creates the domain key, settles reservations left open
-    /// by crashed handles (they count as spent) and finishes interrupted revocations.
+    /// by crashed handles (they count as spent), finishes interrupted revocations, and
+    /// suspends units whose evaluation's rectification deadline passed
+    /// ([`Store::enforce_deadlines`]).
     pub fn open(data_dir: impl AsRef<Path>) -> Result<Store> {
         Store::open_with(data_dir, StoreOptions::default())
     }
@@ -188,6 +190,7 @@ impl Store {
         }
         store.recover_abandoned()?;
         store.finish_revocations()?;
+        store.enforce_deadlines()?;
         Ok(store)
     }
 

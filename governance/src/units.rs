@@ -4,7 +4,7 @@
 //! `domain/`, not in the database), a per-person random salt, and the number.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -126,7 +126,7 @@ fn person_from_row(r: &Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
+pub(crate) fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
     conn.query_row(
         &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"),
         [id],
@@ -134,6 +134,76 @@ fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
     )
     .optional()?
     .ok_or_else(|| GovernanceError::not_found(id.to_string()))
+}
+
+/// Admits an operating unit inside the caller's transaction (the checks and audit of
+/// [`Store::create_unit`], reused when an agreement is signed): the name, a valid credit code
+/// not already registered.
+pub(crate) fn insert_unit(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    name: &str,
+    credit_code: &str,
+) -> Result<UnitId> {
+    check_text(name, "name", 200)?;
+    let code = credit_code.trim().to_ascii_uppercase();
+    check_credit_code(&code, "credit_code")?;
+    if let Some(existing) = unit_by_credit_code(tx, &code)? {
+        return Err(GovernanceError::conflict(format!(
+            "this credit code is already registered as {existing}; use that unit"
+        )));
+    }
+    tx.execute(
+        "INSERT INTO units (name, credit_code, status, created_at, status_changed_at)
+         VALUES (?1, ?2, 'active', ?3, ?3)",
+        params![name, code, to_micros(now)],
+    )?;
+    let id = UnitId(tx.last_insert_rowid());
+    audit::append(
+        tx,
+        now,
+        &Entry::ok(actor, "unit.create", id.to_string()).unit(id),
+    )?;
+    Ok(id)
+}
+
+/// The unit registered under a (normalised) credit code, if any.
+pub(crate) fn unit_by_credit_code(conn: &Connection, code: &str) -> Result<Option<UnitId>> {
+    Ok(conn
+        .query_row("SELECT id FROM units WHERE credit_code = ?1", [code], |r| r.get(0))
+        .optional()?)
+}
+
+/// Turns an applicant into an analyst of `unit` (an agreement was signed), in the caller's
+/// transaction, audited as `person.become_analyst`. The person's credentials stay valid; a
+/// session opened as applicant must sign in again (its role no longer matches).
+pub(crate) fn make_analyst(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    person: PersonId,
+    unit: UnitId,
+) -> Result<()> {
+    let target = load_person(tx, person)?;
+    if target.role != Role::Applicant {
+        return Err(GovernanceError::conflict(format!(
+            "{person} is a {} account; only an applicant becomes a new unit's analyst",
+            target.role
+        )));
+    }
+    tx.execute(
+        "UPDATE people SET role = 'unit_analyst', unit_id = ?1, provider = NULL WHERE id = ?2",
+        params![unit, person],
+    )?;
+    audit::append(
+        tx,
+        now,
+        &Entry::ok(actor, "person.become_analyst", person.to_string())
+            .unit(unit)
+            .details(json!({ "from": Role::Applicant.as_str(), "to": Role::UnitAnalyst.as_str() })),
+    )?;
+    Ok(())
 }
 
 impl Store {
@@ -183,7 +253,7 @@ impl Store {
             (_, _, _) => {
                 return Err(GovernanceError::invalid(
                     "unit",
-                    "bureau and supervisory staff belong to no unit or provider",
+                    "bureau, supervisory, expert and applicant accounts belong to no unit or provider",
                 ))
             }
         }
@@ -253,33 +323,7 @@ impl Store {
     pub fn create_unit(&self, p: &Principal, name: &str, credit_code: &str) -> Result<UnitId> {
         self.act(p, "unit.create", "unit", |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "admit operating units")?;
-            check_text(name, "name", 200)?;
-            let code = credit_code.trim().to_ascii_uppercase();
-            check_credit_code(&code, "credit_code")?;
-            let taken: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM units WHERE credit_code = ?1",
-                    [&code],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(existing) = taken {
-                return Err(GovernanceError::conflict(format!(
-                    "this credit code is already registered as unit {existing}; use that unit"
-                )));
-            }
-            tx.execute(
-                "INSERT INTO units (name, credit_code, status, created_at, status_changed_at)
-                 VALUES (?1, ?2, 'active', ?3, ?3)",
-                params![name, code, to_micros(now)],
-            )?;
-            let id = UnitId(tx.last_insert_rowid());
-            audit::append(
-                tx,
-                now,
-                &Entry::ok(actor, "unit.create", id.to_string()).unit(id),
-            )?;
-            Ok(id)
+            insert_unit(tx, actor, now, name, credit_code)
         })
     }
 

@@ -7,6 +7,9 @@
 //! allow_insecure_remote = false     # SHUYU_ALLOW_INSECURE_REMOTE
 //! environment = "prod"              # SHUYU_ENVIRONMENT: "prod" (prod + dev) or "dev" (dev only)
 //! dev_data_dir = "data/demo/dev"    # SHUYU_DEV_DATA_DIR (default DATA_DIR/dev): masked samples
+//! console = true                    # SHUYU_CONSOLE: serve the web console
+//! console_listen = "127.0.0.1:8080" # SHUYU_CONSOLE_LISTEN (port 0: any free port)
+//! console_session_minutes = 30      # SHUYU_CONSOLE_SESSION_MINUTES; SHUYU_CONSOLE_SESSION_SECONDS (tests) wins
 //!
 //! [tls]                             # optional; both or neither
 //! cert = "/etc/shuyu/server.pem"    # SHUYU_TLS_CERT
@@ -52,6 +55,17 @@ pub struct Config {
     pub dev_data_dir: Option<PathBuf>,
     /// Encrypted social data: the custodian's domain keys and the keyholder (optional).
     pub encryption: Option<EncryptionConfig>,
+    /// Serve the web console (`shuyu serve`).
+    pub console: bool,
+    /// Address the web console listens on (plain HTTP: loopback unless
+    /// `allow_insecure_remote`, behind a TLS-terminating proxy).
+    pub console_listen: SocketAddr,
+    /// How long a console session lasts from sign-in, in minutes.
+    pub console_session_minutes: u64,
+    /// `SHUYU_CONSOLE_SESSION_SECONDS` (tests only): a session length in seconds that wins
+    /// over `console_session_minutes`. Not a file key.
+    #[serde(skip)]
+    pub console_session_seconds: Option<u64>,
 }
 
 /// `[encryption]`: computing on encrypted imports.
@@ -80,6 +94,8 @@ pub struct TlsFiles {
 
 /// The default listen address of `shuyu serve` and `shuyu demo`.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default address of the web console.
+pub const DEFAULT_CONSOLE_LISTEN: &str = "127.0.0.1:8080";
 
 impl Default for Config {
     fn default() -> Self {
@@ -92,6 +108,10 @@ impl Default for Config {
             encryption: None,
             environment: Served::Prod,
             dev_data_dir: None,
+            console: true,
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            console_session_minutes: 30,
+            console_session_seconds: None,
         }
     }
 }
@@ -147,6 +167,18 @@ impl Config {
             (None, None) => {}
             _ => return Err(Error::Usage("set both SHUYU_ENCRYPTION_DOMAIN_KEYS and SHUYU_ENCRYPTION_KEYHOLDER, or neither".into())),
         }
+        if let Some(v) = var("SHUYU_CONSOLE") {
+            self.console = parsed("SHUYU_CONSOLE", v)?;
+        }
+        if let Some(v) = var("SHUYU_CONSOLE_LISTEN") {
+            self.console_listen = parsed("SHUYU_CONSOLE_LISTEN", v)?;
+        }
+        if let Some(v) = var("SHUYU_CONSOLE_SESSION_MINUTES") {
+            self.console_session_minutes = parsed("SHUYU_CONSOLE_SESSION_MINUTES", v)?;
+        }
+        if let Some(v) = var("SHUYU_CONSOLE_SESSION_SECONDS") {
+            self.console_session_seconds = Some(parsed("SHUYU_CONSOLE_SESSION_SECONDS", v)?);
+        }
         if let Some(v) = var("SHUYU_LIMITS_MEMORY_PER_JOB_MB") {
             self.limits.memory_per_job_mb = parsed("SHUYU_LIMITS_MEMORY_PER_JOB_MB", v)?;
         }
@@ -168,6 +200,9 @@ impl Config {
         if self.limits.query_timeout_secs == 0 {
             return Err(Error::Usage("limits.query_timeout_secs must be at least 1".into()));
         }
+        if self.console_session_minutes == 0 || self.console_session_seconds == Some(0) {
+            return Err(Error::Usage("console_session_minutes (or SHUYU_CONSOLE_SESSION_SECONDS) must be at least 1".into()));
+        }
         if self.limits.memory_per_job_mb == 0 {
             return Err(Error::Usage("limits.memory_per_job_mb must be at least 1".into()));
         }
@@ -177,6 +212,14 @@ impl Config {
     /// The governance store's directory.
     pub fn store_dir(&self) -> PathBuf {
         self.data_dir.join("domain")
+    }
+
+    /// How long a console session lasts from sign-in.
+    pub fn console_session_ttl(&self) -> std::time::Duration {
+        match self.console_session_seconds {
+            Some(s) => std::time::Duration::from_secs(s),
+            None => std::time::Duration::from_secs(self.console_session_minutes.saturating_mul(60)),
+        }
     }
 
     /// The masked samples' directory.
@@ -227,6 +270,22 @@ mod tests {
         assert!(c.tls.is_none());
         assert_eq!(c.environment, Served::Prod);
         assert_eq!(c.samples_dir(), PathBuf::from("data/demo/dev"));
+    }
+
+    #[test]
+    fn the_console_is_on_by_default_and_configured_by_key_or_variable() {
+        let c = Config::default();
+        assert!(c.console);
+        assert_eq!(c.console_listen.to_string(), DEFAULT_CONSOLE_LISTEN);
+        assert_eq!(c.console_session_ttl(), Duration::from_secs(30 * 60));
+        let c = Config::parse("console = false\nconsole_listen = \"127.0.0.1:0\"\nconsole_session_minutes = 5\n").expect("parses");
+        assert!(!c.console);
+        assert_eq!((c.console_listen.port(), c.console_session_ttl()), (0, Duration::from_secs(300)));
+        let env: HashMap<&str, &str> = [("SHUYU_CONSOLE_LISTEN", "127.0.0.1:9090"), ("SHUYU_CONSOLE_SESSION_SECONDS", "3")].into();
+        let c = c.with_env(|k| env.get(k).map(|v| v.to_string())).expect("overrides apply");
+        assert_eq!((c.console_listen.port(), c.console_session_ttl()), (9090, Duration::from_secs(3)));
+        assert!(Config::parse("console_session_minutes = 0").expect("parses").validate().is_err());
+        assert!(Config::parse("console_sessions = 1").is_err());
     }
 
     #[test]

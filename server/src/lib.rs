@@ -15,6 +15,9 @@
 //! - [`admin`]: the admin gRPC service (`shuyu.admin.v1.Admin`) over governance, gated by
 //!   role.
 //! - [`cli`]: `shuyu admin …`, the command line over the admin service.
+//! - [`console`]: the bureau's web console and the unit portal (axum, server-side HTML,
+//!   no script) over the same governance operations as the admin service; served by
+//!   `shuyu serve` and `shuyu demo` on its own listener (`console_listen`).
 //! - [`custodian`]: the key custodian's commands, run outside the domain: `shuyu keys
 //!   generate` and `shuyu encrypt` (CSV or Parquet in, an import bundle out).
 //! - [`keyholder`]: `shuyu keyholder serve` (the gRPC keyholder over shuyu-crypto's
@@ -23,6 +26,7 @@
 //!   and bundle upload (verified by `shuyu_compute::encrypted::verify`), the import request.
 //! - [`samples`]: `shuyu dev samples`, building the dev environment's masked samples.
 //! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
+//! - [`deadlines`]: the workflow's deadlines enforced every minute while serving.
 //! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
 //! - [`query`]: `shuyu query`, a local private query over a folder of datasets.
 //! - [`datasets`]: `shuyu datasets generate`.
@@ -35,7 +39,9 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod datasets;
+pub mod deadlines;
 pub mod demo;
 pub mod custodian;
 pub mod error;

@@ -33,6 +33,10 @@ enum Command {
         /// the bound address is written to credentials.json).
         #[arg(long, default_value = shuyu::config::DEFAULT_LISTEN)]
         listen: SocketAddr,
+        /// Address to serve the web console on (port 0: any free port; the bound address
+        /// is written to credentials.json as `console_url`).
+        #[arg(long, default_value = shuyu::config::DEFAULT_CONSOLE_LISTEN)]
+        console_listen: SocketAddr,
         /// Stop after the script instead of serving.
         #[arg(long)]
         no_serve: bool,
@@ -202,9 +206,16 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Demo { data_dir, rows, output, listen, no_serve } => {
+            Command::Demo { data_dir, rows, output, listen, console_listen, no_serve } => {
                 let limits = shuyu::config::Config::load(None)?.limits;
-                let opts = shuyu::demo::DemoOptions { data_dir, rows, format: output, listen: (!no_serve).then_some(listen), limits };
+                let opts = shuyu::demo::DemoOptions {
+                    data_dir,
+                    rows,
+                    format: output,
+                    listen: (!no_serve).then_some(listen),
+                    console_listen: (!no_serve).then_some(console_listen),
+                    limits,
+                };
                 shuyu::demo::run(&opts).await
             }
             Command::Admin(args) => shuyu::cli::admin::run(args).await,

@@ -10,6 +10,8 @@
 //! [`run`] takes a bound listener and a shutdown future (tests pass port 0 and their own
 //! future); [`serve`] is `shuyu serve`: it opens the store, binds the configured address
 //! and serves until Ctrl-C. TLS (rustls) is served when a certificate and key are configured.
+//! Unless `console = false`, `serve` also binds `console_listen` and serves the web console
+//! ([`crate::console`]) next to the gRPC server, stopping on the same signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -113,7 +115,40 @@ pub async fn serve(config: Config) -> Result<(), Error> {
     let listener = bind(config.listen).await?;
     let addr = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
     println!("shuyu: Arrow Flight SQL, admin and health on {}", flight_sql_uri(addr));
-    run_with(listener, Arc::new(runtime), &config, shutdown_signal()).await
+    let shutdown = futures::FutureExt::shared(Box::pin(shutdown_signal()));
+    tokio::spawn(crate::deadlines::enforce_every(runtime.store().clone(), crate::deadlines::PERIOD, shutdown.clone()));
+    if !config.console {
+        return run_with(listener, Arc::new(runtime), &config, shutdown).await;
+    }
+    check_console_transport(config.console_listen, &config)?;
+    let console = bind(config.console_listen).await?;
+    let console_addr = console.local_addr().map_err(Error::io("reading the console's address"))?;
+    let options = crate::console::ConsoleOptions {
+        session_ttl: config.console_session_ttl(),
+        // Off loopback the console is only allowed behind a TLS-terminating proxy.
+        secure_cookies: !console_addr.ip().is_loopback(),
+    };
+    println!("shuyu: web console on http://{console_addr}/console/");
+    tracing::info!("console listening on http://{console_addr}/");
+    let store = runtime.store().clone();
+    tokio::try_join!(
+        run_with(listener, Arc::new(runtime), &config, shutdown.clone()),
+        crate::console::serve(console, store, options, shutdown),
+    )?;
+    Ok(())
+}
+
+/// The console speaks plain HTTP: loopback only, unless a TLS-terminating proxy is declared
+/// (`allow_insecure_remote`).
+pub fn check_console_transport(addr: SocketAddr, config: &Config) -> Result<(), Error> {
+    if !addr.ip().is_loopback() && !config.allow_insecure_remote {
+        return Err(Error::Usage(format!(
+            "refusing to serve the web console over plain HTTP on {addr}, which is not a loopback address: tokens and session \
+             cookies would cross the network in clear. Set console_listen to 127.0.0.1:PORT (SHUYU_CONSOLE_LISTEN), put a \
+             TLS-terminating proxy in front and set allow_insecure_remote = true, or set console = false"
+        )));
+    }
+    Ok(())
 }
 
 /// The server's TLS identity from its PEM files.

@@ -6,7 +6,9 @@ credentials.json it writes once the port is bound, and talks to it with the ADBC
 driver exactly as an analyst would.
 """
 
+import http.client
 import json
+import urllib.parse
 import os
 import signal
 import subprocess
@@ -29,7 +31,8 @@ def demo(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("demo")
     log = open(data_dir / "demo.log", "w")
     proc = subprocess.Popen(
-        [binary, "demo", "--rows", "5000", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
+        [binary, "demo", "--rows", "5000", "--listen", "127.0.0.1:0", "--console-listen", "127.0.0.1:0",
+         "--data-dir", str(data_dir)],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -79,7 +82,38 @@ def test_credentials_name_the_bound_port(demo):
     uri = demo["flight_sql_uri"]
     assert uri.startswith("grpc://127.0.0.1:")
     assert int(uri.rsplit(":", 1)[1]) > 0
-    assert {u["unit"] for u in demo["units"]} == {"chunhe-health", "beilin-jobs"}
+    # The third unit was admitted through the authorization workflow the demo walks.
+    assert {u["unit"] for u in demo["units"]} == {"chunhe-health", "beilin-jobs", "nanhu-mobility"}
+
+
+def console_request(demo, method, path, body=None, cookie=None):
+    url = urllib.parse.urlsplit(demo["console_url"])
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
+    if cookie:
+        headers["Cookie"] = cookie
+    conn.request(method, path, body=body, headers=headers)
+    response = conn.getresponse()
+    return response, response.read().decode()
+
+
+def test_the_console_signs_in_the_bureau_and_shows_the_walked_unit(demo):
+    assert demo["console_url"].startswith("http://127.0.0.1:")
+    roles = {s["role"] for s in demo["console_sign_ins"]}
+    assert roles == {"bureau_admin", "unit_analyst", "supervisor", "expert", "provider"}, roles
+    response, page = console_request(demo, "GET", "/console/sign-in")
+    assert response.status == 200
+    assert "default-src 'none'" in response.getheader("Content-Security-Policy")
+    assert 'id="sign-in"' in page
+    bureau = next(s for s in demo["console_sign_ins"] if s["role"] == "bureau_admin")
+    body = urllib.parse.urlencode({"token": bureau["token"]})
+    response, _ = console_request(demo, "POST", "/console/sign-in", body=body)
+    assert response.status == 303
+    cookie = response.getheader("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie, cookie
+    response, page = console_request(demo, "GET", "/console/", cookie=cookie.split(";")[0])
+    assert response.status == 200
+    assert "nanhu-mobility" in page
 
 
 def test_a_grouped_count_reads_into_polars(demo):

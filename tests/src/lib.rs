@@ -8,12 +8,18 @@
 //! ## Layout
 //! - [`fixture`]: the generated city, the server over a fresh demo domain, clients, the
 //!   `shuyu` binary.
+//! - [`browser`]: headless Chromium through a chromedriver process on a free loopback port
+//!   (fantoccini), screenshots; [`console`]: the web console over a test server's store,
+//!   people to sign in as, a held export, raw HTTP requests, an "attacker" site.
 //! - [`slt`]: the sqllogictest runner over any path ([`slt::Backend`]): the library and
 //!   Flight SQL; `slt/*.slt` are its files.
 //! - `tests/sqllogic.rs`: every `.slt` file through both paths.
 //! - `tests/flight.rs`, `tests/admin.rs`, `tests/devenv.rs`, `tests/encrypted.rs`,
-//!   `tests/load.rs`, `tests/adversarial.rs` (+ `tests/adversarial/`): the service end to end.
+//!   `tests/load.rs`, `tests/adversarial.rs` (+ `tests/adversarial/`): the service end to end;
+//!   `tests/console_browser.rs`: the web console in a real browser.
 //! - `python/`: the ADBC session of a data scientist; `data/`: test TLS material.
 
+pub mod browser;
+pub mod console;
 pub mod fixture;
 pub mod slt;

@@ -8,14 +8,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_datasets::TableManifest;
 use shuyu_privacy::PrivacyDefinition;
 
 use crate::access;
-use crate::actor::{Principal, Role};
+use crate::actor::{Actor, Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::catalog;
@@ -28,9 +28,11 @@ use crate::validate::{check_long_text, check_text};
 
 mod request;
 mod row;
+mod terms;
 
 use request::check_request;
 pub use row::{default_delta_total, Budget};
+pub use terms::ScenarioTerms;
 pub(crate) use row::{budget_of, granted, load, load_row, per_query_delta, require_right, require_usable};
 
 text_enum!(
@@ -218,67 +220,86 @@ fn json_text<T: Serialize>(v: &T) -> Result<String> {
         .map_err(|e| GovernanceError::Internal(format!("serialising failed: {e}")))
 }
 
+/// Checks a grant request whole, as [`Store::grant`] does, without writing anything (a data
+/// request is checked at submission).
+pub(crate) fn check_grant(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) -> Result<Vec<DatasetId>> {
+    check_request(conn, req, now).map(|(ids, _, _)| ids)
+}
+
+/// The body of [`Store::grant`] inside the caller's transaction: the bureau's role, every
+/// check of the request, the rows and the `authorization.grant` audit record. Signing an
+/// agreement and granting a data request go through here, so they check and record exactly
+/// what a direct grant does.
+pub(crate) fn grant_in(
+    tx: &Transaction<'_>,
+    actor: &Actor,
+    now: DateTime<Utc>,
+    req: &NewAuthorization,
+) -> Result<AuthorizationId> {
+    actor.require(&[Role::BureauAdmin], "grant authorizations")?;
+    let (dataset_ids, [total, cap, default], delta_total) = check_request(tx, req, now)?;
+    let (mode, price) = match req.mode {
+        Mode::Free => ("free", None),
+        Mode::Paid { price_cents } => ("paid", Some(price_cents as i64)),
+    };
+    tx.execute(
+        "INSERT INTO authorizations (unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json,
+            mode, price_cents, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
+            spent_nano, reserved_nano, granted_by, granted_at, status_changed_at, delta_total_atto)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'active', 0, 0, ?16, ?17, ?17, ?18)",
+        params![
+            req.unit,
+            req.scenario,
+            req.purpose,
+            json_text(&req.partners)?,
+            to_micros(req.term_start),
+            to_micros(req.term_end),
+            json_text(&req.rights)?,
+            mode,
+            price,
+            req.privacy.kind,
+            req.privacy.delta,
+            total,
+            cap,
+            default,
+            req.export_policy,
+            actor.person,
+            to_micros(now),
+            delta_total
+        ],
+    )?;
+    let id = AuthorizationId(tx.last_insert_rowid());
+    let mut stmt = tx.prepare("INSERT INTO grants (authorization_id, dataset_id, column_name) VALUES (?1, ?2, ?3)")?;
+    for (g, did) in req.datasets.iter().zip(&dataset_ids) {
+        for c in &g.columns {
+            stmt.execute(params![id, did, c])?;
+        }
+    }
+    audit::append(
+        tx,
+        now,
+        &Entry::ok(actor, "authorization.grant", id.to_string()).unit(req.unit).cost(total).details(json!({
+            "datasets": dataset_ids.iter().map(|d| d.0).collect::<Vec<_>>(),
+            "privacy": req.privacy.kind.as_str(),
+            "total_nano": total.nanos(),
+            "cap_nano": cap.nanos(),
+            "default_nano": default.nanos(),
+            "delta_atto": per_query_delta(req.privacy.delta)?.attos(),
+            "delta_total_atto": delta_total.attos(),
+            "term_start": to_micros(req.term_start),
+            "term_end": to_micros(req.term_end),
+            "export_policy": req.export_policy.as_str(),
+        })),
+    )?;
+    Ok(id)
+}
+
 impl Store {
     /// Grants an authorization (bureau). Refused whole, with the field at fault, if any part
     /// is invalid; nothing is written then.
     pub fn grant(&self, p: &Principal, req: &NewAuthorization) -> Result<AuthorizationId> {
         self.act(p, "authorization.grant", req.unit.to_string(), |tx, actor, now| {
-            actor.require(&[Role::BureauAdmin], "grant authorizations")?;
-            let (dataset_ids, [total, cap, default], delta_total) = check_request(tx, req, now)?;
-            let (mode, price) = match req.mode {
-                Mode::Free => ("free", None),
-                Mode::Paid { price_cents } => ("paid", Some(price_cents as i64)),
-            };
-            tx.execute(
-                "INSERT INTO authorizations (unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json,
-                    mode, price_cents, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
-                    spent_nano, reserved_nano, granted_by, granted_at, status_changed_at, delta_total_atto)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, 'active', 0, 0, ?16, ?17, ?17, ?18)",
-                params![
-                    req.unit,
-                    req.scenario,
-                    req.purpose,
-                    json_text(&req.partners)?,
-                    to_micros(req.term_start),
-                    to_micros(req.term_end),
-                    json_text(&req.rights)?,
-                    mode,
-                    price,
-                    req.privacy.kind,
-                    req.privacy.delta,
-                    total,
-                    cap,
-                    default,
-                    req.export_policy,
-                    actor.person,
-                    to_micros(now),
-                    delta_total
-                ],
-            )?;
-            let id = AuthorizationId(tx.last_insert_rowid());
-            let mut stmt = tx.prepare("INSERT INTO grants (authorization_id, dataset_id, column_name) VALUES (?1, ?2, ?3)")?;
-            for (g, did) in req.datasets.iter().zip(&dataset_ids) {
-                for c in &g.columns {
-                    stmt.execute(params![id, did, c])?;
-                }
-            }
-            audit::append(
-                tx,
-                now,
-                &Entry::ok(actor, "authorization.grant", id.to_string()).unit(req.unit).cost(total).details(json!({
-                    "datasets": dataset_ids.iter().map(|d| d.0).collect::<Vec<_>>(),
-                    "privacy": req.privacy.kind.as_str(),
-                    "total_nano": total.nanos(),
-                    "cap_nano": cap.nanos(),
-                    "default_nano": default.nanos(),
-                    "delta_atto": per_query_delta(req.privacy.delta)?.attos(),
-                    "delta_total_atto": delta_total.attos(),
-                    "term_start": to_micros(req.term_start),
-                    "term_end": to_micros(req.term_end),
-                    "export_policy": req.export_policy.as_str(),
-                })),
-            )?;
-            Ok(id)
+            grant_in(tx, actor, now, req)
         })
     }
 

@@ -1,5 +1,6 @@
 //! Data-quality issues: filed by a unit, routed to the provider, tracked by the bureau.
 
+use chrono::Duration;
 use shuyu_governance::*;
 
 use crate::common::*;
@@ -79,4 +80,42 @@ fn issues_only_against_granted_datasets() {
         f.store.file_issue(&f.analyst_a, "households", "", "d"),
         Err(GovernanceError::Invalid { .. })
     ));
+}
+
+#[test]
+fn the_bureau_routes_an_issue_with_a_deadline_and_the_provider_answers() {
+    let f = Fixture::new();
+    let now = f.store.now();
+    let id = f.store.file_issue(&f.analyst_a, "households", "missing districts", "district is empty for some rows").unwrap();
+    let issue = f.store.issue(&f.analyst_a, id).unwrap();
+    assert_eq!((issue.status, issue.deadline, issue.overdue), (IssueStatus::Open, None, false));
+
+    assert!(matches!(f.store.route_issue(&f.analyst_a, id, now + Duration::days(5)), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.route_issue(&f.provider, id, now + Duration::days(5)), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.route_issue(&f.admin, id, now), Err(GovernanceError::Invalid { field, .. }) if field == "deadline"));
+    assert!(matches!(f.store.answer_issue(&f.provider, id, "fixed"), Err(GovernanceError::Conflict { .. })), "not routed yet");
+    let routed = f.store.route_issue(&f.admin, id, now + Duration::days(5)).unwrap();
+    assert_eq!(routed.status, IssueStatus::Routed);
+    assert_eq!(routed.deadline, Some(now + Duration::days(5)));
+    assert_eq!(routed.routed_at, Some(now));
+    assert!(!routed.overdue);
+    assert!(matches!(f.store.route_issue(&f.admin, id, now + Duration::days(9)), Err(GovernanceError::Conflict { .. })));
+
+    f.clock.advance(Duration::days(6));
+    assert!(f.store.issues(&f.admin).unwrap()[0].overdue);
+    assert!(f.store.issue(&f.provider, id).unwrap().overdue);
+    let other = person(&f.store, &f.admin, "Provider Qian", 20, Role::Provider, None, Some("transport bureau"));
+    assert!(matches!(f.store.answer_issue(&other, id, "not ours"), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.issue(&other, id), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.answer_issue(&f.admin, id, "fixed"), Err(GovernanceError::Denied { .. })));
+    assert!(matches!(f.store.answer_issue(&f.provider, id, ""), Err(GovernanceError::Invalid { .. })));
+    let done = f.store.answer_issue(&f.provider, id, "districts backfilled from the registry").unwrap();
+    assert_eq!(done.status, IssueStatus::Resolved);
+    assert_eq!(done.resolution.as_deref(), Some("districts backfilled from the registry"));
+    assert!(!done.overdue);
+    assert!(matches!(f.store.answer_issue(&f.provider, id, "again"), Err(GovernanceError::Conflict { .. })));
+    assert!(matches!(f.store.issue(&f.analyst_b, id), Err(GovernanceError::NotFound { .. })));
+    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
+    let late: String = conn.query_row("SELECT details FROM audit WHERE action = 'issue.answer' AND outcome = 'ok'", [], |r| r.get(0)).unwrap();
+    assert!(late.contains("\"late\":true"), "{late}");
 }

@@ -336,3 +336,124 @@ pub fn spend(
         }
     }
 }
+
+/// The people and data of the authorization workflow, added to a fixture on demand: two
+/// experts, an applicant, and a second dataset (`trips`) with its own provider's staff.
+pub struct WorkflowPeople {
+    pub expert_1: Principal,
+    pub expert_2: Principal,
+    pub applicant: Principal,
+    /// The applicant's bearer token (to sign in again after becoming an analyst).
+    pub applicant_token: IssuedToken,
+    /// Staff of `transport bureau`, the provider of `trips`.
+    pub transport: Principal,
+}
+
+/// The provider of `trips`.
+pub const TRANSPORT: &str = "transport bureau";
+
+impl Fixture {
+    /// Registers the workflow's people and the `trips` dataset.
+    pub fn workflow(&self) -> WorkflowPeople {
+        let mut trips = manifest("trips", Classification::Sensitive);
+        trips.provider = TRANSPORT.into();
+        register(&self.store, &self.admin, &trips, "/data/trips.parquet").unwrap();
+        let expert_1 = person(&self.store, &self.admin, "Expert Sun", 40, Role::Expert, None, None);
+        let expert_2 = person(&self.store, &self.admin, "Expert Zhou", 41, Role::Expert, None, None);
+        let applicant = person(&self.store, &self.admin, "Applicant Wu", 42, Role::Applicant, None, None);
+        let applicant_token = self.store.issue_token(&self.admin, applicant.person_id, Duration::days(30)).unwrap();
+        let transport = person(&self.store, &self.admin, "Provider Feng", 43, Role::Provider, None, Some(TRANSPORT));
+        WorkflowPeople { expert_1, expert_2, applicant, applicant_token, transport }
+    }
+}
+
+/// An announcement open from `now` for 30 days, needing two expert opinions.
+pub fn announcement(now: DateTime<Utc>) -> NewAnnouncement {
+    NewAnnouncement {
+        year: 2025,
+        title: "public data authorization 2025".into(),
+        conditions: "free for public interest, paid for industry; Art. 12 and 13 apply".into(),
+        opens_at: now,
+        closes_at: now + Duration::days(30),
+        min_expert_opinions: 2,
+    }
+}
+
+/// Qualifications that all hold.
+pub fn qualifications() -> Qualifications {
+    Qualifications {
+        good_standing: true,
+        no_major_violations: true,
+        not_dishonest: true,
+        security_officer: "Ma Lin, data security department".into(),
+        mlps_level3: true,
+        dsmm_level3: true,
+        no_high_risk: true,
+    }
+}
+
+/// An application of a new company (credit code from `seed`) to `announcement`.
+pub fn application(announcement: AnnouncementId, seed: u32) -> NewApplication {
+    NewApplication {
+        announcement,
+        company: "Northeast Data Services Co.".into(),
+        credit_code: credit_code(seed),
+        scenario: "elderly care".into(),
+        purpose: "plan elderly care places by district".into(),
+        qualifications: qualifications(),
+        attachments: vec![Attachment { name: "licence.pdf".into(), sha256: "ab".repeat(32) }],
+    }
+}
+
+/// Agreement terms granting `households` for one year.
+pub fn agreement_terms(now: DateTime<Utc>) -> AgreementTerms {
+    let g = grant_request(UnitId(0), "elderly care", now);
+    AgreementTerms {
+        scenario: g.scenario,
+        purpose: g.purpose,
+        partners: g.partners,
+        datasets: g.datasets,
+        term_start: g.term_start,
+        term_end: g.term_end,
+        rights: g.rights,
+        mode: g.mode,
+        privacy: g.privacy,
+        budget: g.budget,
+        export_policy: g.export_policy,
+    }
+}
+
+/// A data request for `scenario` on `datasets` (each with person_id, district, age).
+pub fn data_request(scenario: &str, datasets: &[&str], now: DateTime<Utc>) -> NewDataRequest {
+    let g = grant_request(UnitId(0), scenario, now);
+    NewDataRequest {
+        scenario: g.scenario,
+        purpose: g.purpose,
+        partners: g.partners,
+        datasets: datasets
+            .iter()
+            .map(|d| GrantedDataset {
+                dataset: (*d).into(),
+                columns: vec!["person_id".into(), "district".into(), "age".into()],
+            })
+            .collect(),
+        term_start: g.term_start,
+        term_end: g.term_end,
+        rights: g.rights,
+        mode: g.mode,
+        privacy: g.privacy,
+        budget: g.budget,
+        export_policy: g.export_policy,
+    }
+}
+
+/// Number of refused audit records with this action.
+pub fn refused_count(f: &Fixture, action: &str) -> i64 {
+    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
+    conn.query_row(
+        "SELECT COUNT(*) FROM audit WHERE action = ?1 AND outcome = 'refused'",
+        [action],
+        |r| r.get(0),
+    )
+    .unwrap()
+}

@@ -36,7 +36,7 @@ pub fn parse_enum<T>(text: &str, field: &str, parse: fn(&str) -> Option<T>, acce
 }
 
 /// The roles' names, for messages.
-pub const ROLES: &[&str] = &["bureau_admin", "supervisor", "unit_analyst", "provider"];
+pub const ROLES: &[&str] = &["bureau_admin", "supervisor", "unit_analyst", "provider", "expert", "applicant"];
 /// The rights' names.
 pub const RIGHTS: &[&str] = &["processing_use", "product_operation"];
 /// The export policies' names.
@@ -303,6 +303,20 @@ mod tests {
         assert_eq!(parse_enum("zcdp", "privacy", PrivacyDefinition::parse, PrivacyDefinition::NAMES).expect("kind"), PrivacyDefinition::Zcdp);
         match parse_enum("rho", "privacy", PrivacyDefinition::parse, PrivacyDefinition::NAMES) {
             Err(Error::Usage(m)) => assert_eq!(m, "privacy must be one of: pure_dp, zcdp"),
+            other => panic!("expected a usage error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_role_maps_both_ways_and_is_listed() {
+        assert_eq!(ROLES, gov::Role::ALL.map(gov::Role::as_str));
+        for role in gov::Role::ALL {
+            assert_eq!(parse_enum(role.as_str(), "role", gov::Role::parse, ROLES).expect("parses"), role);
+        }
+        assert_eq!(parse_enum("expert", "role", gov::Role::parse, ROLES).expect("expert"), gov::Role::Expert);
+        assert_eq!(parse_enum("applicant", "role", gov::Role::parse, ROLES).expect("applicant"), gov::Role::Applicant);
+        match parse_enum("auditor", "role", gov::Role::parse, ROLES) {
+            Err(Error::Usage(m)) => assert!(m.ends_with("provider, expert, applicant"), "{m}"),
             other => panic!("expected a usage error, got {other:?}"),
         }
     }

@@ -3,17 +3,24 @@
 //!
 //! Every call is authenticated with the same bearer token as Flight SQL
 //! ([`crate::auth`]), then gated by role here before governance sees it: bureau admins may
-//! call every method; supervisors only the read-only ones; analysts and providers none
-//! (`PermissionDenied`). Governance re-verifies the caller and enforces its own rules in
-//! the same transaction, and records every change (and every refusal) in the audit trail.
+//! call every method; supervisors only the read-only ones; analysts, providers, experts and
+//! applicants none (`PermissionDenied`), except the authorization workflow's methods
+//! (announcements, applications, data requests, quality issues, evaluations), which every
+//! signed-in role may call and where governance decides who may take which step.
+//! Governance re-verifies the caller and enforces its own rules in the same transaction,
+//! and records every change (and every refusal) in the audit trail.
 //! Store calls run on the blocking pool; errors become gRPC statuses through the one
 //! mapping in [`crate::error`].
 //!
 //! ## Layout
 //! - this module: [`AdminService`], the role gate, one method per RPC.
 //! - [`convert`]: governance types to messages, request fields to governance types.
+//! - `workflow`: the workflow's methods (one function per RPC, delegated to from here);
+//!   [`convert_workflow`]: their conversions.
 
 pub mod convert;
+pub mod convert_workflow;
+mod workflow;
 
 use chrono::Duration;
 use shuyu_governance::{
@@ -35,21 +42,25 @@ pub enum Access {
     Read,
     /// Changes the domain: bureau admins only.
     Write,
+    /// A step of the authorization workflow: every signed-in role; governance decides which
+    /// role may take it (and audits a refusal).
+    Workflow,
 }
 
 /// Refuses a principal the admin service does not serve for `access`.
 pub fn gate(p: &Principal, access: Access) -> Result<(), Error> {
+    const WORKFLOW: &str = "only the workflow's methods (announcements, applications, data requests, quality issues, evaluations) are open to";
     match (p.role, access) {
-        (Role::BureauAdmin, _) | (Role::Supervisor, Access::Read) => Ok(()),
+        (_, Access::Workflow) | (Role::BureauAdmin, _) | (Role::Supervisor, Access::Read) => Ok(()),
         (Role::Supervisor, Access::Write) => Err(Error::Denied(
             "the supervisory authority has read-only access to the admin service; ask a bureau admin to make this change".into(),
         )),
-        (Role::UnitAnalyst, _) => Err(Error::Denied(
-            "the admin service is for the bureau and the supervisory authority; analysts query through Arrow Flight SQL".into(),
-        )),
-        (Role::Provider, _) => Err(Error::Denied(
-            "the admin service is for the bureau and the supervisory authority; data providers cannot use it".into(),
-        )),
+        (Role::UnitAnalyst, _) => Err(Error::Denied(format!(
+            "this method is for the bureau and the supervisory authority; {WORKFLOW} analysts, who query through Arrow Flight SQL"
+        ))),
+        (Role::Provider, _) => Err(Error::Denied(format!("this method is for the bureau and the supervisory authority; {WORKFLOW} data providers"))),
+        (Role::Expert, _) => Err(Error::Denied(format!("this method is for the bureau and the supervisory authority; {WORKFLOW} experts"))),
+        (Role::Applicant, _) => Err(Error::Denied(format!("this method is for the bureau and the supervisory authority; {WORKFLOW} applicants"))),
     }
 }
 
@@ -353,6 +364,110 @@ impl Admin for AdminService {
         })
         .await
     }
+
+    async fn publish_announcement(&self, request: Request<pb::PublishAnnouncementRequest>) -> Result<Response<pb::Announcement>, Status> {
+        workflow::publish_announcement(self, request).await
+    }
+
+    async fn list_announcements(&self, request: Request<pb::ListAnnouncementsRequest>) -> Result<Response<pb::ListAnnouncementsResponse>, Status> {
+        workflow::list_announcements(self, request).await
+    }
+
+    async fn close_announcement(&self, request: Request<pb::CloseAnnouncementRequest>) -> Result<Response<pb::Announcement>, Status> {
+        workflow::close_announcement(self, request).await
+    }
+
+    async fn submit_application(&self, request: Request<pb::SubmitApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::submit_application(self, request).await
+    }
+
+    async fn withdraw_application(&self, request: Request<pb::WithdrawApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::withdraw_application(self, request).await
+    }
+
+    async fn review_qualification(&self, request: Request<pb::ReviewQualificationRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::review_qualification(self, request).await
+    }
+
+    async fn record_expert_opinion(&self, request: Request<pb::RecordExpertOpinionRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::record_expert_opinion(self, request).await
+    }
+
+    async fn decide_application(&self, request: Request<pb::DecideApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::decide_application(self, request).await
+    }
+
+    async fn sign_agreement(&self, request: Request<pb::SignAgreementRequest>) -> Result<Response<pb::Agreement>, Status> {
+        workflow::sign_agreement(self, request).await
+    }
+
+    async fn get_application(&self, request: Request<pb::GetApplicationRequest>) -> Result<Response<pb::Application>, Status> {
+        workflow::get_application(self, request).await
+    }
+
+    async fn list_applications(&self, request: Request<pb::ListApplicationsRequest>) -> Result<Response<pb::ListApplicationsResponse>, Status> {
+        workflow::list_applications(self, request).await
+    }
+
+    async fn submit_data_request(&self, request: Request<pb::SubmitDataRequestRequest>) -> Result<Response<pb::DataRequest>, Status> {
+        workflow::submit_data_request(self, request).await
+    }
+
+    async fn review_data_request(&self, request: Request<pb::ReviewDataRequestRequest>) -> Result<Response<pb::DataRequest>, Status> {
+        workflow::review_data_request(self, request).await
+    }
+
+    async fn grant_data_request(&self, request: Request<pb::GrantDataRequestRequest>) -> Result<Response<pb::AuthorizationView>, Status> {
+        workflow::grant_data_request(self, request).await
+    }
+
+    async fn withdraw_data_request(&self, request: Request<pb::WithdrawDataRequestRequest>) -> Result<Response<pb::DataRequest>, Status> {
+        workflow::withdraw_data_request(self, request).await
+    }
+
+    async fn get_data_request(&self, request: Request<pb::GetDataRequestRequest>) -> Result<Response<pb::DataRequest>, Status> {
+        workflow::get_data_request(self, request).await
+    }
+
+    async fn list_data_requests(&self, request: Request<pb::ListDataRequestsRequest>) -> Result<Response<pb::ListDataRequestsResponse>, Status> {
+        workflow::list_data_requests(self, request).await
+    }
+
+    async fn file_issue(&self, request: Request<pb::FileIssueRequest>) -> Result<Response<pb::Issue>, Status> {
+        workflow::file_issue(self, request).await
+    }
+
+    async fn route_issue(&self, request: Request<pb::RouteIssueRequest>) -> Result<Response<pb::Issue>, Status> {
+        workflow::route_issue(self, request).await
+    }
+
+    async fn answer_issue(&self, request: Request<pb::AnswerIssueRequest>) -> Result<Response<pb::Issue>, Status> {
+        workflow::answer_issue(self, request).await
+    }
+
+    async fn update_issue(&self, request: Request<pb::UpdateIssueRequest>) -> Result<Response<pb::Issue>, Status> {
+        workflow::update_issue(self, request).await
+    }
+
+    async fn list_issues(&self, request: Request<pb::ListIssuesRequest>) -> Result<Response<pb::ListIssuesResponse>, Status> {
+        workflow::list_issues(self, request).await
+    }
+
+    async fn record_evaluation(&self, request: Request<pb::RecordEvaluationRequest>) -> Result<Response<pb::Evaluation>, Status> {
+        workflow::record_evaluation(self, request).await
+    }
+
+    async fn report_rectification(&self, request: Request<pb::ReportRectificationRequest>) -> Result<Response<pb::Evaluation>, Status> {
+        workflow::report_rectification(self, request).await
+    }
+
+    async fn accept_rectification(&self, request: Request<pb::AcceptRectificationRequest>) -> Result<Response<pb::Evaluation>, Status> {
+        workflow::accept_rectification(self, request).await
+    }
+
+    async fn list_evaluations(&self, request: Request<pb::ListEvaluationsRequest>) -> Result<Response<pb::ListEvaluationsResponse>, Status> {
+        workflow::list_evaluations(self, request).await
+    }
 }
 
 /// Checks the manifest's declarations against the Parquet data at `location` (on the
@@ -384,11 +499,18 @@ mod tests {
     }
 
     #[test]
-    fn the_gate_lets_the_bureau_do_everything_supervisors_read_and_no_one_else_in() {
+    fn the_gate_lets_the_bureau_do_everything_supervisors_read_and_everyone_into_the_workflow() {
         for access in [Access::Read, Access::Write] {
             assert!(gate(&principal(Role::BureauAdmin), access).is_ok());
-            assert!(matches!(gate(&principal(Role::UnitAnalyst), access), Err(Error::Denied(_))));
-            assert!(matches!(gate(&principal(Role::Provider), access), Err(Error::Denied(_))));
+            for role in [Role::UnitAnalyst, Role::Provider, Role::Expert, Role::Applicant] {
+                match gate(&principal(role), access) {
+                    Err(Error::Denied(m)) => assert!(m.contains("workflow's methods"), "says what is open to them: {m}"),
+                    other => panic!("expected a refusal of {role}, got {other:?}"),
+                }
+            }
+        }
+        for role in Role::ALL {
+            assert!(gate(&principal(role), Access::Workflow).is_ok(), "governance decides for {role}");
         }
         assert!(gate(&principal(Role::Supervisor), Access::Read).is_ok());
         match gate(&principal(Role::Supervisor), Access::Write) {

@@ -5,7 +5,10 @@
 //! `--credentials` file that `shuyu demo` writes; the token is `--token` (or `SHUYU_TOKEN`,
 //! never shown by `--help`), else that file's `bureau_token`. Replies print as aligned
 //! tables or, with `--output json`, as JSON. The server decides what the caller may do:
-//! supervisors may run the read-only verbs (list, show, audit, report), analysts none.
+//! supervisors may run the read-only verbs (list, show, audit, report); analysts,
+//! providers' staff, experts and applicants only the workflow's verbs (announcement,
+//! application, request, quality, evaluation: [`crate::cli::workflow`]), each with their
+//! own token.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,7 @@ use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint};
 
 pub use crate::cli::admin_args::*;
 use crate::cli::table::render_reply;
+use crate::cli::workflow;
 use crate::output::Format;
 use crate::Error;
 
@@ -30,7 +34,8 @@ pub struct AdminArgs {
     /// credentials.json of `shuyu demo`: its flight_sql_uri and bureau_token are the defaults.
     #[arg(long, global = true)]
     pub credentials: Option<PathBuf>,
-    /// Bearer token of a bureau admin or supervisor.
+    /// Bearer token of the caller (a bureau admin or supervisor; for the workflow's verbs,
+    /// also an analyst, a provider's staff, an expert or an applicant).
     #[arg(long, env = "SHUYU_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// PEM file of the CA that signed the server's certificate (TLS endpoints).
@@ -59,7 +64,7 @@ pub async fn run(args: AdminArgs) -> Result<(), Error> {
         Error::Usage("name the server: --endpoint grpc://HOST:PORT, SHUYU_ENDPOINT, or --credentials credentials.json".into())
     })?;
     let token = args.token.clone().or_else(|| credentials.as_ref().and_then(|c| c.bureau_token.clone())).ok_or_else(|| {
-        Error::Usage("give a bureau admin's or supervisor's token: --token, SHUYU_TOKEN, or --credentials credentials.json".into())
+        Error::Usage("give the caller's token (the bureau's, or your own for the workflow's verbs): --token, SHUYU_TOKEN, or --credentials credentials.json".into())
     })?;
     let mut client = Client::connect(&endpoint, &token, args.ca_cert.as_deref()).await?;
     let out = dispatch(&mut client, args.resource, args.output).await?;
@@ -73,8 +78,9 @@ fn read_credentials(path: &Path) -> Result<Credentials, Error> {
 }
 
 /// The admin client with the caller's token on every call.
-struct Client {
-    inner: AdminClient<Channel>,
+pub(crate) struct Client {
+    /// The generated client.
+    pub(crate) inner: AdminClient<Channel>,
     bearer: MetadataValue<tonic::metadata::Ascii>,
 }
 
@@ -99,7 +105,8 @@ impl Client {
         Ok(Client { inner: AdminClient::new(channel), bearer })
     }
 
-    fn request<T>(&self, message: T) -> tonic::Request<T> {
+    /// A request carrying the caller's token.
+    pub(crate) fn request<T>(&self, message: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(message);
         r.metadata_mut().insert("authorization", self.bearer.clone());
         r
@@ -128,7 +135,32 @@ pub fn granted_dataset(text: &str) -> Result<pb::GrantedDataset, Error> {
     Ok(pb::GrantedDataset { dataset: name.trim().to_string(), columns })
 }
 
-fn show<T: Serialize>(reply: tonic::Response<T>, format: Format) -> Result<String, Error> {
+/// The terms flags (those of `authorization grant`) as the grant's message, for `unit`
+/// (0 for an agreement's or a data request's terms, which name no unit).
+pub fn terms_request(t: Terms, unit: i64) -> Result<pb::GrantAuthorizationRequest, Error> {
+    let datasets = t.datasets.iter().map(|d| granted_dataset(d)).collect::<Result<Vec<_>, _>>()?;
+    Ok(pb::GrantAuthorizationRequest {
+        unit,
+        scenario: t.scenario,
+        purpose: t.purpose,
+        partners: t.partners,
+        datasets,
+        term_start: t.term_start.unwrap_or_default(),
+        term_end: t.term_end,
+        rights: t.rights,
+        price_cents: t.price_cents,
+        privacy: t.privacy,
+        delta: t.delta,
+        budget_total: t.total,
+        per_query_cap: t.cap,
+        per_query_default: t.default,
+        export_policy: t.export_policy,
+        delta_total: t.delta_total,
+    })
+}
+
+/// Renders a reply in `format`.
+pub(crate) fn show<T: Serialize>(reply: tonic::Response<T>, format: Format) -> Result<String, Error> {
     render_reply(reply.get_ref(), format)
 }
 
@@ -174,28 +206,7 @@ async fn dispatch(c: &mut Client, resource: Resource, f: Format) -> Result<Strin
         Resource::Authorization(cmd) => match cmd {
             AuthorizationCmd::Grant(g) => {
                 let g = *g;
-                let datasets = g.datasets.iter().map(|d| granted_dataset(d)).collect::<Result<Vec<_>, _>>()?;
-                call!(
-                    grant_authorization,
-                    pb::GrantAuthorizationRequest {
-                        unit: g.unit,
-                        scenario: g.scenario,
-                        purpose: g.purpose,
-                        partners: g.partners,
-                        datasets,
-                        term_start: g.term_start.unwrap_or_default(),
-                        term_end: g.term_end,
-                        rights: g.rights,
-                        price_cents: g.price_cents,
-                        privacy: g.privacy,
-                        delta: g.delta,
-                        budget_total: g.total,
-                        per_query_cap: g.cap,
-                        per_query_default: g.default,
-                        export_policy: g.export_policy,
-                        delta_total: g.delta_total,
-                    }
-                )
+                call!(grant_authorization, terms_request(g.terms, g.unit)?)
             }
             AuthorizationCmd::List { unit } => call!(list_authorizations, pb::ListAuthorizationsRequest { unit }),
             AuthorizationCmd::Show { id } => call!(get_authorization, pb::GetAuthorizationRequest { id }),
@@ -228,6 +239,11 @@ async fn dispatch(c: &mut Client, resource: Resource, f: Format) -> Result<Strin
             }
             AuditCmd::Verify => call!(verify_audit, pb::VerifyAuditRequest {}),
         },
+        Resource::Announcement(cmd) => workflow::announcement(c, cmd, f).await,
+        Resource::Application(cmd) => workflow::application(c, cmd, f).await,
+        Resource::Request(cmd) => workflow::request(c, cmd, f).await,
+        Resource::Quality(cmd) => workflow::quality(c, cmd, f).await,
+        Resource::Evaluation(cmd) => workflow::evaluation(c, cmd, f).await,
         Resource::Report(ReportCmd::Unit { id, from, to }) => {
             let request = c.request(pb::UnitReportRequest { unit: id, from, to: to.unwrap_or_default() });
             let report = c.inner.unit_report(request).await.map_err(Error::Remote)?.into_inner();

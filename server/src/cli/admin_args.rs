@@ -1,9 +1,11 @@
 //! The resources and verbs of `shuyu admin` (clap definitions); [`super::admin`] connects
-//! and makes the calls.
+//! and makes the calls. The authorization workflow's verbs are in [`super::workflow_args`].
 
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+
+pub use super::workflow_args::*;
 
 /// The resources the admin service manages.
 #[derive(Subcommand, Debug)]
@@ -41,6 +43,21 @@ pub enum Resource {
     /// Operation reports.
     #[command(subcommand)]
     Report(ReportCmd),
+    /// Calls for applications (the authorization workflow, Art. 9(1)).
+    #[command(subcommand)]
+    Announcement(AnnouncementCmd),
+    /// Applications, their qualification review, expert opinions, decision and agreement.
+    #[command(subcommand)]
+    Application(ApplicationCmd),
+    /// A unit's data requests for new scenarios, approved by the bureau and the providers.
+    #[command(subcommand)]
+    Request(RequestCmd),
+    /// Data-quality issues: filed by units, routed by the bureau, answered by providers.
+    #[command(subcommand)]
+    Quality(QualityCmd),
+    /// Yearly evaluations of units and their rectifications.
+    #[command(subcommand)]
+    Evaluation(EvaluationCmd),
 }
 
 /// `shuyu admin dataset …`
@@ -112,7 +129,7 @@ pub enum PersonCmd {
         /// Resident ID number (kept only as a salted hash).
         #[arg(long)]
         id_number: String,
-        /// bureau_admin, supervisor, unit_analyst or provider.
+        /// bureau_admin, supervisor, unit_analyst, provider, expert or applicant.
         #[arg(long)]
         role: String,
         /// The unit of an analyst.
@@ -189,12 +206,20 @@ pub enum AuthorizationCmd {
     Revoke(Change),
 }
 
-/// The terms of a new authorization.
+/// A new authorization: its unit and terms.
 #[derive(Args, Debug)]
 pub struct Grant {
     /// The unit.
     #[arg(long)]
     pub unit: i64,
+    /// The terms.
+    #[command(flatten)]
+    pub terms: Terms,
+}
+
+/// The terms of an authorization, an agreement or a data request.
+#[derive(Args, Debug)]
+pub struct Terms {
     /// Scenario name.
     #[arg(long)]
     pub scenario: String,

@@ -11,16 +11,23 @@
 //!    noised, committed to the budget ledger and audited. Refusals are shown with reasons.
 //!    `beilin-jobs` exports under review: its results are held for the bureau, which
 //!    approves one; the analyst then fetches it. A dev query runs on the masked samples.
-//! 4. Verifies the audit chain and the ledger, and writes `DIR/credentials.json`.
-//! 5. Unless `--no-serve`: serves Arrow Flight SQL on `--listen` until Ctrl-C, with the
-//!    bound address in `credentials.json` (`flight_sql_uri`).
+//! 4. Walks the authorization workflow once ([`workflow`]): announcement, application,
+//!    reviews, agreement (a third unit, `nanhu-mobility`), a data request approved by the
+//!    bureau and the providers, the grant; the new unit queries under it.
+//! 5. Verifies the audit chain and the ledger, and writes `DIR/credentials.json`
+//!    ([`credentials`]).
+//! 6. Unless `--no-serve`: serves Arrow Flight SQL on `--listen` and the web console on
+//!    `--console-listen` until Ctrl-C, with the bound addresses in `credentials.json`
+//!    (`flight_sql_uri`, `console_url`) and each demo person's console sign-in.
+
+pub mod credentials;
+pub mod workflow;
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use chrono::Duration as ChronoDuration;
-use serde_json::json;
 use shuyu_datasets::generate::{ensure_generated, GenerateOptions};
 use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::{
@@ -35,16 +42,16 @@ use crate::output::{render, Format};
 use shuyu_runtime::Runtime;
 use crate::{server, Error, DEFAULT_SEED};
 
-fn token_ttl() -> ChronoDuration {
+pub(crate) fn token_ttl() -> ChronoDuration {
     ChronoDuration::days(90)
 }
 
-fn credit_code(body17: &str) -> Result<String, Error> {
+pub(crate) fn credit_code(body17: &str) -> Result<String, Error> {
     let check = credit_code_check_char(body17).ok_or_else(|| Error::Internal(format!("demo credit code {body17} is malformed")))?;
     Ok(format!("{body17}{check}"))
 }
 
-fn id_number(body17: &str) -> Result<String, Error> {
+pub(crate) fn id_number(body17: &str) -> Result<String, Error> {
     let check = id_number_check_char(body17).ok_or_else(|| Error::Internal(format!("demo ID number {body17} is malformed")))?;
     Ok(format!("{body17}{check}"))
 }
@@ -88,6 +95,8 @@ pub struct DemoOptions {
     pub format: Format,
     /// Serve Flight SQL on this address after the script (`None`: stop after it).
     pub listen: Option<SocketAddr>,
+    /// Serve the web console on this address after the script (`None`: no console).
+    pub console_listen: Option<SocketAddr>,
     /// Job limits of the runtime.
     pub limits: Limits,
 }
@@ -174,6 +183,9 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     if let Some(c) = &serve_config {
         // Refused before the script rather than after it.
         server::check_transport(c.listen, c)?;
+        if let Some(console) = opts.console_listen {
+            server::check_console_transport(console, c)?;
+        }
     }
     std::fs::create_dir_all(data_dir).map_err(Error::io("creating the data directory"))?;
     let datasets = data_dir.join("datasets");
@@ -283,59 +295,62 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     let dev = runtime.query_dev(&health_unit.analyst, health_unit.authorization, dev_sql).await?;
     println!("{}", render(&dev.batches, format));
 
+    let walk = workflow::walk(&domain)?;
+    let sql = "SELECT district, COUNT(*) AS residents, AVG(age) AS avg_age FROM residents GROUP BY district ORDER BY district";
+    println!("\n== {} queries under its new authorization {}\n> {sql}", walk.unit_name, walk.granted);
+    let o = runtime.query(&walk.analyst, walk.granted, sql, None).await?;
+    println!("{}", render(&o.result.batches, format));
+    println!("   spent {:.4} {}; budget left {:.4} of {:.4}", o.result.cost, o.budget.kind.unit_name(), o.budget.remaining.as_f64(), o.budget.total.as_f64());
+
     let audit = store.verify_audit()?;
     let ledger = store.verify_ledger()?;
     println!("\n== audit chain: {audit:?}\n== ledger: {ledger:?}");
-    match serve_config {
-        None => {
-            write_credentials(data_dir, &domain, None)?;
-            Ok(())
+    let mut served = credentials::Addresses::default();
+    let Some(config) = serve_config else {
+        return credentials::write(data_dir, &domain, &walk, &served);
+    };
+    let listener = server::bind(config.listen).await?;
+    let bound = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
+    served.flight_sql_uri = Some(server::flight_sql_uri(bound));
+    let console = match opts.console_listen {
+        Some(addr) => {
+            let l = server::bind(addr).await?;
+            served.console_url = Some(format!("http://{}/console/", l.local_addr().map_err(Error::io("reading the console's address"))?));
+            Some(l)
         }
-        Some(config) => {
-            let listener = server::bind(config.listen).await?;
-            let bound = listener.local_addr().map_err(Error::io("reading the listener's address"))?;
-            let uri = server::flight_sql_uri(bound);
-            write_credentials(data_dir, &domain, Some(&uri))?;
-            println!("\n== Arrow Flight SQL on {uri} (Ctrl-C stops); connect with an analyst token from credentials.json");
-            println!(
-                "== the bureau administers it on the same port: shuyu admin --credentials {} unit list",
-                data_dir.join("credentials.json").display()
-            );
-            server::run(listener, store, &config, server::shutdown_signal()).await
-        }
-    }
+        None => None,
+    };
+    credentials::write(data_dir, &domain, &walk, &served)?;
+    let shown = |o: &Option<String>| o.clone().unwrap_or_default();
+    println!("\n== Arrow Flight SQL on {} (Ctrl-C stops); connect with an analyst token from credentials.json", shown(&served.flight_sql_uri));
+    println!(
+        "== the bureau administers it on the same port: shuyu admin --credentials {} unit list",
+        data_dir.join("credentials.json").display()
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        server::shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    tokio::spawn(crate::deadlines::enforce_every(store.clone(), crate::deadlines::PERIOD, until_stopped(stopped.clone())));
+    let Some(console) = console else {
+        return server::run(listener, store, &config, until_stopped(stopped)).await;
+    };
+    println!(
+        "== web console on {}: sign in with a token from credentials.json (`console_sign_ins`)",
+        shown(&served.console_url)
+    );
+    let options = crate::console::ConsoleOptions::default();
+    let (grpc, web) = tokio::join!(
+        server::run(listener, store.clone(), &config, until_stopped(stopped.clone())),
+        crate::console::serve(console, store, options, until_stopped(stopped)),
+    );
+    grpc.and(web)
 }
 
-/// Writes `DIR/credentials.json` (mode 0600, replaced atomically so a reader never sees it
-/// half written).
-fn write_credentials(data_dir: &Path, domain: &DemoDomain, uri: Option<&str>) -> Result<(), Error> {
-    let units: Vec<_> = domain
-        .units
-        .iter()
-        .map(|u| json!({ "unit": u.name, "authorization": u.authorization.0.to_string(), "analyst_token": u.token }))
-        .collect();
-    let cred = json!({ "flight_sql_uri": uri, "bureau_token": domain.bureau_token, "units": units });
-    let text = serde_json::to_string_pretty(&cred).map_err(|e| Error::Internal(format!("credentials: {e}")))?;
-    let path = data_dir.join("credentials.json");
-    let tmp = data_dir.join("credentials.json.tmp");
-    write_secret(&tmp, &text).map_err(Error::io("writing credentials.json"))?;
-    std::fs::rename(&tmp, &path).map_err(Error::io("writing credentials.json"))?;
-    println!("== credentials (file mode 0600): {}", path.display());
-    Ok(())
-}
-
-fn cols(c: &[&str]) -> Vec<String> {
+pub(crate) fn cols(c: &[&str]) -> Vec<String> {
     c.iter().map(|s| s.to_string()).collect()
-}
-
-fn write_secret(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    let mut f = o.open(path)?;
-    f.write_all(text.as_bytes())
 }
