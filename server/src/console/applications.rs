@@ -14,7 +14,7 @@ use shuyu_governance::{Application, ApplicationId, ApplicationStatus};
 use super::forms::Fields;
 use super::layout::{respond, see_other, time, Ctx, Flash, NoticeQuery};
 use super::security::Posted;
-use super::terms::{self, Terms};
+use super::terms;
 use super::App;
 use crate::offload::store_call;
 use crate::Error;
@@ -213,7 +213,7 @@ pub async fn decision(State(app): State<App>, Path(id): Path<i64>, posted: Poste
 pub async fn agreement(State(app): State<App>, Path(id): Path<i64>, posted: Posted) -> Response {
     let p = posted.ctx.principal();
     let outcome = async {
-        let terms = Terms::read(&posted.form, app.store.now())?.agreement();
+        let terms = terms::read(&posted.form, app.store.now())?;
         store_call(&app.store, move |s| s.sign_agreement(&p, ApplicationId(id), &terms)).await.map(|_| ())
     }
     .await;

@@ -13,7 +13,7 @@ use shuyu_governance::{DataRequest, DataRequestId, RequestStatus};
 use super::forms::Fields;
 use super::layout::{respond, see_other, time, Ctx, Flash, NoticeQuery};
 use super::security::Posted;
-use super::terms::{self, Terms};
+use super::terms;
 use super::App;
 use crate::offload::store_call;
 use crate::Error;
@@ -169,7 +169,7 @@ pub async fn new_form(ctx: Ctx) -> Response {
 pub async fn submit(State(app): State<App>, posted: Posted) -> Response {
     let p = posted.ctx.principal();
     let outcome = async {
-        let new = Terms::read(&posted.form, app.store.now())?.request();
+        let new = terms::read(&posted.form, app.store.now())?;
         store_call(&app.store, move |s| s.submit_data_request(&p, &new)).await
     }
     .await;

@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use maud::{html, Markup};
-use shuyu_governance::{AgreementTerms, BudgetTerms, ExportPolicy, GrantedDataset, Mode, NewDataRequest, PrivacyTerms, Right};
+use shuyu_governance::{BudgetTerms, ExportPolicy, GrantedDataset, Mode, PrivacyTerms, Right, ScenarioTerms};
 use shuyu_privacy::PrivacyDefinition;
 
 use super::forms::{split_list, Fields};
@@ -15,31 +15,6 @@ use crate::Error;
 
 /// Longest term a form may ask for, in days (ten years).
 const MAX_TERM_DAYS: i64 = 3660;
-
-/// Terms read from a form.
-#[derive(Debug, Clone)]
-pub struct Terms {
-    /// Scenario name.
-    pub scenario: String,
-    /// Purpose.
-    pub purpose: String,
-    /// Partners.
-    pub partners: Vec<String>,
-    /// Datasets and columns.
-    pub datasets: Vec<GrantedDataset>,
-    /// Term start (now).
-    pub term_start: DateTime<Utc>,
-    /// Term end.
-    pub term_end: DateTime<Utc>,
-    /// Rights.
-    pub rights: Vec<Right>,
-    /// Privacy terms.
-    pub privacy: PrivacyTerms,
-    /// Budget.
-    pub budget: BudgetTerms,
-    /// Export policy.
-    pub export_policy: ExportPolicy,
-}
 
 /// `dataset: col1, col2` lines.
 pub fn parse_datasets(text: &str) -> Result<Vec<GrantedDataset>, Error> {
@@ -56,78 +31,44 @@ pub fn parse_datasets(text: &str) -> Result<Vec<GrantedDataset>, Error> {
         .collect()
 }
 
-impl Terms {
-    /// Reads the terms of `f`, starting now.
-    pub fn read(f: &Fields, now: DateTime<Utc>) -> Result<Terms, Error> {
-        let days: i64 = f.number("term_days")?;
-        if !(1..=MAX_TERM_DAYS).contains(&days) {
-            return Err(Error::Usage(format!("field term_days: enter 1 to {MAX_TERM_DAYS} days")));
-        }
-        let kind = match f.choice("privacy", &["zcdp", "pure_dp"])? {
-            "zcdp" => PrivacyDefinition::Zcdp,
-            _ => PrivacyDefinition::PureDp,
-        };
-        let export_policy = match f.choice("export_policy", &["automatic", "review"])? {
-            "automatic" => ExportPolicy::Automatic,
-            _ => ExportPolicy::Review,
-        };
-        let rights = f
-            .all("rights")
-            .into_iter()
-            .map(|r| Right::parse(r).ok_or_else(|| Error::Usage("field rights: processing_use or product_operation".into())))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Terms {
-            scenario: f.text("scenario"),
-            purpose: f.text("purpose"),
-            partners: f.list("partners"),
-            datasets: parse_datasets(&f.text("datasets"))?,
-            term_start: now,
-            term_end: now + Duration::days(days),
-            rights: if rights.is_empty() { vec![Right::ProcessingUse] } else { rights },
-            privacy: PrivacyTerms { kind, delta: f.optional_number("delta")?.unwrap_or(0.0) },
-            budget: BudgetTerms {
-                total: f.number("total")?,
-                per_query_cap: f.number("per_query_cap")?,
-                per_query_default: f.number("per_query_default")?,
-                delta_total: None,
-            },
-            export_policy,
-        })
+/// Reads the terms of `f`, starting now and free of charge: a unit's data request and the
+/// bureau's agreement take the same terms.
+pub fn read(f: &Fields, now: DateTime<Utc>) -> Result<ScenarioTerms, Error> {
+    let days: i64 = f.number("term_days")?;
+    if !(1..=MAX_TERM_DAYS).contains(&days) {
+        return Err(Error::Usage(format!("field term_days: enter 1 to {MAX_TERM_DAYS} days")));
     }
-
-    /// As a unit's data request (free of charge).
-    pub fn request(self) -> NewDataRequest {
-        NewDataRequest {
-            scenario: self.scenario,
-            purpose: self.purpose,
-            partners: self.partners,
-            datasets: self.datasets,
-            term_start: self.term_start,
-            term_end: self.term_end,
-            rights: self.rights,
-            mode: Mode::Free,
-            privacy: self.privacy,
-            budget: self.budget,
-            export_policy: self.export_policy,
-        }
-    }
-
-    /// As the terms of an agreement (free of charge).
-    pub fn agreement(self) -> AgreementTerms {
-        AgreementTerms {
-            scenario: self.scenario,
-            purpose: self.purpose,
-            partners: self.partners,
-            datasets: self.datasets,
-            term_start: self.term_start,
-            term_end: self.term_end,
-            rights: self.rights,
-            mode: Mode::Free,
-            privacy: self.privacy,
-            budget: self.budget,
-            export_policy: self.export_policy,
-        }
-    }
+    let kind = match f.choice("privacy", &["zcdp", "pure_dp"])? {
+        "zcdp" => PrivacyDefinition::Zcdp,
+        _ => PrivacyDefinition::PureDp,
+    };
+    let export_policy = match f.choice("export_policy", &["automatic", "review"])? {
+        "automatic" => ExportPolicy::Automatic,
+        _ => ExportPolicy::Review,
+    };
+    let rights = f
+        .all("rights")
+        .into_iter()
+        .map(|r| Right::parse(r).ok_or_else(|| Error::Usage("field rights: processing_use or product_operation".into())))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ScenarioTerms {
+        scenario: f.text("scenario"),
+        purpose: f.text("purpose"),
+        partners: f.list("partners"),
+        datasets: parse_datasets(&f.text("datasets"))?,
+        term_start: now,
+        term_end: now + Duration::days(days),
+        rights: if rights.is_empty() { vec![Right::ProcessingUse] } else { rights },
+        mode: Mode::Free,
+        privacy: PrivacyTerms { kind, delta: f.optional_number("delta")?.unwrap_or(0.0) },
+        budget: BudgetTerms {
+            total: f.number("total")?,
+            per_query_cap: f.number("per_query_cap")?,
+            per_query_default: f.number("per_query_default")?,
+            delta_total: None,
+        },
+        export_policy,
+    })
 }
 
 /// The fields of the terms, prefilled with what was posted (after a refusal) or defaults.
@@ -166,7 +107,7 @@ pub fn fields(kept: Option<&Fields>, scenario: &str, purpose: &str) -> Markup {
 }
 
 /// The terms as a definition list.
-pub fn show(t: &NewDataRequest) -> Markup {
+pub fn show(t: &ScenarioTerms) -> Markup {
     html! {
         dl class="terms" {
             dt { "Scenario" } dd class="scenario" { (t.scenario) }

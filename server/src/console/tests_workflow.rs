@@ -128,6 +128,31 @@ async fn a_data_request_goes_from_the_portal_through_both_reviews_to_a_grant() {
     assert_eq!(granted.iter().map(|a| a.scenario.as_str()).collect::<Vec<_>>(), vec!["ageing"]);
     let body = text(send(&app, request("GET", "/console/portal", Some(&cookie), "")).await).await;
     assert!(body.contains("<meter"), "the portal shows the new authorization's gauge");
+
+    // Quality issues from the portal: filed by the unit, routed by the bureau with a
+    // deadline, answered by the dataset's provider; the supervisor only reads.
+    let issue = form(&[("csrf", &csrf), ("dataset", "households"), ("title", "ages above 120"), ("description", "some rows look mistyped")]);
+    let r = send(&app, request("POST", "/console/portal/quality/new", Some(&cookie), &issue)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", text(r).await);
+    let issues = store.issues(&a).expect("issues");
+    assert_eq!(issues.len(), 1);
+    let id = issues[0].id.0;
+    assert_eq!(issues[0].provider, "civil_affairs_bureau", "routed to the dataset's provider");
+    let deadline = (store.now() + chrono::Duration::days(14)).format("%Y-%m-%d").to_string();
+    let route = |csrf: &str| form(&[("csrf", csrf), ("deadline", &deadline)]);
+    let r = send(&app, request("POST", &format!("/console/quality/{id}/route"), Some(&sup), &route(&sup_csrf))).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a supervisor cannot route");
+    let r = send(&app, request("POST", &format!("/console/quality/{id}/route"), Some(&bureau), &route(&bureau_csrf))).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let answer = form(&[("csrf", &prov_csrf), ("answer", "fixed at the source")]);
+    let r = send(&app, request("POST", &format!("/console/quality/{id}/answer"), Some(&prov), &answer)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let issue = store.issues(&a).expect("issues").remove(0);
+    assert_eq!(issue.status, shuyu_governance::IssueStatus::Resolved);
+    assert_eq!(issue.resolution.as_deref(), Some("fixed at the source"));
+    assert!(issue.deadline.is_some() && !issue.overdue);
+    let body = text(send(&app, request("GET", "/console/quality", Some(&cookie), "")).await).await;
+    assert!(body.contains("fixed at the source"), "the unit sees the provider's answer");
 }
 
 #[tokio::test]
