@@ -17,9 +17,11 @@ use shuyu_planner::{calibrate, plan_query, strip_explain_privacy, PlanOptions, Q
 use crate::assemble;
 use crate::calibrator::OpenDpCalibrator;
 use crate::error::{ComputeError, Result};
+use crate::inner::InnerEngine;
 use crate::metadata::annotate;
 
-/// Runs a logical plan in the scope's context and collects its batches.
+/// Runs a logical plan in the scope's context and collects its batches (the post-processing
+/// plan, which reads released values only).
 async fn collect(ctx: &datafusion::prelude::SessionContext, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Vec<RecordBatch>> {
     ctx.execute_logical_plan(plan.clone())
         .await
@@ -70,12 +72,14 @@ pub struct PrivateSession {
     unclustered: Arc<Mutex<HashSet<Vec<String>>>>,
     /// Whether exact inner results are reused from the scope's cache.
     reuse: bool,
+    /// Where inner plans run.
+    engine: InnerEngine,
 }
 
 impl PrivateSession {
     /// A session over `scope` with default options.
     pub fn new(scope: Scope) -> Self {
-        PrivateSession { scope, options: PlanOptions::default(), unclustered: Arc::default(), reuse: true }
+        PrivateSession { scope, options: PlanOptions::default(), unclustered: Arc::default(), reuse: true, engine: InnerEngine::Local }
     }
 
     /// Sets the planner options (tests use deterministic bounding).
@@ -89,6 +93,17 @@ impl PrivateSession {
     pub fn with_exact_reuse(mut self, reuse: bool) -> Self {
         self.reuse = reuse;
         self
+    }
+
+    /// Runs inner plans on `engine` (default: [`InnerEngine::Local`]).
+    pub fn with_engine(mut self, engine: InnerEngine) -> Self {
+        self.engine = engine;
+        self
+    }
+
+    /// Where inner plans run.
+    pub fn engine(&self) -> &InnerEngine {
+        &self.engine
     }
 
     /// Table sets found not clustered by unit (their bounding ran as hash aggregation).
@@ -145,35 +160,33 @@ impl PrivateSession {
     async fn run_cached(&self, ctx: &datafusion::prelude::SessionContext, plan: &datafusion::logical_expr::LogicalPlan) -> Result<Arc<Vec<RecordBatch>>> {
         let cache = crate::exact_cache::of(self.scope.catalog());
         if !self.reuse {
-            return Ok(Arc::new(collect(ctx, plan).await?));
+            return Ok(Arc::new(self.engine.collect(ctx, plan).await?));
         }
         if let Some(hit) = cache.get(plan) {
             return Ok(hit);
         }
-        let batches = Arc::new(collect(ctx, plan).await?);
+        let batches = Arc::new(self.engine.collect(ctx, plan).await?);
         cache.put(plan, batches.clone());
         Ok(batches)
     }
 
     async fn run_uncached(&self, ctx: &datafusion::prelude::SessionContext, release: &shuyu_planner::plan::Release) -> Result<Vec<RecordBatch>> {
-        let Some(fallback) = &release.fallback else { return collect(ctx, &release.plan).await };
+        let engine = &self.engine;
+        let Some(fallback) = &release.fallback else { return engine.collect(ctx, &release.plan).await };
         let known = self.unclustered.lock().map(|s| s.contains(&release.tables)).unwrap_or(false);
         if known {
-            return collect(ctx, fallback).await;
+            return engine.collect(ctx, fallback).await;
         }
-        match ctx.execute_logical_plan(release.plan.clone()).await {
-            Ok(df) => match df.collect().await {
-                Ok(b) => Ok(b),
-                Err(e) if is_not_clustered(&e) => {
-                    tracing::debug!(tables = ?release.tables, "input not clustered by unit; bounding with hash aggregation");
-                    if let Ok(mut s) = self.unclustered.lock() {
-                        s.insert(release.tables.clone());
-                    }
-                    collect(ctx, fallback).await
+        match engine.try_collect(ctx, &release.plan).await {
+            Ok(b) => Ok(b),
+            Err(e) if is_not_clustered(&e) => {
+                tracing::debug!(tables = ?release.tables, engine = engine.name(), "input not clustered by unit; bounding with hash aggregation");
+                if let Ok(mut s) = self.unclustered.lock() {
+                    s.insert(release.tables.clone());
                 }
-                Err(e) => Err(ComputeError::from_execution(e)),
-            },
-            Err(e) => Err(ComputeError::from_execution(e)),
+                engine.collect(ctx, fallback).await
+            }
+            Err(e) => Err(engine.map_error(e)),
         }
     }
 

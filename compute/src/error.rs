@@ -46,6 +46,10 @@ pub enum ComputeError {
         #[source]
         source: std::io::Error,
     },
+    /// The compute cluster could not be reached, or lost the job (executors gone). Its own
+    /// message (addresses, job and task ids) stays in the front end's log.
+    #[error("the compute cluster is unavailable; try again later, or ask the bureau to check the cluster's scheduler and executors")]
+    ClusterUnavailable,
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -74,6 +78,53 @@ impl ComputeError {
         }
     }
 
+    /// Maps an error of a job run on the cluster, without its text. The cluster's errors
+    /// arrive as text (the executor's error, inside Ballista's job failure message); they
+    /// are classified by DataFusion's error prefixes into the same errors, with the same
+    /// messages, that [`ComputeError::from_execution`] gives for the same failure run
+    /// locally. The full text is logged here, in the front end, for the bureau.
+    pub fn from_cluster(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as E;
+        let text = match e.find_root() {
+            E::External(_) | E::ResourcesExhausted(_) | E::ArrowError(..) | E::ParquetError(_) | E::IoError(_) | E::ObjectStore(_) => {
+                return ComputeError::from_execution(e);
+            }
+            other => other.to_string(),
+        };
+        tracing::warn!(error = %text, "cluster job failed");
+        // A task's error comes in its Display form (`Arrow error: …`) or, from Ballista's
+        // executors, its Debug form (`ArrowError(CastError(…))`); both are recognised.
+        let has = |forms: &[&str]| forms.iter().any(|f| text.contains(f));
+        if has(&["Resources exhausted", "ResourcesExhausted("]) {
+            return ComputeError::from_execution(E::ResourcesExhausted(String::new()));
+        }
+        if has(&["Arrow error", "ArrowError("]) {
+            return ComputeError::Execution { category: "arrow compute error" };
+        }
+        if has(&["Parquet error", "ParquetError("]) {
+            return ComputeError::Execution { category: READ_FAILED };
+        }
+        if has(&["IO error", "IoError(", "Object Store error", "ObjectStore("]) {
+            return ComputeError::Execution { category: IO_FAILED };
+        }
+        for (display, debug) in [("Error during planning: ", "Plan(\""), ("Internal error: ", "Internal(\""), ("This feature is not implemented: ", "NotImplemented(\"")] {
+            if let Some(at) = text.find(display) {
+                let rest = &text[at + display.len()..];
+                return ComputeError::Internal(format!("planner: {}", rest.lines().next().unwrap_or("")));
+            }
+            if let Some(at) = text.find(debug) {
+                let rest = &text[at + debug.len()..];
+                let message = rest.split("\")").next().unwrap_or("").replace("\\n", "\n");
+                return ComputeError::Internal(format!("planner: {}", message.lines().next().unwrap_or("")));
+            }
+        }
+        let unreachable = ["transport error", "Connection refused", "connection refused", "error trying to connect", "tcp connect error", "dns error", "Failed to connect", "Unavailable", "no executors", "Executor lost", "executor lost"];
+        if unreachable.iter().any(|m| text.contains(m)) {
+            return ComputeError::ClusterUnavailable;
+        }
+        ComputeError::Execution { category: "execution error" }
+    }
+
     /// The fault class. Execution errors are the query's own (a failed cast, an overflow)
     /// except a failed read of a dataset, which is the server's.
     pub fn fault(&self) -> Fault {
@@ -86,6 +137,7 @@ impl ComputeError {
             #[cfg(feature = "encrypted")]
             ComputeError::Crypto(c) => c.fault(),
             ComputeError::Keyholder { fault, .. } => *fault,
+            ComputeError::ClusterUnavailable => Fault::Unavailable,
             ComputeError::Io { .. } | ComputeError::Internal(_) => Fault::Internal,
         }
     }
@@ -135,6 +187,36 @@ mod tests {
         assert_eq!(unreachable.fault(), Fault::Unavailable);
         #[cfg(feature = "encrypted")]
         assert_eq!(ComputeError::Crypto(shuyu_crypto::CryptoError::Stopped("a conversion")).fault(), Fault::Unavailable);
+    }
+
+    #[test]
+    fn cluster_errors_read_as_the_same_failure_run_locally() {
+        use datafusion::error::DataFusionError as E;
+        let job = |inner: &str| E::Execution(format!("Job aZ3kq failed: Task [stage 2, partition 1] failed on executor 9f2c at 10.0.0.7:50051: {inner}"));
+        let local = |e: E| ComputeError::from_execution(e).to_string();
+        let cast = "Arrow error: Cast error: Cannot cast string 'Wang Fang' to value of Int32 type";
+        let mapped = ComputeError::from_cluster(job(cast));
+        let ballista = "Job 038J2 failed: Job failed due to stage 0 failed: Task failed due to runtime execution error: DataFusionError(Shared(External(ArrowError(CastError(\"Cannot cast string 'Wang Fang' to value of Int32 type\")))))";
+        assert_eq!(ComputeError::from_cluster(E::Execution(ballista.into())).to_string(), mapped.to_string(), "the executor's Debug form");
+        let plan = ComputeError::from_cluster(job("DataFusionError(Plan(\"no field named x\"))"));
+        assert_eq!(plan.to_string(), local(E::Plan("no field named x".into())));
+        assert_eq!(mapped.to_string(), local(E::ArrowError(Box::new(arrow::error::ArrowError::CastError("x".into())), None)));
+        assert!(!mapped.to_string().contains("Wang Fang") && !mapped.to_string().contains("10.0.0.7"), "{mapped}");
+        assert_eq!(mapped.fault(), Fault::QueryFailed);
+        let memory = ComputeError::from_cluster(job("Resources exhausted: Failed to allocate additional 8.0 MB for HashJoinInput"));
+        assert_eq!(memory.to_string(), local(E::ResourcesExhausted("x".into())));
+        assert_eq!(memory.fault(), Fault::ResourceLimit);
+        let read = ComputeError::from_cluster(job("Parquet error: EOF: file size of 12 is less than footer"));
+        assert_eq!(read.to_string(), local(E::ParquetError(Box::new(parquet_error()))));
+        let gone = ComputeError::from_cluster(E::Execution("Status { code: Unavailable, message: \"tcp connect error: Connection refused\" } http://10.0.0.2:50050".into()));
+        assert_eq!(gone.fault(), Fault::Unavailable);
+        assert!(!gone.to_string().contains("10.0.0.2"), "{gone}");
+        let other = ComputeError::from_cluster(job("Execution error: something with 'a value'"));
+        assert!(!other.to_string().contains("a value"), "{other}");
+    }
+
+    fn parquet_error() -> datafusion::parquet::errors::ParquetError {
+        datafusion::parquet::errors::ParquetError::General("x".into())
     }
 
     #[test]

@@ -14,6 +14,8 @@
 //! - [`assemble`]: one release: inner results → key set → noisy partials → output columns.
 //! - [`exact_cache`]: exact inner results reused within a scope (fresh noise every time).
 //! - [`engine`]: [`PrivateSession`], the library entry point (`execute`, `explain`).
+//! - [`inner`]: [`InnerEngine`], where a release's exact inner plans run: locally, or on a
+//!   Ballista cluster (`shuyu-cluster`); everything after the release stays here.
 //! - [`metadata`]: result schema metadata (cost, mechanism and confidence per column), under
 //!   the keys of `shuyu_privacy::keys`.
 //! - [`passthrough`]: the post-processing plan without DataFusion when it only selects and
@@ -29,6 +31,7 @@ pub mod calibrator;
 pub mod encrypted;
 pub mod engine;
 pub mod exact_cache;
+pub mod inner;
 pub mod error;
 pub mod metadata;
 pub mod noise;
@@ -36,4 +39,5 @@ pub mod passthrough;
 
 pub use calibrator::OpenDpCalibrator;
 pub use engine::{PrivateSession, QueryResult};
+pub use inner::{BallistaEngine, InnerEngine};
 pub use error::ComputeError;

@@ -7,9 +7,9 @@
 //! rolled back.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::amount::Nano;
 use crate::audit::{self, Entry, Outcome};
 use crate::actor::{Actor, Principal, Role};
@@ -20,7 +20,7 @@ use crate::units::UnitStatus;
 
 /// Verifies a principal against the store: the person exists, is active, has this role and
 /// unit, and the unit (if any) is active.
-pub(crate) fn resolve(conn: &Connection, p: &Principal) -> Result<Actor> {
+pub(crate) fn resolve(conn: &Tx<'_>, p: &Principal) -> Result<Actor> {
     let row: Option<(Role, Option<UnitId>, Option<String>, bool)> = conn
         .query_row(
             "SELECT role, unit_id, provider, active FROM people WHERE id = ?1",
@@ -56,7 +56,7 @@ pub(crate) fn resolve(conn: &Connection, p: &Principal) -> Result<Actor> {
 }
 
 /// Refuses if the unit is suspended or revoked.
-pub(crate) fn check_unit_active(conn: &Connection, unit: UnitId) -> Result<()> {
+pub(crate) fn check_unit_active(conn: &Tx<'_>, unit: UnitId) -> Result<()> {
     let status: Option<UnitStatus> = conn
         .query_row("SELECT status FROM units WHERE id = ?1", [unit], |r| {
             r.get(0)
@@ -83,7 +83,7 @@ impl Store {
         p: &Principal,
         action: &str,
         object: impl Into<String>,
-        f: impl FnOnce(&Transaction<'_>, &Actor, DateTime<Utc>) -> Result<T>,
+        f: impl FnOnce(&Tx<'_>, &Actor, DateTime<Utc>) -> Result<T>,
     ) -> Result<T> {
         let object = object.into();
         let out = self.write(|tx| {
@@ -100,7 +100,7 @@ impl Store {
         p: &Principal,
         action: &str,
         object: impl Into<String>,
-        f: impl FnOnce(&Transaction<'_>, &Actor, DateTime<Utc>) -> Result<T>,
+        f: impl FnOnce(&Tx<'_>, &Actor, DateTime<Utc>) -> Result<T>,
     ) -> Result<T> {
         let object = object.into();
         let out = self.read(|tx| {

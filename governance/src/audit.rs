@@ -8,11 +8,12 @@
 //! it. Details never hold data values, SQL text, tokens or ID numbers.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, Row, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::sql::{Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::clock::{from_micros, to_micros};
@@ -207,10 +208,10 @@ struct ChainState {
     head_at: i64,
 }
 
-fn chain_state(conn: &Connection) -> Result<ChainState> {
-    Ok(conn.query_row(
+fn chain_state(conn: &Tx<'_>) -> Result<ChainState> {
+    conn.query_row(
         "SELECT anchor_seq, anchor_hash, head_seq, head_hash, head_at FROM audit_state WHERE id = 1",
-        [],
+        (),
         |r| {
             Ok(ChainState {
                 anchor_seq: r.get(0)?,
@@ -220,11 +221,11 @@ fn chain_state(conn: &Connection) -> Result<ChainState> {
                 head_at: r.get(4)?,
             })
         },
-    )?)
+    )
 }
 
 /// Appends a record inside the caller's (IMMEDIATE) transaction; returns its sequence number.
-pub(crate) fn append(tx: &Transaction<'_>, now: DateTime<Utc>, e: &Entry<'_>) -> Result<i64> {
+pub(crate) fn append(tx: &Tx<'_>, now: DateTime<Utc>, e: &Entry<'_>) -> Result<i64> {
     let state = chain_state(tx)?;
     let seq = state.head_seq + 1;
     let at = to_micros(now).max(state.head_at);
@@ -348,7 +349,7 @@ impl RawRecord {
 }
 
 /// Verifies the whole chain from the anchor to the head.
-pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
+pub(crate) fn verify(conn: &Tx<'_>) -> Result<VerifyReport> {
     let state = chain_state(conn)?;
     let mut prev = state.anchor_hash.clone();
     let mut expected = state.anchor_seq + 1;
@@ -356,9 +357,8 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
     let mut stmt = conn.prepare(&format!(
         "SELECT {COLUMNS} FROM audit WHERE seq > ?1 ORDER BY seq"
     ))?;
-    let mut rows = stmt.query([state.anchor_seq])?;
-    while let Some(row) = rows.next()? {
-        let rec = RawRecord::from_row(row)?;
+    for rec in stmt.query_map([state.anchor_seq], RawRecord::from_row)? {
+        let rec = rec?;
         if rec.seq != expected {
             return Err(GovernanceError::AuditBroken {
                 seq: expected,
@@ -407,7 +407,7 @@ pub(crate) fn verify(conn: &Connection) -> Result<VerifyReport> {
 impl Store {
     /// Verifies the audit chain end to end; the error names the first broken record.
     pub fn verify_audit(&self) -> Result<VerifyReport> {
-        self.read(|tx| verify(tx))
+        self.read(verify)
     }
 
     /// Audit records matching `filter`, oldest first. Bureau and supervisors read every
@@ -458,7 +458,7 @@ impl Store {
             sql.push_str(&format!(" ORDER BY seq LIMIT {limit}"));
             let mut stmt = tx.prepare(&sql)?;
             let raw = stmt
-                .query_map(rusqlite::params_from_iter(args), RawRecord::from_row)?
+                .query_map(args, RawRecord::from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             raw.into_iter().map(RawRecord::into_record).collect()
         })

@@ -4,11 +4,12 @@
 //! enter an authorization is [`Classification::is_authorizable`], checked at grant time.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_datasets::{Classification, DeclarationsVerified, TableManifest};
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
@@ -59,7 +60,7 @@ fn json_text<T: Serialize>(v: &T) -> Result<String> {
 }
 
 /// Loads a dataset by name (full record, location included).
-pub(crate) fn load_by_name(conn: &Connection, name: &str) -> Result<Option<Dataset>> {
+pub(crate) fn load_by_name(conn: &Tx<'_>, name: &str) -> Result<Option<Dataset>> {
     let row: Option<(DatasetId, String, String, i64)> = conn
         .query_row(
             "SELECT id, manifest_json, location, registered_at FROM datasets WHERE name = ?1",
@@ -71,7 +72,7 @@ pub(crate) fn load_by_name(conn: &Connection, name: &str) -> Result<Option<Datas
 }
 
 /// Loads a dataset by id (full record, location included).
-pub(crate) fn load(conn: &Connection, id: DatasetId) -> Result<Dataset> {
+pub(crate) fn load(conn: &Tx<'_>, id: DatasetId) -> Result<Dataset> {
     let row: Option<(DatasetId, String, String, i64)> = conn
         .query_row(
             "SELECT id, manifest_json, location, registered_at FROM datasets WHERE id = ?1",
@@ -149,7 +150,7 @@ impl Store {
                     manifest.name
                 )));
             }
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO datasets (name, domain, classification, provider, location, description, manifest_json, registered_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -163,7 +164,7 @@ impl Store {
                     to_micros(now)
                 ],
             )?;
-            let id = DatasetId(tx.last_insert_rowid());
+            let id = DatasetId(new_id);
             let mut stmt = tx.prepare(
                 "INSERT INTO dataset_columns (dataset_id, position, name, data_type, sensitivity, lower_bound, upper_bound, public_domain_json, masking)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -221,7 +222,7 @@ impl Store {
                 "SELECT id, manifest_json, location, registered_at FROM datasets ORDER BY name",
             )?;
             let rows = stmt
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .query_map((), |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let hide = actor.role == Some(Role::UnitAnalyst);
             rows.into_iter()

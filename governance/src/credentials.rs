@@ -5,11 +5,12 @@
 //! trail. Rotation issues a new token and revokes the old one in one transaction.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::access;
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
@@ -87,7 +88,7 @@ fn token_hash(token: &str) -> String {
 
 /// Issues a credential inside the caller's transaction and audits it.
 pub(crate) fn issue(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     person: PersonId,
     ttl: Duration,
@@ -102,11 +103,11 @@ pub(crate) fn issue(
     let unit = person_unit(tx, person)?;
     let token = format!("{TOKEN_PREFIX}{}", hex::encode(keys::random_bytes::<32>()));
     let expires_at = now + ttl;
-    tx.execute(
+    let new_id = tx.insert(
         "INSERT INTO credentials (person_id, token_hash, issued_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
         params![person, token_hash(&token), to_micros(now), to_micros(expires_at)],
     )?;
-    let id = CredentialId(tx.last_insert_rowid());
+    let id = CredentialId(new_id);
     let mut entry = Entry::ok(actor, "credential.issue", id.to_string())
         .details(json!({ "person": person.0, "expires_at": to_micros(expires_at) }));
     entry.unit = unit;
@@ -119,7 +120,7 @@ pub(crate) fn issue(
     })
 }
 
-fn person_unit(conn: &Connection, person: PersonId) -> Result<Option<UnitId>> {
+fn person_unit(conn: &Tx<'_>, person: PersonId) -> Result<Option<UnitId>> {
     let row: Option<(Option<UnitId>, i64)> = conn
         .query_row(
             "SELECT unit_id, active FROM people WHERE id = ?1",
@@ -139,7 +140,7 @@ fn person_unit(conn: &Connection, person: PersonId) -> Result<Option<UnitId>> {
 
 /// The holder of a credential; refuses anyone but the holder and the bureau.
 fn credential_holder(
-    conn: &Connection,
+    conn: &Tx<'_>,
     actor: &Actor,
     credential: CredentialId,
 ) -> Result<PersonId> {

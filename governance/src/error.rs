@@ -166,6 +166,12 @@ pub enum GovernanceError {
          directory's disk space and permissions"
     )]
     Store(#[source] rusqlite::Error),
+    /// The PostgreSQL server of the store failed or could not be reached.
+    #[error(
+        "the governance store's PostgreSQL server failed: {0}; retry, and if it persists check \
+         that the server is up and the store URL is right"
+    )]
+    Postgres(ServerError),
     /// A file in the data directory could not be read or written.
     #[error("file operation failed on {path}: {source}; check the data directory's permissions")]
     Io {
@@ -178,6 +184,36 @@ pub enum GovernanceError {
     /// A bug: an invariant of this crate did not hold.
     #[error("internal error (likely a bug in shuyu-governance): {0}")]
     Internal(String),
+}
+
+/// What the PostgreSQL server (or the connection to it) reported: its SQLSTATE code and
+/// primary message only. The server's DETAIL and HINT fields, which can quote the values of
+/// a failing row, are dropped, so no data value reaches an error or a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerError {
+    /// The SQLSTATE code, when the server answered.
+    pub code: Option<String>,
+    /// The primary message (or the connection error).
+    pub message: String,
+}
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} (SQLSTATE {code})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl From<postgres::Error> for GovernanceError {
+    fn from(e: postgres::Error) -> Self {
+        let error = match e.as_db_error() {
+            Some(db) => ServerError { code: Some(db.code().code().to_string()), message: db.message().to_string() },
+            None => ServerError { code: e.code().map(|c| c.code().to_string()), message: e.to_string() },
+        };
+        GovernanceError::Postgres(error)
+    }
 }
 
 impl From<rusqlite::Error> for GovernanceError {
@@ -246,6 +282,7 @@ impl GovernanceError {
             GovernanceError::AuditBroken { .. } => "audit_broken",
             GovernanceError::LedgerBroken { .. } => "ledger_broken",
             GovernanceError::Store(_) => "store",
+            GovernanceError::Postgres(_) => "store",
             GovernanceError::Io { .. } => "io",
             GovernanceError::Internal(_) => "internal",
         }
@@ -267,7 +304,7 @@ impl GovernanceError {
             GovernanceError::Unauthenticated { .. } => Fault::Unauthenticated,
             GovernanceError::Conflict { .. } => Fault::FailedPrecondition,
             GovernanceError::AuditBroken { .. } | GovernanceError::LedgerBroken { .. } => Fault::IntegrityBroken,
-            GovernanceError::Store(_) | GovernanceError::Io { .. } | GovernanceError::Internal(_) => Fault::Internal,
+            GovernanceError::Store(_) | GovernanceError::Postgres(_) | GovernanceError::Io { .. } | GovernanceError::Internal(_) => Fault::Internal,
         }
     }
 

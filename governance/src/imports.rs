@@ -4,9 +4,10 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
@@ -49,7 +50,7 @@ pub struct Import {
     pub reviewed_at: Option<DateTime<Utc>>,
 }
 
-fn load(conn: &Connection, id: ImportId) -> Result<Import> {
+fn load(conn: &Tx<'_>, id: ImportId) -> Result<Import> {
     type Raw = (UnitId, String, String, ImportStatus, i64, Option<i64>);
     let (unit, name, description, status, requested, reviewed): Raw = conn
         .query_row(
@@ -84,12 +85,12 @@ impl Store {
             if let Some(existing) = taken {
                 return Err(GovernanceError::conflict(format!("the unit already has import {existing} with this name; pick another")));
             }
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO imports (unit_id, name, rel_path, description, status, requested_by, requested_at)
                  VALUES (?1, ?2, ?3, ?4, 'requested', ?5, ?6)",
                 params![unit, name, format!("imports/{}/{name}", unit.0), description, actor.person, to_micros(now)],
             )?;
-            let id = ImportId(tx.last_insert_rowid());
+            let id = ImportId(new_id);
             audit::append(tx, now, &Entry::ok(actor, "import.request", id.to_string()))?;
             Ok(id)
         })
@@ -142,7 +143,7 @@ impl Store {
                 Some(actor.require_unit("list its imports")?)
             };
             let ids: Vec<ImportId> = tx
-                .prepare("SELECT id FROM imports WHERE (?1 IS NULL OR unit_id = ?1) ORDER BY id")?
+                .prepare("SELECT id FROM imports WHERE (CAST(?1 AS BIGINT) IS NULL OR unit_id = ?1) ORDER BY id")?
                 .query_map(params![unit], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             ids.into_iter().map(|id| load(tx, id)).collect()

@@ -5,12 +5,13 @@
 //! trail only gets its SHA-256.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use shuyu_privacy::Fault;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
@@ -178,7 +179,7 @@ pub(crate) struct JobRow {
     pub(crate) releases: i64,
 }
 
-pub(crate) fn load_job_row(conn: &Connection, id: JobId) -> Result<JobRow> {
+pub(crate) fn load_job_row(conn: &Tx<'_>, id: JobId) -> Result<JobRow> {
     conn.query_row(
         "SELECT unit_id, authorization_id, person_id, environment, status, releases FROM jobs WHERE id = ?1",
         [id],
@@ -232,7 +233,7 @@ fn raw_job(r: &Row<'_>) -> rusqlite::Result<RawJob> {
     ))
 }
 
-fn decode_job(conn: &Connection, raw: RawJob) -> Result<Job> {
+fn decode_job(conn: &Tx<'_>, raw: RawJob) -> Result<Job> {
     let (
         id,
         unit,
@@ -275,7 +276,7 @@ fn decode_job(conn: &Connection, raw: RawJob) -> Result<Job> {
     })
 }
 
-pub(crate) fn load_job(conn: &Connection, id: JobId) -> Result<Job> {
+pub(crate) fn load_job(conn: &Tx<'_>, id: JobId) -> Result<Job> {
     let raw = conn
         .query_row(
             &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"),
@@ -307,12 +308,12 @@ impl Store {
                 return Err(GovernanceError::invalid("sql", format!("must be at most {MAX_SQL_BYTES} bytes")));
             }
             let digest = hex::encode(Sha256::digest(new.sql.as_bytes()));
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO jobs (unit_id, authorization_id, person_id, sql_text, sql_sha256, environment, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'running', ?7)",
                 params![unit, new.authorization, actor.person, new.sql, digest, new.environment, to_micros(now)],
             )?;
-            let id = JobId(tx.last_insert_rowid());
+            let id = JobId(new_id);
             audit::append(
                 tx,
                 now,
@@ -449,7 +450,7 @@ impl Store {
             ));
             let raws = tx
                 .prepare(&sql)?
-                .query_map(rusqlite::params_from_iter(args), raw_job)?
+                .query_map(args, raw_job)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             raws.into_iter().map(|raw| decode_job(tx, raw)).collect()
         })

@@ -12,10 +12,11 @@
 //! Open reservations of a handle that died are settled as spent at the next open
 //! ([`crate::recovery`]).
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
@@ -123,7 +124,7 @@ struct ReservationRow {
     state: ReservationState,
 }
 
-fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationRow> {
+fn load_reservation(conn: &Tx<'_>, id: ReservationId) -> Result<ReservationRow> {
     conn.query_row(
         "SELECT authorization_id, job_id, amount_nano, actual_nano, state, delta_atto, actual_delta_atto FROM reservations WHERE id = ?1",
         [id],
@@ -144,7 +145,7 @@ fn load_reservation(conn: &Connection, id: ReservationId) -> Result<ReservationR
 }
 
 /// The catalog names of the datasets a reservation reads, in name order.
-fn reservation_datasets(conn: &Connection, id: ReservationId) -> Result<Vec<String>> {
+fn reservation_datasets(conn: &Tx<'_>, id: ReservationId) -> Result<Vec<String>> {
     let names = conn
         .prepare(
             "SELECT d.name FROM reservation_datasets rd JOIN datasets d ON d.id = rd.dataset_id
@@ -156,7 +157,7 @@ fn reservation_datasets(conn: &Connection, id: ReservationId) -> Result<Vec<Stri
 }
 
 /// Resolves the datasets a charge names: each once, each granted by the authorization.
-fn charged_datasets(conn: &Connection, auth: AuthorizationId, names: &[String]) -> Result<Vec<(DatasetId, String)>> {
+fn charged_datasets(conn: &Tx<'_>, auth: AuthorizationId, names: &[String]) -> Result<Vec<(DatasetId, String)>> {
     let granted = authorizations::granted(conn, auth)?;
     let mut out: Vec<(DatasetId, String)> = Vec::new();
     for (i, name) in names.iter().enumerate() {
@@ -175,7 +176,7 @@ fn charged_datasets(conn: &Connection, auth: AuthorizationId, names: &[String]) 
 }
 
 /// Loads a reservation and checks it is the caller's and still open.
-fn open_reservation(conn: &Connection, r: &Reservation) -> Result<ReservationRow> {
+fn open_reservation(conn: &Tx<'_>, r: &Reservation) -> Result<ReservationRow> {
     let row = load_reservation(conn, r.id)?;
     if row.authorization != r.authorization || row.job != r.job || row.amount != r.amount || row.delta != r.delta {
         return Err(GovernanceError::invalid(
@@ -210,7 +211,7 @@ pub(crate) struct Moves {
 }
 
 /// Moves an authorization's counters, refusing to break either invariant.
-pub(crate) fn move_counters(conn: &Connection, auth: AuthorizationId, m: Moves) -> Result<()> {
+pub(crate) fn move_counters(conn: &Tx<'_>, auth: AuthorizationId, m: Moves) -> Result<()> {
     let changed = conn.execute(
         "UPDATE authorizations SET spent_nano = spent_nano + ?1, reserved_nano = reserved_nano + ?2,
                 delta_spent_atto = delta_spent_atto + ?4, delta_reserved_atto = delta_reserved_atto + ?5
@@ -273,12 +274,12 @@ impl Store {
             }
             let datasets = charged_datasets(tx, authorization, &charge.datasets)?;
             loss::check_caps(tx, row.unit, row.privacy, amount, delta, &datasets)?;
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO reservations (authorization_id, job_id, amount_nano, state, holder, created_at, delta_atto)
                  VALUES (?1, ?2, ?3, 'open', ?4, ?5, ?6)",
                 params![authorization, job, amount, self.inner.holder, to_micros(now), delta],
             )?;
-            let id = ReservationId(tx.last_insert_rowid());
+            let id = ReservationId(new_id);
             for (dataset, _) in &datasets {
                 tx.execute("INSERT INTO reservation_datasets (reservation_id, dataset_id) VALUES (?1, ?2)", params![id, dataset])?;
             }
@@ -424,17 +425,17 @@ impl Store {
         self.read(|tx| {
             let mut stmt = tx.prepare(
                 "SELECT a.id, a.total_nano, a.spent_nano, a.reserved_nano,
-                    (SELECT COALESCE(SUM(r.actual_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
-                    (SELECT COALESCE(SUM(r.amount_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
-                    (SELECT COALESCE(SUM(r.amount_nano), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open'),
+                    (SELECT CAST(COALESCE(SUM(r.actual_nano), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
+                    (SELECT CAST(COALESCE(SUM(r.amount_nano), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
+                    (SELECT CAST(COALESCE(SUM(r.amount_nano), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open'),
                     a.delta_total_atto, a.delta_spent_atto, a.delta_reserved_atto,
-                    (SELECT COALESCE(SUM(r.actual_delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
-                    (SELECT COALESCE(SUM(r.delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
-                    (SELECT COALESCE(SUM(r.delta_atto), 0) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open')
+                    (SELECT CAST(COALESCE(SUM(r.actual_delta_atto), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'committed'),
+                    (SELECT CAST(COALESCE(SUM(r.delta_atto), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'recovered'),
+                    (SELECT CAST(COALESCE(SUM(r.delta_atto), 0) AS BIGINT) FROM reservations r WHERE r.authorization_id = a.id AND r.state = 'open')
                  FROM authorizations a ORDER BY a.id",
             )?;
             let rows = stmt
-                .query_map([], |r| {
+                .query_map((), |r| {
                     let mut v = [0i64; 12];
                     for (i, x) in v.iter_mut().enumerate() {
                         *x = r.get(i + 1)?;
@@ -462,11 +463,11 @@ impl Store {
             let bad_job: Option<(i64, i64)> = tx
                 .query_row(
                     "SELECT j.id, j.authorization_id FROM jobs j WHERE j.cost_nano <>
-                        (SELECT COALESCE(SUM(CASE WHEN r.state = 'committed' THEN r.actual_nano
-                                                  WHEN r.state = 'recovered' THEN r.amount_nano ELSE 0 END), 0)
+                        (SELECT CAST(COALESCE(SUM(CASE WHEN r.state = 'committed' THEN r.actual_nano
+                                                  WHEN r.state = 'recovered' THEN r.amount_nano ELSE 0 END), 0) AS BIGINT)
                          FROM reservations r WHERE r.job_id = j.id)
                      LIMIT 1",
-                    [],
+                    (),
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -477,8 +478,8 @@ impl Store {
                 });
             }
             let (reservations, open): (i64, i64) = tx.query_row(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END), 0) FROM reservations",
-                [],
+                "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN state = 'open' THEN 1 ELSE 0 END), 0) AS BIGINT) FROM reservations",
+                (),
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             Ok(LedgerReport { authorizations: rows.len() as u64, reservations: reservations as u64, open: open as u64 })

@@ -8,7 +8,10 @@
 //!
 //! # Layout
 //! - [`store`]: the [`Store`] handle (`Send + Sync`, cheap to clone), connection pool,
-//!   transaction rules and concurrency model; [`migrations`]: versioned schema.
+//!   transaction rules and concurrency model; [`group_commit`]: concurrent writes sharing
+//!   one transaction and one fsync, each returning once durable; [`migrations`]: versioned
+//!   schema (`migrations_pg`: the same versions on PostgreSQL). `sql`: the one SQL layer over
+//!   both backends (SQLite, PostgreSQL: [`Backend`]); `holders`: which handles are alive.
 //! - [`layout`]: files of the data directory (database, domain keys, per-unit areas).
 //! - [`actor`]: [`Principal`], [`Role`] and the crate's verified caller, with its role and
 //!   tenant checks.
@@ -138,11 +141,15 @@ mod keys;
 pub mod layout;
 pub mod ledger;
 pub mod lifecycle;
+pub mod group_commit;
+mod holders;
 pub mod migrations;
+mod migrations_pg;
 pub mod loss;
 pub mod quality;
 mod recovery;
 pub mod reports;
+mod sql;
 pub mod store;
 pub mod units;
 pub mod validate;
@@ -159,7 +166,7 @@ pub use catalog::Dataset;
 pub use shuyu_datasets::DeclarationsVerified;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use credentials::{CredentialInfo, IssuedToken, SecretToken};
-pub use error::{GovernanceError, Result};
+pub use error::{GovernanceError, Result, ServerError};
 pub use exports::{
     verify_manifest, ExportDecision, ExportManifest, ExportRecord, ExportStatus, Lineage,
     NewProduct, Product, ProductStatus, SignedManifest,
@@ -178,7 +185,8 @@ pub use loss::{LossCap, PrivacyLoss, CONVERSION_DELTA};
 pub use lifecycle::RevocationReport;
 pub use quality::{IssueStatus, QualityIssue};
 pub use reports::UnitReport;
-pub use store::{Store, StoreOptions};
+pub use group_commit::WriteStats;
+pub use store::{Backend, Store, StoreOptions, DEFAULT_MAX_BATCH};
 pub use units::{NewPerson, Person, Unit, UnitStatus};
 pub use workflow::{
     Agreement, AgreementTerms, Announcement, Application, ApplicationStatus, Attachment,

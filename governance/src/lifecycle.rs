@@ -13,10 +13,11 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::Tx;
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::authorizations::{self, AuthorizationStatus};
@@ -58,14 +59,14 @@ fn check_reason(reason: &str) -> Result<()> {
 /// Marks a unit's (or one authorization's) unexported products deleted; returns how many.
 /// Their files are deleted after the transaction commits.
 fn delete_products(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     unit: UnitId,
     authorization: Option<AuthorizationId>,
 ) -> Result<u64> {
     let rows = tx
         .prepare(
             "SELECT id FROM products
-             WHERE unit_id = ?1 AND (?2 IS NULL OR authorization_id = ?2) AND status IN ('held', 'pending_review', 'rejected')",
+             WHERE unit_id = ?1 AND (CAST(?2 AS BIGINT) IS NULL OR authorization_id = ?2) AND status IN ('held', 'pending_review', 'rejected')",
         )?
         .query_map(params![unit, authorization], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<ProductId>>>()?;
@@ -84,7 +85,7 @@ fn delete_products(
 /// used by the system when an evaluation's rectification deadline passes.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn set_unit_status(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
     unit: UnitId,
@@ -327,11 +328,11 @@ impl Store {
         let (units, auths): (Vec<UnitId>, Vec<AuthorizationId>) = self.read(|tx| {
             let units = tx
                 .prepare("SELECT id FROM units WHERE status = 'revoked' AND files_deleted = 0")?
-                .query_map([], |r| r.get(0))?
+                .query_map((), |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             let auths = tx
                 .prepare("SELECT id FROM authorizations WHERE status = 'revoked' AND files_pending = 1 ORDER BY id")?
-                .query_map([], |r| r.get(0))?
+                .query_map((), |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;
             Ok((units, auths))
         })?;

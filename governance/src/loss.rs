@@ -23,11 +23,12 @@
 //! `loss.cap_clear`), refusals too (`ledger.reserve`, refusal `loss_cap_exceeded`).
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_privacy::PrivacyDefinition;
 
+use crate::sql::{OptionalExtension, Tx};
 use crate::actor::{Principal, Role};
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
@@ -139,13 +140,13 @@ impl Sums {
 }
 
 /// What the unit's authorizations have charged on the dataset (open, committed, recovered).
-fn sums(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Sums> {
+fn sums(conn: &Tx<'_>, unit: UnitId, dataset: DatasetId) -> Result<Sums> {
     // Summed per authorization in SQL (each sum is bounded by that authorization's total, so
     // it fits), then across authorizations here, saturating.
     let mut stmt = conn.prepare(
         "SELECT a.privacy,
-                COALESCE(SUM(CASE r.state WHEN 'committed' THEN r.actual_nano ELSE r.amount_nano END), 0),
-                COALESCE(SUM(CASE r.state WHEN 'committed' THEN COALESCE(r.actual_delta_atto, 0) ELSE r.delta_atto END), 0)
+                CAST(COALESCE(SUM(CASE r.state WHEN 'committed' THEN r.actual_nano ELSE r.amount_nano END), 0) AS BIGINT),
+                CAST(COALESCE(SUM(CASE r.state WHEN 'committed' THEN COALESCE(r.actual_delta_atto, 0) ELSE r.delta_atto END), 0) AS BIGINT)
          FROM reservation_datasets rd
          JOIN reservations r ON r.id = rd.reservation_id
          JOIN authorizations a ON a.id = r.authorization_id
@@ -162,7 +163,7 @@ fn sums(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Sums> {
     Ok(s)
 }
 
-fn load_cap(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Option<LossCap>> {
+fn load_cap(conn: &Tx<'_>, unit: UnitId, dataset: DatasetId) -> Result<Option<LossCap>> {
     let row: Option<(Nano, Atto, PersonId, i64)> = conn
         .query_row(
             "SELECT epsilon_nano, delta_atto, set_by, set_at FROM loss_caps WHERE unit_id = ?1 AND dataset_id = ?2",
@@ -177,7 +178,7 @@ fn load_cap(conn: &Connection, unit: UnitId, dataset: DatasetId) -> Result<Optio
 /// Refuses a charge of `amount` (in `kind`) and `delta` that would push the unit's loss on
 /// any of `datasets` past the bureau's cap there. Runs inside the reservation's transaction.
 pub(crate) fn check_caps(
-    conn: &Connection,
+    conn: &Tx<'_>,
     unit: UnitId,
     kind: PrivacyDefinition,
     amount: Nano,
@@ -210,7 +211,7 @@ pub(crate) fn check_caps(
 }
 
 /// The loss of `unit` on `dataset`.
-fn loss_of(conn: &Connection, unit: UnitId, dataset: DatasetId, name: &str) -> Result<PrivacyLoss> {
+fn loss_of(conn: &Tx<'_>, unit: UnitId, dataset: DatasetId, name: &str) -> Result<PrivacyLoss> {
     let s = sums(conn, unit, dataset)?;
     let (epsilon, delta) = s.composed();
     let cap = load_cap(conn, unit, dataset)?;
@@ -238,14 +239,14 @@ fn loss_of(conn: &Connection, unit: UnitId, dataset: DatasetId, name: &str) -> R
 
 /// The losses of each (unit, dataset) pair a grant or a cap links, optionally of one unit
 /// and one dataset, in (unit, dataset name) order.
-pub(crate) fn losses(conn: &Connection, unit: Option<UnitId>, dataset: Option<&str>) -> Result<Vec<PrivacyLoss>> {
+pub(crate) fn losses(conn: &Tx<'_>, unit: Option<UnitId>, dataset: Option<&str>) -> Result<Vec<PrivacyLoss>> {
     let pairs = conn
         .prepare(
             "SELECT p.unit_id, p.dataset_id, d.name FROM (
                  SELECT a.unit_id AS unit_id, g.dataset_id AS dataset_id FROM grants g JOIN authorizations a ON a.id = g.authorization_id
                  UNION SELECT unit_id, dataset_id FROM loss_caps
              ) p JOIN datasets d ON d.id = p.dataset_id
-             WHERE (?1 IS NULL OR p.unit_id = ?1) AND (?2 IS NULL OR d.name = ?2)
+             WHERE (CAST(?1 AS BIGINT) IS NULL OR p.unit_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR d.name = ?2)
              ORDER BY p.unit_id, d.name",
         )?
         .query_map(params![unit, dataset], |r| Ok((r.get::<_, UnitId>(0)?, r.get::<_, DatasetId>(1)?, r.get::<_, String>(2)?)))?
@@ -254,7 +255,7 @@ pub(crate) fn losses(conn: &Connection, unit: Option<UnitId>, dataset: Option<&s
 }
 
 /// Resolves a unit and a dataset name for a cap change.
-fn cap_target(conn: &Connection, unit: UnitId, dataset: &str) -> Result<DatasetId> {
+fn cap_target(conn: &Tx<'_>, unit: UnitId, dataset: &str) -> Result<DatasetId> {
     units::load_unit(conn, unit).map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
     catalog::load_by_name(conn, dataset)?
         .map(|d| d.id)

@@ -3,8 +3,8 @@
 //! Each migration runs in its own `BEGIN IMMEDIATE` transaction, so processes opening a
 //! fresh store at once apply each version exactly once. The SQL keeps to what SQLite and
 //! PostgreSQL share (INTEGER/BIGINT/TEXT/DOUBLE PRECISION, CHECK, UNIQUE, REFERENCES);
-//! the two append-only triggers of the audit table are SQLite's dialect and would be
-//! PL/pgSQL triggers in a PostgreSQL backend. Times are BIGINT microseconds (UTC), privacy
+//! the two append-only triggers of the audit table are SQLite's dialect, and PL/pgSQL
+//! triggers on PostgreSQL (`migrations_pg`, which applies the same versions there). Times are BIGINT microseconds (UTC), privacy
 //! amounts BIGINT nano-units (epsilon, rho) and atto-units (delta). A migration may carry a
 //! Rust step, run in the same transaction after its SQL, for values SQL cannot compute
 //! exactly (version 3's default delta totals).
@@ -14,30 +14,31 @@
 //! only be dropped with foreign keys off, and SQLite ignores `PRAGMA foreign_keys` inside a
 //! transaction, so such a migration is marked `rebuilds`: `migrate` turns foreign keys off
 //! before its transaction, runs `PRAGMA foreign_key_check` inside it (any dangling reference
-//! fails the migration, which then writes nothing), commits, and turns them back on. A
-//! PostgreSQL backend would `ALTER TABLE ... DROP CONSTRAINT / ADD CONSTRAINT` instead.
+//! fails the migration, which then writes nothing), commits, and turns them back on.
+//! PostgreSQL changes the constraint in place instead.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::amount::Nano;
 use crate::authorizations::default_delta_total;
 use crate::clock::to_micros;
 use crate::error::{GovernanceError, Result};
 use crate::ids::AuthorizationId;
+use crate::sql::Tx;
 
 /// One schema version.
-struct Migration {
-    version: i64,
-    name: &'static str,
-    sql: &'static str,
+pub(crate) struct Migration {
+    pub(crate) version: i64,
+    pub(crate) name: &'static str,
+    pub(crate) sql: &'static str,
     /// Runs after `sql`, in its transaction.
-    step: Option<fn(&Transaction<'_>) -> Result<()>>,
+    pub(crate) step: Option<fn(&Tx<'_>) -> Result<()>>,
     /// Rebuilds a table others reference: run with foreign keys off, checked before commit.
-    rebuilds: bool,
+    pub(crate) rebuilds: bool,
 }
 
-const MIGRATIONS: &[Migration] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
         name: "initial schema",
@@ -450,10 +451,10 @@ ALTER TABLE quality_issues ADD COLUMN routed_at BIGINT;
 "#;
 
 /// Version 3's step: gives every existing authorization the default delta total.
-fn default_delta_totals(tx: &Transaction<'_>) -> Result<()> {
+fn default_delta_totals(tx: &Tx<'_>) -> Result<()> {
     let rows = tx
         .prepare("SELECT id, delta, total_nano, default_nano FROM authorizations")?
-        .query_map([], |r| Ok((r.get::<_, AuthorizationId>(0)?, r.get::<_, f64>(1)?, r.get::<_, Nano>(2)?, r.get::<_, Nano>(3)?)))?
+        .query_map((), |r| Ok((r.get::<_, AuthorizationId>(0)?, r.get::<_, f64>(1)?, r.get::<_, Nano>(2)?, r.get::<_, Nano>(3)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     for (id, delta, total, default) in rows {
         let delta_total = default_delta_total(delta, total, default)?;
@@ -504,7 +505,7 @@ fn apply(conn: &mut Connection, m: &Migration, now: DateTime<Utc>) -> Result<()>
     if done.is_none() {
         tx.execute_batch(m.sql)?;
         if let Some(step) = m.step {
-            step(&tx)?;
+            step(&Tx::sqlite(&tx))?;
         }
         if m.rebuilds {
             let dangling = tx.prepare("PRAGMA foreign_key_check")?.query_map([], |_| Ok(()))?.count();

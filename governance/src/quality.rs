@@ -7,10 +7,11 @@
 //! the bureau set `in_progress` or `resolved` directly.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::catalog;
@@ -73,7 +74,7 @@ const ISSUE_COLUMNS: &str = "q.id, q.unit_id, q.dataset_id, d.name, q.provider, 
 
 type IssueRow = (QualityIssue, i64, i64, Option<i64>, Option<i64>);
 
-fn issue_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IssueRow> {
+fn issue_row(r: &Row<'_>) -> rusqlite::Result<IssueRow> {
     Ok((
         QualityIssue {
             id: r.get(0)?,
@@ -108,7 +109,7 @@ fn finish((mut q, filed, updated, deadline, routed): IssueRow, now: DateTime<Utc
     Ok(q)
 }
 
-fn load(conn: &Connection, id: IssueId, now: DateTime<Utc>) -> Result<QualityIssue> {
+fn load(conn: &Tx<'_>, id: IssueId, now: DateTime<Utc>) -> Result<QualityIssue> {
     conn.query_row(
         &format!("SELECT {ISSUE_COLUMNS} FROM quality_issues q JOIN datasets d ON d.id = q.dataset_id WHERE q.id = ?1"),
         [id],
@@ -147,12 +148,12 @@ impl Store {
                 return Err(GovernanceError::denied("issues can only be filed against datasets granted to the unit"));
             }
             let at = to_micros(now);
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO quality_issues (unit_id, dataset_id, provider, title, description, status, filed_by, filed_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'open', ?6, ?7, ?7)",
                 params![unit, d.id, d.manifest.provider, title, description, actor.person, at],
             )?;
-            let id = IssueId(tx.last_insert_rowid());
+            let id = IssueId(new_id);
             audit::append(
                 tx,
                 now,
@@ -289,7 +290,7 @@ impl Store {
             let rows = match actor.role {
                 Some(Role::BureauAdmin) | Some(Role::Supervisor) => tx
                     .prepare(&format!("{base} ORDER BY q.id"))?
-                    .query_map([], issue_row)?
+                    .query_map((), issue_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
                 Some(Role::Provider) => tx
                     .prepare(&format!("{base} WHERE q.provider = ?1 ORDER BY q.id"))?

@@ -1,12 +1,11 @@
 //! Crash recovery of the ledger: open reservations whose holder died are settled as spent.
 //!
 //! Every reservation names the store handle that made it (`holder`), and each live handle
-//! holds an exclusive lock on `run/<holder>.lock`. When a handle opens, any open reservation
-//! whose holder's lock can be taken belongs to a process that died: it is settled as spent
+//! holds a lock naming it ([`crate::holders`]: a file lock on `run/<holder>.lock`, or a
+//! PostgreSQL session lock). When a handle opens, any open reservation whose holder's lock
+//! can be taken belongs to a process that died: it is settled as spent
 //! (state `recovered`, full reserved amount and delta) and audited. A live holder's
 //! reservations are never touched.
-
-use std::fs::{File, TryLockError};
 
 use rusqlite::params;
 use serde_json::json;
@@ -15,7 +14,7 @@ use crate::actor::Actor;
 use crate::amount::{Atto, Nano};
 use crate::audit::{self, Entry};
 use crate::clock::to_micros;
-use crate::error::{GovernanceError, Result};
+use crate::error::Result;
 use crate::ids::{AuthorizationId, JobId, ReservationId, UnitId};
 use crate::ledger::{move_counters, Moves, RecoveryReport};
 use crate::store::Store;
@@ -29,7 +28,7 @@ impl Store {
             let mut stmt =
                 tx.prepare("SELECT DISTINCT holder FROM reservations WHERE state = 'open'")?;
             let rows = stmt
-                .query_map([], |r| r.get(0))?
+                .query_map((), |r| r.get(0))?
                 .collect::<rusqlite::Result<Vec<String>>>()?;
             Ok(rows)
         })?;
@@ -38,16 +37,9 @@ impl Store {
             if holder == self.inner.holder {
                 continue;
             }
-            let path = self.inner.layout.holder_lock(&holder);
             // Holding the dead holder's lock keeps two recoveries from racing on it.
-            let lock = match File::open(&path) {
-                Ok(f) => match f.try_lock() {
-                    Ok(()) => Some(f),
-                    Err(TryLockError::WouldBlock) => continue, // alive
-                    Err(TryLockError::Error(e)) => return Err(GovernanceError::io(&path, e)),
-                },
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(GovernanceError::io(&path, e)),
+            let Some(claim) = crate::holders::claim_dead(&self.inner.layout, &holder, self.backend())? else {
+                continue; // alive
             };
             self.write(|tx| {
                 let now = self.now();
@@ -94,11 +86,14 @@ impl Store {
                 }
                 Ok(())
             })?;
-            if lock.is_some() {
-                let _ = std::fs::remove_file(&path);
+            if let crate::holders::Claim::File(Some(_)) = &claim {
+                let _ = std::fs::remove_file(self.inner.layout.holder_lock(&holder));
             }
+            drop(claim);
         }
-        self.sweep_stale_locks();
+        if *self.backend() == crate::store::Backend::Sqlite {
+            self.sweep_stale_locks();
+        }
         Ok(report)
     }
 
@@ -115,7 +110,7 @@ impl Store {
             if !name.ends_with(".lock") || name == own {
                 continue;
             }
-            if let Ok(f) = File::open(entry.path()) {
+            if let Ok(f) = std::fs::File::open(entry.path()) {
                 if f.try_lock().is_ok() {
                     let _ = std::fs::remove_file(entry.path());
                 }

@@ -306,7 +306,7 @@ impl Store {
             let mut metering = Metering::default();
             let rows = tx
                 .prepare(
-                    "SELECT status, environment, COUNT(*), SUM(rows_scanned), SUM(bytes_scanned), SUM(cpu_ms), SUM(encrypted_ops), SUM(releases)
+                    "SELECT status, environment, COUNT(*), CAST(SUM(rows_scanned) AS BIGINT), CAST(SUM(bytes_scanned) AS BIGINT), CAST(SUM(cpu_ms) AS BIGINT), CAST(SUM(encrypted_ops) AS BIGINT), CAST(SUM(releases) AS BIGINT)
                      FROM jobs WHERE unit_id = ?1 AND created_at >= ?2 AND created_at < ?3 GROUP BY status, environment",
                 )?
                 .query_map(params![unit, f, t], |r| {
@@ -328,7 +328,7 @@ impl Store {
             for id in auth_ids {
                 let row = authorizations::load_row(tx, id)?;
                 let in_period: i64 = tx.query_row(
-                    "SELECT COALESCE(SUM(CASE WHEN state = 'committed' THEN actual_nano ELSE amount_nano END), 0)
+                    "SELECT CAST(COALESCE(SUM(CASE WHEN state = 'committed' THEN actual_nano ELSE amount_nano END), 0) AS BIGINT)
                      FROM reservations WHERE authorization_id = ?1 AND state IN ('committed', 'recovered') AND closed_at >= ?2 AND closed_at < ?3",
                     params![id, f, t],
                     |r| r.get(0),

@@ -1,50 +1,95 @@
-//! The store handle: one SQLite file in WAL mode, a small connection pool, and the rules
-//! every transaction follows.
+//! The store handle: one SQLite file in WAL mode, or one PostgreSQL database shared by
+//! several front ends ([`Backend`]); a small connection pool; and the rules every transaction
+//! follows.
 //!
 //! Concurrency model:
-//! - Every write is one `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock before it
-//!   reads anything, so a check (`spent + reserved + amount <= total`) and the write that
-//!   depends on it see the same state, across threads and processes alike.
-//! - Inside one handle a write gate (a mutex) queues the handle's own writers, so they wait
-//!   on a condition rather than on SQLite's sleeping busy handler. Separate handles and
-//!   separate processes contend on the file lock, bounded by the busy timeout.
+//! - Every write runs inside a `BEGIN IMMEDIATE` transaction: it takes SQLite's write lock
+//!   before it reads anything, so a check (`spent + reserved + amount <= total`) and the write
+//!   that depends on it see the same state, across threads and processes alike.
+//! - Inside one handle the writers take turns on one write lane ([`crate::group_commit`]):
+//!   they wait on a condition rather than on SQLite's sleeping busy handler, and concurrent
+//!   writers share one transaction and one fsync (group commit), each in its own savepoint;
+//!   each returns only once that transaction is committed. Separate handles and separate
+//!   processes contend on the file lock, bounded by the busy timeout.
 //! - Reads run in deferred transactions on pooled connections, concurrently with writers
 //!   (WAL readers see the last committed state).
 //! - `synchronous = FULL`: a committed charge or audit record survives a crash of the process
 //!   and of the machine.
+//! - On PostgreSQL the same rules hold across front ends: a write takes one advisory lock
+//!   before it reads ([`crate::sql::pg`]), reads are `REPEATABLE READ` snapshots, and a live
+//!   handle holds a session lock naming its holder ([`crate::holders`]).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use ed25519_dalek::SigningKey;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{GovernanceError, Result};
+use crate::group_commit::{WriteLane, WriteStats};
+use crate::holders::HolderLock;
+use crate::sql::pg::PgConn;
+use crate::sql::{Conn, Tx};
 use crate::keys;
 use crate::layout::Layout;
 use crate::migrations;
+
+/// Writes per group commit by default: enough for every query in flight on a front end
+/// (32 concurrent clients, each with a few writes per query) to share one fsync.
+pub const DEFAULT_MAX_BATCH: usize = 64;
+
+/// Where the store's tables live.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// One SQLite file in the data directory (`governance.db`): one host.
+    #[default]
+    Sqlite,
+    /// One PostgreSQL database shared by several front ends. Neither the URL nor the
+    /// password is ever logged or displayed.
+    Postgres {
+        /// The connection URL: `postgres://user@host/db` or `host=… dbname=… user=…`.
+        url: String,
+        /// The password, if the server asks for one (kept out of the URL).
+        password: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backend::Sqlite => f.write_str("Sqlite"),
+            Backend::Postgres { .. } => f.write_str("Postgres { url: <hidden>, password: <hidden> }"),
+        }
+    }
+}
 
 /// How to open a store.
 #[derive(Clone)]
 pub struct StoreOptions {
     /// Where the current time comes from (inject a [`crate::ManualClock`] in tests).
     pub clock: Arc<dyn Clock>,
-    /// How long a writer waits for another process's write lock before failing.
+    /// Where the tables live (default: SQLite in the data directory).
+    pub backend: Backend,
+    /// How long a writer waits for another process's write lock before failing (SQLite).
     pub busy_timeout: Duration,
     /// How many idle connections the handle keeps open.
     pub max_idle_connections: usize,
+    /// At most this many concurrent writes share one transaction and one fsync (group
+    /// commit); 1 commits every write on its own.
+    pub max_batch: usize,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             clock: Arc::new(SystemClock),
+            backend: Backend::Sqlite,
             busy_timeout: Duration::from_secs(60),
             max_idle_connections: 8,
+            max_batch: DEFAULT_MAX_BATCH,
         }
     }
 }
@@ -52,8 +97,10 @@ impl Default for StoreOptions {
 impl std::fmt::Debug for StoreOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreOptions")
+            .field("backend", &self.backend)
             .field("busy_timeout", &self.busy_timeout)
             .field("max_idle_connections", &self.max_idle_connections)
+            .field("max_batch", &self.max_batch)
             .finish_non_exhaustive()
     }
 }
@@ -81,42 +128,42 @@ pub(crate) struct Inner {
     /// This handle's identity in the ledger's `holder` column.
     pub(crate) holder: String,
     /// Kept locked while the handle lives: tells other handles this holder is alive.
-    holder_lock: Option<File>,
-    pool: Mutex<Vec<Connection>>,
-    write_gate: Mutex<()>,
+    holder_lock: Option<HolderLock>,
+    pool: Mutex<Vec<Conn>>,
+    lane: WriteLane,
     options: StoreOptions,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        // Closing the file releases the lock; the file itself is only a name.
-        self.holder_lock = None;
-        let _ = std::fs::remove_file(self.layout.holder_lock(&self.holder));
+        if let Some(lock) = self.holder_lock.take() {
+            lock.release(&self.layout, &self.holder);
+        }
     }
 }
 
 /// A pooled connection, returned to the pool on drop.
 pub(crate) struct PooledConnection<'a> {
     inner: &'a Inner,
-    conn: Option<Connection>,
+    conn: Option<Conn>,
 }
 
 impl std::ops::Deref for PooledConnection<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
+    type Target = Conn;
+    fn deref(&self) -> &Conn {
         self.conn.as_ref().expect("connection present until drop")
     }
 }
 
 impl std::ops::DerefMut for PooledConnection<'_> {
-    fn deref_mut(&mut self) -> &mut Connection {
+    fn deref_mut(&mut self) -> &mut Conn {
         self.conn.as_mut().expect("connection present until drop")
     }
 }
 
 impl Drop for PooledConnection<'_> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
+        if let Some(conn) = self.conn.take().filter(|c| !c.is_broken()) {
             let mut pool = self
                 .inner
                 .pool
@@ -146,13 +193,7 @@ impl Store {
         layout.create()?;
 
         let holder = hex::encode(keys::random_bytes::<12>());
-        let lock_path = layout.holder_lock(&holder);
-        // Locked under a temporary name, then renamed: the lock file is never visible unlocked,
-        // so no other handle can take a live holder for a dead one.
-        let tmp_path = lock_path.with_extension("lock.tmp");
-        let lock = File::create(&tmp_path).map_err(|e| GovernanceError::io(&tmp_path, e))?;
-        lock.lock().map_err(|e| GovernanceError::io(&tmp_path, e))?;
-        std::fs::rename(&tmp_path, &lock_path).map_err(|e| GovernanceError::io(&lock_path, e))?;
+        let holder_lock = HolderLock::take(&layout, &holder, &options.backend)?;
 
         let signing_key = SigningKey::from_bytes(&keys::load_or_create_secret(
             &layout.domain_dir().join("signing.key"),
@@ -174,19 +215,21 @@ impl Store {
                 signing_key,
                 pepper,
                 holder,
-                holder_lock: Some(lock),
+                holder_lock: Some(holder_lock),
                 pool: Mutex::new(Vec::new()),
-                write_gate: Mutex::new(()),
+                lane: WriteLane::new(options.max_batch),
                 options,
             }),
         };
         {
-            let conn = store.connection()?;
-            set_wal(&conn)?;
-        }
-        {
             let mut conn = store.connection()?;
-            migrations::migrate(&mut conn, store.now())?;
+            match &mut *conn {
+                Conn::Sqlite(c) => {
+                    set_wal(c)?;
+                    migrations::migrate(c, store.now())?;
+                }
+                Conn::Postgres(c) => crate::migrations_pg::migrate(c, store.now())?,
+            }
         }
         store.recover_abandoned()?;
         store.finish_revocations()?;
@@ -199,9 +242,20 @@ impl Store {
         self.inner.layout.root()
     }
 
-    /// The database file.
+    /// The database file (SQLite; with PostgreSQL the tables live on the server).
     pub fn database_path(&self) -> PathBuf {
         self.inner.layout.database()
+    }
+
+    /// Where the tables live.
+    pub fn backend(&self) -> &Backend {
+        &self.inner.options.backend
+    }
+
+    /// What this handle's write lane has done: writes, and the transactions (fsyncs) they
+    /// were committed in.
+    pub fn write_stats(&self) -> WriteStats {
+        self.inner.lane.stats()
     }
 
     /// The current time of the store's clock.
@@ -219,10 +273,7 @@ impl Store {
             .pop();
         let conn = match idle {
             Some(c) => c,
-            None => open_connection(
-                &self.inner.layout.database(),
-                self.inner.options.busy_timeout,
-            )?,
+            None => self.open_conn()?,
         };
         Ok(PooledConnection {
             inner: &self.inner,
@@ -230,27 +281,30 @@ impl Store {
         })
     }
 
-    /// Runs `f` in one `BEGIN IMMEDIATE` transaction; commits if it returns `Ok`, else rolls
-    /// back (nothing written).
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let _gate = self
-            .inner
-            .write_gate
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let mut conn = self.connection()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// Opens a new connection to the store.
+    pub(crate) fn open_conn(&self) -> Result<Conn> {
+        match &self.inner.options.backend {
+            Backend::Sqlite => Ok(Conn::Sqlite(open_connection(&self.inner.layout.database(), self.inner.options.busy_timeout)?)),
+            Backend::Postgres { url, password } => Ok(Conn::Postgres(Box::new(PgConn::connect(url, password.as_deref())?))),
+        }
+    }
+
+    /// Runs `f` as one write: inside a `BEGIN IMMEDIATE` transaction, in a savepoint of its
+    /// own. Its statements are kept if it returns `Ok`, rolled back if not (nothing written);
+    /// returns once the transaction holding them is committed (group commit), so an `Ok` is
+    /// durable.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.inner.lane.write(|| self.open_conn(), f)
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot).
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.connection()?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let out = f(&tx)?;
-        tx.commit()?;
+        conn.begin_read()?;
+        let out = f(&conn.tx());
+        let end = conn.batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" });
+        let out = out?;
+        end?;
         Ok(out)
     }
 }
@@ -313,12 +367,9 @@ mod tests {
         let a = Store::open(dir.path()).unwrap().domain_public_key();
         let b = Store::open(dir.path()).unwrap().domain_public_key();
         assert_eq!(a, b);
-        let mode: String = Store::open(dir.path())
-            .unwrap()
-            .connection()
-            .unwrap()
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut conn = store.connection().unwrap();
+        let mode: String = conn.tx().query_row("PRAGMA journal_mode", (), |r| r.get(0)).unwrap();
         assert_eq!(mode, "wal");
     }
 }

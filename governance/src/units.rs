@@ -4,11 +4,12 @@
 //! `domain/`, not in the database), a per-person random salt, and the number.
 
 use chrono::{DateTime, Duration, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
@@ -95,7 +96,7 @@ pub(crate) fn unit_from_row(
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
-pub(crate) fn load_unit(conn: &Connection, id: UnitId) -> Result<Unit> {
+pub(crate) fn load_unit(conn: &Tx<'_>, id: UnitId) -> Result<Unit> {
     let (id, name, credit_code, status, created) = conn
         .query_row(
             "SELECT id, name, credit_code, status, created_at FROM units WHERE id = ?1",
@@ -126,7 +127,7 @@ fn person_from_row(r: &Row<'_>) -> rusqlite::Result<Person> {
     })
 }
 
-pub(crate) fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
+pub(crate) fn load_person(conn: &Tx<'_>, id: PersonId) -> Result<Person> {
     conn.query_row(
         &format!("SELECT {PERSON_COLUMNS} FROM people WHERE id = ?1"),
         [id],
@@ -140,7 +141,7 @@ pub(crate) fn load_person(conn: &Connection, id: PersonId) -> Result<Person> {
 /// [`Store::create_unit`], reused when an agreement is signed): the name, a valid credit code
 /// not already registered.
 pub(crate) fn insert_unit(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
     name: &str,
@@ -154,12 +155,12 @@ pub(crate) fn insert_unit(
             "this credit code is already registered as {existing}; use that unit"
         )));
     }
-    tx.execute(
+    let new_id = tx.insert(
         "INSERT INTO units (name, credit_code, status, created_at, status_changed_at)
          VALUES (?1, ?2, 'active', ?3, ?3)",
         params![name, code, to_micros(now)],
     )?;
-    let id = UnitId(tx.last_insert_rowid());
+    let id = UnitId(new_id);
     audit::append(
         tx,
         now,
@@ -169,17 +170,15 @@ pub(crate) fn insert_unit(
 }
 
 /// The unit registered under a (normalised) credit code, if any.
-pub(crate) fn unit_by_credit_code(conn: &Connection, code: &str) -> Result<Option<UnitId>> {
-    Ok(conn
-        .query_row("SELECT id FROM units WHERE credit_code = ?1", [code], |r| r.get(0))
-        .optional()?)
+pub(crate) fn unit_by_credit_code(conn: &Tx<'_>, code: &str) -> Result<Option<UnitId>> {
+    conn.query_row("SELECT id FROM units WHERE credit_code = ?1", [code], |r| r.get(0)).optional()
 }
 
 /// Turns an applicant into an analyst of `unit` (an agreement was signed), in the caller's
 /// transaction, audited as `person.become_analyst`. The person's credentials stay valid; a
 /// session opened as applicant must sign in again (its role no longer matches).
 pub(crate) fn make_analyst(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
     person: PersonId,
@@ -219,7 +218,7 @@ impl Store {
     /// Inserts a person after checking the request; the caller audits.
     fn insert_person(
         &self,
-        tx: &Connection,
+        tx: &Tx<'_>,
         new: &NewPerson,
         now: DateTime<Utc>,
     ) -> Result<PersonId> {
@@ -258,7 +257,7 @@ impl Store {
             }
         }
         let salt: [u8; 16] = keys::random_bytes();
-        tx.execute(
+        let new_id = tx.insert(
             "INSERT INTO people (name, id_salt, id_hash, role, unit_id, provider, active, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7)",
             params![
@@ -271,7 +270,7 @@ impl Store {
                 to_micros(now)
             ],
         )?;
-        Ok(PersonId(tx.last_insert_rowid()))
+        Ok(PersonId(new_id))
     }
 
     /// Registers the first bureau administrator and issues its first credential. Refused once
@@ -286,7 +285,7 @@ impl Store {
             let now = self.now();
             let admins: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM people WHERE role = 'bureau_admin'",
-                [],
+                (),
                 |r| r.get(0),
             )?;
             if admins > 0 {
@@ -347,7 +346,7 @@ impl Store {
                 "SELECT id, name, credit_code, status, created_at FROM units ORDER BY id",
             )?;
             let rows = stmt
-                .query_map([], unit_from_row)?
+                .query_map((), unit_from_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
                 .map(|(id, name, credit_code, status, c)| {
@@ -406,7 +405,7 @@ impl Store {
         self.observe(p, "person.list", "people", |tx, actor, _| {
             actor.require(&[Role::BureauAdmin, Role::Supervisor], "list people")?;
             let mut stmt = tx.prepare(&format!(
-                "SELECT {PERSON_COLUMNS} FROM people WHERE ?1 IS NULL OR unit_id = ?1 ORDER BY id"
+                "SELECT {PERSON_COLUMNS} FROM people WHERE CAST(?1 AS BIGINT) IS NULL OR unit_id = ?1 ORDER BY id"
             ))?;
             let rows = stmt
                 .query_map([unit], person_from_row)?

@@ -36,7 +36,7 @@ fn child_context() -> (Store, Principal, AuthorizationId) {
     println!();
     let var = |k: &str| std::env::var(k).unwrap();
     let num = |k: &str| var(k).parse::<i64>().unwrap();
-    let store = Store::open(var("SHUYU_GOV_DIR")).unwrap();
+    let store = common::open(var("SHUYU_GOV_DIR"));
     let analyst = Principal {
         person_id: PersonId(num("SHUYU_GOV_PERSON")),
         unit_id: Some(UnitId(num("SHUYU_GOV_UNIT"))),
@@ -81,7 +81,7 @@ fn threads_never_overspend() {
     });
     // 8 handles on the one file, 8 threads each: writes contend both on each handle's gate
     // and on SQLite's file lock between handles.
-    let handles: Vec<Store> = (0..8).map(|_| Store::open(f.dir.path()).unwrap()).collect();
+    let handles: Vec<Store> = (0..8).map(|_| common::open(f.dir.path())).collect();
     let threads: Vec<_> = (0..64u64)
         .map(|i| {
             let store = handles[(i % 8) as usize].clone();
@@ -277,7 +277,7 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
     holder.wait().unwrap();
 
     // 3. Reopen: open reservations of dead holders are settled as spent.
-    let store = Store::open(f.dir.path()).unwrap();
+    let store = common::open(f.dir.path());
     let report = store.verify_ledger().unwrap();
     assert_eq!(report.open, 0, "no reservation stays open after reopening");
     store.verify_audit().unwrap();
@@ -319,14 +319,10 @@ fn a_killed_process_loses_no_commit_and_its_open_reservation_counts_as_spent() {
         "the recovery is audited"
     );
     // Every reservation the killed children made is settled and accounted for.
-    let conn = rusqlite::Connection::open(store.database_path()).unwrap();
-    let settled: i64 = conn
-        .query_row(
-            "SELECT COALESCE(SUM(CASE WHEN state = 'committed' THEN actual_nano ELSE amount_nano END), 0) FROM reservations WHERE state IN ('committed', 'recovered')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let settled = Raw::open(store.data_dir()).int(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN state = 'committed' THEN actual_nano ELSE amount_nano END), 0) AS BIGINT) FROM reservations WHERE state IN ('committed', 'recovered')",
+        &[],
+    );
     assert_eq!(settled as u64, budget.spent.0);
 }
 
@@ -345,7 +341,7 @@ fn a_live_holders_reservation_survives_another_handle_opening() {
         )
         .unwrap();
     let r = f.store.reserve(f.auth_a, job, &charge(Nano(100_000_000))).unwrap();
-    let other = Store::open(f.dir.path()).unwrap();
+    let other = common::open(f.dir.path());
     assert!(other.recover_abandoned().unwrap().recovered.is_empty());
     assert_eq!(
         other.reservation(r.id).unwrap().state,
@@ -355,7 +351,7 @@ fn a_live_holders_reservation_survives_another_handle_opening() {
     assert_eq!(budget.spent, Nano(60_000_000));
 
     // A handle dropped with an open reservation is a dead holder.
-    let dropped = Store::open(f.dir.path()).unwrap();
+    let dropped = common::open(f.dir.path());
     let job2 = f
         .store
         .create_job(
@@ -386,21 +382,18 @@ fn a_live_holders_reservation_survives_another_handle_opening() {
 
 #[test]
 fn concurrent_first_opens_agree_on_schema_and_key() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = common::store_dir();
     let path = Arc::new(dir.path().to_path_buf());
     let keys: Vec<[u8; 32]> = (0..8)
         .map(|_| {
             let path = path.clone();
-            std::thread::spawn(move || Store::open(path.as_path()).unwrap().domain_public_key())
+            std::thread::spawn(move || common::open(path.as_path()).domain_public_key())
         })
         .collect::<Vec<_>>()
         .into_iter()
         .map(|t| t.join().unwrap())
         .collect();
     assert!(keys.windows(2).all(|w| w[0] == w[1]), "one domain key");
-    let conn = rusqlite::Connection::open(dir.path().join("governance.db")).unwrap();
-    let migrations: i64 = conn
-        .query_row("SELECT COUNT(*) FROM migrations", [], |r| r.get(0))
-        .unwrap();
+    let migrations = Raw::open(dir.path()).int("SELECT COUNT(*) FROM migrations", &[]);
     assert_eq!(migrations, shuyu_governance::migrations::latest_version());
 }

@@ -14,7 +14,7 @@ use datafusion::error::Result;
 use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility};
 
 /// Parameters of one grid mapping.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct OnGrid {
     lo: f64,
     hi: f64,
@@ -31,7 +31,17 @@ impl OnGrid {
 
     /// The expression applying this mapping to `x`.
     pub fn call(self, x: Expr) -> Expr {
-        ScalarUDF::new_from_impl(OnGridUdf { params: self, signature: Signature::any(1, Volatility::Immutable) }).call(vec![x])
+        self.udf().call(vec![x])
+    }
+
+    /// The function with these parameters (how the cluster codec rebuilds it).
+    pub fn udf(self) -> ScalarUDF {
+        ScalarUDF::new_from_impl(OnGridUdf { params: self, signature: Signature::any(1, Volatility::Immutable) })
+    }
+
+    /// The parameters of `udf`, if it is the on-grid function.
+    pub fn of(udf: &ScalarUDF) -> Option<OnGrid> {
+        udf.inner().downcast_ref::<OnGridUdf>().map(|u| u.params)
     }
 
     fn map(&self, v: f64) -> i64 {
@@ -52,6 +62,9 @@ fn round_half_away(x: f64) -> i64 {
     let frac = x - t as f64;
     t.saturating_add(i64::from(frac >= 0.5)).saturating_sub(i64::from(frac <= -0.5))
 }
+
+/// The on-grid function's name in plans.
+pub const ON_GRID: &str = "shuyu_on_grid";
 
 #[derive(Debug)]
 struct OnGridUdf {
@@ -79,7 +92,7 @@ impl Hash for OnGridUdf {
 
 impl ScalarUDFImpl for OnGridUdf {
     fn name(&self) -> &str {
-        "shuyu_on_grid"
+        ON_GRID
     }
 
     fn signature(&self) -> &Signature {

@@ -36,6 +36,11 @@ impl SizeOnlyParquet {
     pub fn new(inner: ParquetFormat) -> Self {
         SizeOnlyParquet { inner }
     }
+
+    /// The Parquet format it wraps (how the cluster codec ships it).
+    pub fn inner(&self) -> &ParquetFormat {
+        &self.inner
+    }
 }
 
 /// `stats` with its row count and size kept and every column's figures unknown.

@@ -86,6 +86,10 @@ fn expected(rows: &[Row], max_groups: usize) -> BTreeMap<String, [i64; 4]> {
 }
 
 async fn run(parts: Vec<Vec<RecordBatch>>, max_groups: usize) -> datafusion::error::Result<BTreeMap<String, [i64; 4]>> {
+    run_with(parts, max_groups, BoundingOrder::ByKey, [0; 32]).await
+}
+
+async fn run_with(parts: Vec<Vec<RecordBatch>>, max_groups: usize, order: BoundingOrder, seed: [u8; 32]) -> datafusion::error::Result<BTreeMap<String, [i64; 4]>> {
     let schema = parts[0][0].schema();
     let ctx = SessionContext::new();
     ctx.register_table("t", Arc::new(MemTable::try_new(schema, parts)?))?;
@@ -95,7 +99,8 @@ async fn run(parts: Vec<Vec<RecordBatch>>, max_groups: usize) -> datafusion::err
         partials: vec![(PartialInput::Rows, 0, MAX_ROWS), (PartialInput::Where, 0, MAX_ROWS), (PartialInput::Value, LO, HI * MAX_ROWS)],
         units_column: Some("units".into()),
         max_groups: Some(max_groups),
-        order: BoundingOrder::ByKey,
+        order,
+        seed,
     };
     let scan = ctx.table("t").await?.into_unoptimized_plan();
     let out = ["__k0", "units", "rows", "flagged", "value"].map(|n| get_field(col("b"), n).alias(n)).to_vec();
@@ -126,6 +131,25 @@ async fn matches_the_direct_bounding_across_batches_and_partitions() {
             assert_eq!(got, expected(&data, max_groups), "batch {batch_rows} rows, {partitions} partitions, max_groups {max_groups}");
         }
     }
+}
+
+/// Random bounding is a function of the data and the seed: the same keys are kept however
+/// the rows are split into batches and partitions (as a retried or re-planned cluster task
+/// splits them), and another seed keeps others.
+#[tokio::test]
+async fn seeded_random_bounding_is_the_same_on_every_split() {
+    let data = rows(500);
+    let seed = [7u8; 32];
+    let want = run_with(batches(&data, 10_000, 1), 1, BoundingOrder::Random, seed).await.unwrap();
+    for (batch_rows, partitions) in [(7, 1), (7, 2), (3, 4), (1, 3)] {
+        let got = run_with(batches(&data, batch_rows, partitions), 1, BoundingOrder::Random, seed).await.unwrap();
+        assert_eq!(got, want, "batch {batch_rows} rows, {partitions} partitions");
+    }
+    let units: i64 = want.values().map(|v| v[0]).sum();
+    assert_eq!(units, 500, "one key kept per unit");
+    let other = run_with(batches(&data, 10_000, 1), 1, BoundingOrder::Random, [8u8; 32]).await.unwrap();
+    assert_ne!(other, want, "another seed draws other keys");
+    assert_ne!(want, run(batches(&data, 10_000, 1), 1).await.unwrap(), "random is not key order");
 }
 
 #[tokio::test]
@@ -230,6 +254,7 @@ async fn run_global(data: &[(i64, bool, Option<i64>)], batch_rows: usize, partit
         units_column: Some("units".into()),
         max_groups: None,
         order: BoundingOrder::Random,
+        seed: [0; 32],
     };
     let scan = ctx.table("t").await.unwrap().into_unoptimized_plan();
     let out = ["units", "rows", "flagged", "value"].map(|n| get_field(col("b"), n).alias(n)).to_vec();

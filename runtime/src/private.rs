@@ -32,7 +32,9 @@ pub fn budget(cached: &CachedScope, amount: Option<f64>) -> QueryBudget {
 pub async fn run(rt: &Services, call: &Call, cached: &CachedScope, sql: &str, inner: &str, explain: bool) -> Result<Outcome, RuntimeError> {
     let budget = budget(cached, call.amount);
     let meter = ScanMeter::new();
-    let session = PrivateSession::new(metered(&with_memory_limit(&cached.scope, rt.limits().memory_bytes())?, &meter));
+    // Under the Ballista engine the memory limit binds this front end's part of the job (the
+    // post-processing plan); the cluster's part is bound by its executors' memory pools.
+    let session = PrivateSession::new(metered(&with_memory_limit(&cached.scope, rt.limits().memory_bytes())?, &meter)).with_engine(rt.engine().clone());
     let mut job = Job::open(rt.store(), &call.principal, call.authorization, sql, Environment::Prod, &cached.tables, meter).await?;
     let deadline = tokio::time::Instant::now() + rt.limits().timeout();
     let timed_out = || RuntimeError::Timeout(rt.limits().timeout());

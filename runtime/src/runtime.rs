@@ -76,6 +76,18 @@ impl Runtime {
         self
     }
 
+    /// The runtime with releases' inner plans run on `engine` (default: the local engine).
+    /// Only the exact, bounded inner plans go there; the rest of every query stays here.
+    pub fn with_engine(mut self, engine: shuyu_compute::InnerEngine) -> Self {
+        self.services.set_engine(engine);
+        self
+    }
+
+    /// Where releases' inner plans run.
+    pub fn engine(&self) -> &shuyu_compute::InnerEngine {
+        self.services.engine()
+    }
+
     /// The domain's encryption material, when configured.
     pub fn encryption(&self) -> Option<&Encryption> {
         self.encryption.as_ref()

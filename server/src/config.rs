@@ -10,6 +10,14 @@
 //! console = true                    # SHUYU_CONSOLE: serve the web console
 //! console_listen = "127.0.0.1:8080" # SHUYU_CONSOLE_LISTEN (port 0: any free port)
 //! console_session_minutes = 30      # SHUYU_CONSOLE_SESSION_MINUTES; SHUYU_CONSOLE_SESSION_SECONDS (tests) wins
+//! engine = "local"                  # SHUYU_ENGINE: "local" or "ballista" (releases' inner plans)
+//! store = "sqlite"                  # SHUYU_STORE: "sqlite" (DATA_DIR/domain/governance.db) or "postgres"
+//! store_url = "host=db.internal dbname=shuyu user=shuyu"   # SHUYU_STORE_URL (postgres; no password in it)
+//! store_password_file = "/etc/shuyu/store.password"        # SHUYU_STORE_PASSWORD_FILE (0600; optional)
+//!
+//! [cluster]                         # with engine = "ballista" (docs/deployment.md)
+//! scheduler = "http://10.0.0.5:50050"  # SHUYU_CLUSTER_SCHEDULER
+//! partitions = 16                   # optional; SHUYU_CLUSTER_PARTITIONS (default: the scope's)
 //!
 //! [tls]                             # optional; both or neither
 //! cert = "/etc/shuyu/server.pem"    # SHUYU_TLS_CERT
@@ -32,6 +40,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 pub use shuyu_runtime::limits::{Limits, Served};
+
+pub use crate::store_config::StoreKind;
 
 use crate::Error;
 
@@ -66,6 +76,51 @@ pub struct Config {
     /// over `console_session_minutes`. Not a file key.
     #[serde(skip)]
     pub console_session_seconds: Option<u64>,
+    /// Where releases' exact inner plans run.
+    pub engine: EngineKind,
+    /// The Ballista cluster (with `engine = "ballista"`).
+    pub cluster: Option<ClusterConfig>,
+    /// Where the governance store's tables live (`crate::store_config`).
+    pub store: StoreKind,
+    /// The PostgreSQL connection URL (`store = "postgres"`): `postgres://user@host/db` or
+    /// `host=… dbname=… user=…`. It must not carry the password (`store_password_file`).
+    pub store_url: Option<String>,
+    /// A file (mode 0600) holding the PostgreSQL password, read at start.
+    pub store_password_file: Option<PathBuf>,
+}
+
+/// `engine`: where releases' exact, contribution-bounded inner plans run. Noise, the ledger
+/// and everything after a release run in this server either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// In this process.
+    #[default]
+    Local,
+    /// On the Ballista cluster of `[cluster]`.
+    Ballista,
+}
+
+impl std::str::FromStr for EngineKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "local" => Ok(EngineKind::Local),
+            "ballista" => Ok(EngineKind::Ballista),
+            other => Err(format!("engine `{other}`: use `local` or `ballista`")),
+        }
+    }
+}
+
+/// `[cluster]`: the Ballista cluster inner plans run on.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// The scheduler's URL, `http://host:port`.
+    pub scheduler: String,
+    /// Target partitions of the cluster's plans (default: the scope's).
+    #[serde(default)]
+    pub partitions: Option<usize>,
 }
 
 /// `[encryption]`: computing on encrypted imports.
@@ -112,6 +167,11 @@ impl Default for Config {
             console_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             console_session_minutes: 30,
             console_session_seconds: None,
+            engine: EngineKind::Local,
+            cluster: None,
+            store: StoreKind::Sqlite,
+            store_url: None,
+            store_password_file: None,
         }
     }
 }
@@ -179,6 +239,29 @@ impl Config {
         if let Some(v) = var("SHUYU_CONSOLE_SESSION_SECONDS") {
             self.console_session_seconds = Some(parsed("SHUYU_CONSOLE_SESSION_SECONDS", v)?);
         }
+        if let Some(v) = var("SHUYU_ENGINE") {
+            self.engine = v.parse().map_err(|e| Error::Usage(format!("environment variable SHUYU_ENGINE: {e}")))?;
+        }
+        if let Some(v) = var("SHUYU_CLUSTER_SCHEDULER") {
+            let partitions = self.cluster.as_ref().and_then(|c| c.partitions);
+            self.cluster = Some(ClusterConfig { scheduler: v, partitions });
+        }
+        if let Some(v) = var("SHUYU_CLUSTER_PARTITIONS") {
+            let n = parsed("SHUYU_CLUSTER_PARTITIONS", v)?;
+            match &mut self.cluster {
+                Some(c) => c.partitions = Some(n),
+                None => return Err(Error::Usage("SHUYU_CLUSTER_PARTITIONS needs the scheduler too: set SHUYU_CLUSTER_SCHEDULER or [cluster] scheduler".into())),
+            }
+        }
+        if let Some(v) = var("SHUYU_STORE") {
+            self.store = v.trim().parse().map_err(|_| Error::Usage("environment variable SHUYU_STORE: `sqlite` or `postgres`".into()))?;
+        }
+        if let Some(v) = var("SHUYU_STORE_URL") {
+            self.store_url = Some(v);
+        }
+        if let Some(v) = var("SHUYU_STORE_PASSWORD_FILE") {
+            self.store_password_file = Some(PathBuf::from(v));
+        }
         if let Some(v) = var("SHUYU_LIMITS_MEMORY_PER_JOB_MB") {
             self.limits.memory_per_job_mb = parsed("SHUYU_LIMITS_MEMORY_PER_JOB_MB", v)?;
         }
@@ -206,7 +289,25 @@ impl Config {
         if self.limits.memory_per_job_mb == 0 {
             return Err(Error::Usage("limits.memory_per_job_mb must be at least 1".into()));
         }
-        Ok(())
+        match (self.engine, &self.cluster) {
+            (EngineKind::Ballista, None) => {
+                return Err(Error::Usage("engine = \"ballista\" needs the scheduler: set [cluster] scheduler = \"http://host:port\" (or SHUYU_CLUSTER_SCHEDULER)".into()))
+            }
+            (_, Some(c)) if !(c.scheduler.starts_with("http://") || c.scheduler.starts_with("https://")) => {
+                return Err(Error::Usage("cluster.scheduler must be a URL, http://host:port".into()))
+            }
+            (_, Some(c)) if c.partitions == Some(0) => return Err(Error::Usage("cluster.partitions must be at least 1".into())),
+            _ => {}
+        }
+        self.validate_store()
+    }
+
+    /// The engine releases' inner plans run on, as configured.
+    pub fn inner_engine(&self) -> shuyu_compute::InnerEngine {
+        match (self.engine, &self.cluster) {
+            (EngineKind::Ballista, Some(c)) => shuyu_compute::InnerEngine::ballista(c.scheduler.clone(), c.partitions),
+            _ => shuyu_compute::InnerEngine::Local,
+        }
     }
 
     /// The governance store's directory.
@@ -286,6 +387,21 @@ mod tests {
         assert_eq!((c.console_listen.port(), c.console_session_ttl()), (9090, Duration::from_secs(3)));
         assert!(Config::parse("console_session_minutes = 0").expect("parses").validate().is_err());
         assert!(Config::parse("console_sessions = 1").is_err());
+    }
+
+    #[test]
+    fn the_engine_is_local_unless_a_cluster_is_configured() {
+        assert_eq!(Config::default().inner_engine(), shuyu_compute::InnerEngine::Local);
+        let c = Config::parse("engine = \"ballista\"\n[cluster]\nscheduler = \"http://10.0.0.5:50050\"\npartitions = 8\n").expect("parses");
+        c.validate().expect("valid");
+        assert_eq!(c.inner_engine(), shuyu_compute::InnerEngine::ballista("http://10.0.0.5:50050", Some(8)));
+        assert!(matches!(Config::parse("engine = \"ballista\"").expect("parses").validate(), Err(Error::Usage(m)) if m.contains("[cluster] scheduler")));
+        assert!(Config::parse("engine = \"spark\"").is_err());
+        assert!(Config::parse("[cluster]\nscheduler = \"10.0.0.5:50050\"\n").expect("parses").validate().is_err(), "a URL");
+        let env: HashMap<&str, &str> = [("SHUYU_ENGINE", "ballista"), ("SHUYU_CLUSTER_SCHEDULER", "http://127.0.0.1:50050")].into();
+        let c = Config::default().with_env(|k| env.get(k).map(|v| v.to_string())).expect("overrides apply");
+        assert_eq!(c.inner_engine().name(), "ballista");
+        assert!(matches!(Config::default().with_env(|k| (k == "SHUYU_ENGINE").then(|| "ballista".to_string())), Err(Error::Usage(_))));
     }
 
     #[test]

@@ -91,6 +91,9 @@ pub enum Error {
     /// Encrypted data: a bundle, key or ciphertext was refused, or TFHE-rs failed.
     #[error(transparent)]
     Crypto(#[from] shuyu_crypto::CryptoError),
+    /// A cluster process (`shuyu cluster …`, the demo's in-process cluster) failed.
+    #[error(transparent)]
+    Cluster(#[from] shuyu_cluster::ClusterError),
     /// Likely a bug in shuyu.
     #[error("internal error (likely a bug in shuyu, please report it): {0}")]
     Internal(String),
@@ -118,7 +121,7 @@ impl Error {
             Error::Busy(_) => Fault::ResourceLimit,
             Error::Unavailable(_) => Fault::Unavailable,
             Error::Remote(status) => fault_of_code(status.code()),
-            Error::Io { .. } | Error::Transport(_) | Error::Internal(_) => Fault::Internal,
+            Error::Io { .. } | Error::Transport(_) | Error::Internal(_) | Error::Cluster(_) => Fault::Internal,
         }
     }
 }

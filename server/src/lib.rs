@@ -25,7 +25,8 @@
 //! - [`imports`]: the analysts' `shuyu.imports.v1.Imports` service: encryption parameters
 //!   and bundle upload (verified by `shuyu_compute::encrypted::verify`), the import request.
 //! - [`samples`]: `shuyu dev samples`, building the dev environment's masked samples.
-//! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides.
+//! - [`config`]: `shuyu.toml` and its `SHUYU_*` overrides; [`store_config`]: the governance
+//!   store's keys (SQLite or PostgreSQL) and the options they make.
 //! - [`deadlines`]: the workflow's deadlines enforced every minute while serving.
 //! - [`demo`]: `shuyu demo`, the main job on embedded defaults, then serving.
 //! - [`query`]: `shuyu query`, a local private query over a folder of datasets.
@@ -39,6 +40,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod store_config;
 pub mod console;
 pub mod datasets;
 pub mod deadlines;

@@ -40,6 +40,10 @@ enum Command {
         /// Stop after the script instead of serving.
         #[arg(long)]
         no_serve: bool,
+        /// Where releases' inner plans run: `local`, or `ballista` (starts a scheduler and
+        /// two executors on loopback and runs the demo's queries through them).
+        #[arg(long, default_value = "local")]
+        engine: shuyu::config::EngineKind,
     },
     /// Serves Arrow Flight SQL over an existing data directory until Ctrl-C.
     Serve {
@@ -47,6 +51,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The Ballista cluster releases' inner plans run on with `engine = "ballista"`:
+    /// `shuyu cluster scheduler`, `shuyu cluster executor`.
+    Cluster(shuyu::cli::cluster::ClusterArgs),
     /// The bureau's administration over the admin gRPC service (catalog, units, people,
     /// tokens, authorizations, reviews, suspension and revocation, audit, reports).
     Admin(shuyu::cli::admin::AdminArgs),
@@ -206,7 +213,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Demo { data_dir, rows, output, listen, console_listen, no_serve } => {
+            Command::Demo { data_dir, rows, output, listen, console_listen, no_serve, engine } => {
                 let limits = shuyu::config::Config::load(None)?.limits;
                 let opts = shuyu::demo::DemoOptions {
                     data_dir,
@@ -215,10 +222,12 @@ fn main() -> ExitCode {
                     listen: (!no_serve).then_some(listen),
                     console_listen: (!no_serve).then_some(console_listen),
                     limits,
+                    engine,
                 };
                 shuyu::demo::run(&opts).await
             }
             Command::Admin(args) => shuyu::cli::admin::run(args).await,
+            Command::Cluster(args) => shuyu::cli::cluster::run(args).await,
             Command::Serve { config } => shuyu::server::serve(shuyu::config::Config::load(config.as_deref())?).await,
             Command::Keys { command: KeysCommand::Generate { out, no_conversion_key } } => {
                 shuyu::custodian::generate_keys(&out, !no_conversion_key)

@@ -45,7 +45,7 @@ pub async fn run(listener: TcpListener, store: Store, config: &Config, shutdown:
 
 /// The runtime a configuration describes (without encryption: [`serve`] adds it).
 pub fn runtime_for(store: Store, config: &Config) -> Runtime {
-    Runtime::with_environments(store, config.limits, config.environment, Some(config.samples_dir()))
+    Runtime::with_environments(store, config.limits, config.environment, Some(config.samples_dir())).with_engine(config.inner_engine())
 }
 
 /// [`run`] with a runtime the caller keeps a handle on (tests inspect its scope cache).
@@ -95,7 +95,8 @@ pub const ADMIN_SERVICE: &str = "shuyu.admin.v1.Admin";
 pub async fn serve(config: Config) -> Result<(), Error> {
     check_transport(config.listen, &config)?;
     let store_dir = config.store_dir();
-    let store = tokio::task::spawn_blocking(move || Store::open(store_dir))
+    let options = config.store_options()?;
+    let store = tokio::task::spawn_blocking(move || Store::open_with(store_dir, options))
         .await
         .map_err(|e| Error::Internal(format!("opening the store: {e}")))??;
     let mut runtime = runtime_for(store, &config);

@@ -20,7 +20,7 @@ fn shuyu(args: &[&str]) -> (bool, String, String) {
 fn help_lists_every_command() {
     let (ok, out, err) = shuyu(&["--help"]);
     assert!(ok, "{err}");
-    for command in ["demo", "serve", "admin", "keys", "encrypt", "keyholder"] {
+    for command in ["demo", "serve", "admin", "cluster", "keys", "encrypt", "keyholder"] {
         assert!(out.lines().any(|l| l.trim_start().starts_with(command)), "`{command}` missing from:\n{out}");
     }
 }

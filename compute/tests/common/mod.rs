@@ -1,6 +1,7 @@
 //! Shared fixtures: a small generated city and scopes over it.
 #![allow(dead_code)]
 
+pub mod cases;
 pub mod compare;
 
 use std::path::{Path, PathBuf};

@@ -8,12 +8,13 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use shuyu_datasets::TableManifest;
 use shuyu_privacy::PrivacyDefinition;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::access;
 use crate::actor::{Actor, Principal, Role};
 use crate::amount::{Atto, Nano};
@@ -222,7 +223,7 @@ fn json_text<T: Serialize>(v: &T) -> Result<String> {
 
 /// Checks a grant request whole, as [`Store::grant`] does, without writing anything (a data
 /// request is checked at submission).
-pub(crate) fn check_grant(conn: &Connection, req: &NewAuthorization, now: DateTime<Utc>) -> Result<Vec<DatasetId>> {
+pub(crate) fn check_grant(conn: &Tx<'_>, req: &NewAuthorization, now: DateTime<Utc>) -> Result<Vec<DatasetId>> {
     check_request(conn, req, now).map(|(ids, _, _)| ids)
 }
 
@@ -231,7 +232,7 @@ pub(crate) fn check_grant(conn: &Connection, req: &NewAuthorization, now: DateTi
 /// agreement and granting a data request go through here, so they check and record exactly
 /// what a direct grant does.
 pub(crate) fn grant_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
     req: &NewAuthorization,
@@ -242,7 +243,7 @@ pub(crate) fn grant_in(
         Mode::Free => ("free", None),
         Mode::Paid { price_cents } => ("paid", Some(price_cents as i64)),
     };
-    tx.execute(
+    let new_id = tx.insert(
         "INSERT INTO authorizations (unit_id, scenario, purpose, partners_json, term_start, term_end, rights_json,
             mode, price_cents, privacy, delta, total_nano, cap_nano, default_nano, export_policy, status,
             spent_nano, reserved_nano, granted_by, granted_at, status_changed_at, delta_total_atto)
@@ -268,7 +269,7 @@ pub(crate) fn grant_in(
             delta_total
         ],
     )?;
-    let id = AuthorizationId(tx.last_insert_rowid());
+    let id = AuthorizationId(new_id);
     let mut stmt = tx.prepare("INSERT INTO grants (authorization_id, dataset_id, column_name) VALUES (?1, ?2, ?3)")?;
     for (g, did) in req.datasets.iter().zip(&dataset_ids) {
         for c in &g.columns {
@@ -347,7 +348,7 @@ impl Store {
                         .collect::<rusqlite::Result<_>>()?,
                     None => tx
                         .prepare("SELECT id FROM authorizations ORDER BY id")?
-                        .query_map([], |r| r.get(0))?
+                        .query_map((), |r| r.get(0))?
                         .collect::<rusqlite::Result<_>>()?,
                 };
                 ids.into_iter().map(|id| load(tx, id, now)).collect()

@@ -6,7 +6,7 @@ use super::*;
 
 /// Checks a grant request whole; returns the dataset ids and amounts to write.
 pub(super) fn check_request(
-    conn: &Connection,
+    conn: &Tx<'_>,
     req: &NewAuthorization,
     now: DateTime<Utc>,
 ) -> Result<(Vec<DatasetId>, [Nano; 3], Atto)> {

@@ -88,7 +88,7 @@ fn effective_status(stored: &str, start: i64, end: i64, now: DateTime<Utc>) -> A
 }
 
 /// Loads the row of an authorization.
-pub(crate) fn load_row(conn: &Connection, id: AuthorizationId) -> Result<AuthRow> {
+pub(crate) fn load_row(conn: &Tx<'_>, id: AuthorizationId) -> Result<AuthRow> {
     conn.query_row(
         &format!("SELECT {AUTH_ROW} FROM authorizations WHERE id = ?1"),
         [id],
@@ -99,7 +99,7 @@ pub(crate) fn load_row(conn: &Connection, id: AuthorizationId) -> Result<AuthRow
 }
 
 /// Refuses unless the authorization is active, in term, and its unit active.
-pub(crate) fn require_usable(conn: &Connection, row: &AuthRow, now: DateTime<Utc>) -> Result<()> {
+pub(crate) fn require_usable(conn: &Tx<'_>, row: &AuthRow, now: DateTime<Utc>) -> Result<()> {
     let id = row.id;
     match row.status(now) {
         AuthorizationStatus::Active => {}
@@ -128,7 +128,7 @@ pub(crate) fn require_usable(conn: &Connection, row: &AuthRow, now: DateTime<Utc
 }
 
 /// The rights an authorization grants.
-pub(crate) fn rights(conn: &Connection, id: AuthorizationId) -> Result<Vec<Right>> {
+pub(crate) fn rights(conn: &Tx<'_>, id: AuthorizationId) -> Result<Vec<Right>> {
     let text: String = conn
         .query_row(
             "SELECT rights_json FROM authorizations WHERE id = ?1",
@@ -143,7 +143,7 @@ pub(crate) fn rights(conn: &Connection, id: AuthorizationId) -> Result<Vec<Right
 
 /// Refuses unless the authorization grants `right`; `doing` says what needs it.
 pub(crate) fn require_right(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: AuthorizationId,
     right: Right,
     doing: &str,
@@ -163,7 +163,7 @@ pub(crate) fn require_right(
 
 /// Loads a full authorization.
 pub(crate) fn load(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: AuthorizationId,
     now: DateTime<Utc>,
 ) -> Result<Authorization> {
@@ -235,7 +235,7 @@ pub(crate) fn load(
 
 /// The datasets and columns granted by an authorization, in grant order of dataset name.
 pub(crate) fn granted(
-    conn: &Connection,
+    conn: &Tx<'_>,
     id: AuthorizationId,
 ) -> Result<Vec<(DatasetId, GrantedDataset)>> {
     let mut stmt = conn.prepare(

@@ -12,10 +12,11 @@
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use ed25519_dalek::Signer;
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::amount::Nano;
 use crate::audit::{self, Entry};
@@ -185,7 +186,7 @@ fn product_row(r: &Row<'_>) -> rusqlite::Result<(Product, i64)> {
     ))
 }
 
-pub(crate) fn load_product(conn: &Connection, id: ProductId) -> Result<Product> {
+pub(crate) fn load_product(conn: &Tx<'_>, id: ProductId) -> Result<Product> {
     let (mut p, created) = conn
         .query_row(
             &format!("SELECT {PRODUCT_COLUMNS} FROM products WHERE id = ?1"),
@@ -198,7 +199,7 @@ pub(crate) fn load_product(conn: &Connection, id: ProductId) -> Result<Product> 
     Ok(p)
 }
 
-fn load_export(conn: &Connection, id: ExportId) -> Result<ExportRecord> {
+fn load_export(conn: &Tx<'_>, id: ExportId) -> Result<ExportRecord> {
     type Raw = (
         ProductId,
         UnitId,
@@ -245,7 +246,7 @@ impl Store {
     /// Builds and signs the manifest of a product, inside the exporting transaction.
     fn sign_manifest(
         &self,
-        conn: &Connection,
+        conn: &Tx<'_>,
         product: &Product,
         approval: ExportStatus,
         now: DateTime<Utc>,
@@ -301,7 +302,7 @@ impl Store {
             if let Some(path) = &new.path {
                 check_relative_path(path, "path")?;
             }
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO products (job_id, unit_id, authorization_id, name, content_sha256, rel_path, byte_size, row_count, status, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'held', ?9)",
                 params![
@@ -316,7 +317,7 @@ impl Store {
                     to_micros(now)
                 ],
             )?;
-            let id = ProductId(tx.last_insert_rowid());
+            let id = ProductId(new_id);
             let actor = Actor::analyst(job.person, job.unit);
             audit::append(
                 tx,
@@ -367,7 +368,7 @@ impl Store {
                     .prepare(&format!(
                         "SELECT {PRODUCT_COLUMNS} FROM products ORDER BY id"
                     ))?
-                    .query_map([], product_row)?
+                    .query_map((), product_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
             };
             rows.into_iter()
@@ -438,12 +439,12 @@ impl Store {
                 ),
                 None => (None, None),
             };
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO exports (product_id, status, requested_by, requested_at, reviewed_at, manifest_json, signature_hex)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![product, status, actor.person, to_micros(now), automatic.then(|| to_micros(now)), manifest_json, signature],
             )?;
-            let id = ExportId(tx.last_insert_rowid());
+            let id = ExportId(new_id);
             tx.execute("UPDATE products SET status = ?1 WHERE id = ?2", params![product_status, product])?;
             let action = if automatic { "export.automatic" } else { "export.request" };
             audit::append(
@@ -519,7 +520,7 @@ impl Store {
             let ids: Vec<ExportId> = tx
                 .prepare(
                     "SELECT e.id FROM exports e JOIN products p ON p.id = e.product_id
-                     WHERE (?1 IS NULL OR p.unit_id = ?1) AND (?2 IS NULL OR e.status = ?2) ORDER BY e.id",
+                     WHERE (CAST(?1 AS BIGINT) IS NULL OR p.unit_id = ?1) AND (CAST(?2 AS TEXT) IS NULL OR e.status = ?2) ORDER BY e.id",
                 )?
                 .query_map(params![unit, status], |r| r.get(0))?
                 .collect::<rusqlite::Result<_>>()?;

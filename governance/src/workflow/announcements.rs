@@ -3,10 +3,11 @@
 //! expert opinions an application needs before the coordination group decides.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
@@ -110,7 +111,7 @@ fn decode((id, year, title, conditions, opens, closes, min, by, at): Announcemen
 }
 
 /// Loads an announcement.
-pub(crate) fn load(conn: &Connection, id: AnnouncementId) -> Result<Announcement> {
+pub(crate) fn load(conn: &Tx<'_>, id: AnnouncementId) -> Result<Announcement> {
     conn.query_row(&format!("SELECT {COLUMNS} FROM announcements WHERE id = ?1"), [id], row)
         .optional()?
         .map(decode)
@@ -154,7 +155,7 @@ impl Store {
         self.act(p, "announcement.publish", "announcement", |tx, actor, now| {
             actor.require(&[Role::BureauAdmin], "publish announcements")?;
             check(new, now)?;
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO announcements (year, title, conditions, opens_at, closes_at, min_expert_opinions, published_by, published_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
                 params![
@@ -168,7 +169,7 @@ impl Store {
                     to_micros(now)
                 ],
             )?;
-            let id = AnnouncementId(tx.last_insert_rowid());
+            let id = AnnouncementId(new_id);
             audit::append(
                 tx,
                 now,
@@ -188,7 +189,7 @@ impl Store {
         self.observe(p, "announcement.list", "announcements", |tx, _, _| {
             let rows = tx
                 .prepare(&format!("SELECT {COLUMNS} FROM announcements ORDER BY id"))?
-                .query_map([], row)?
+                .query_map((), row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(decode).collect()
         })

@@ -7,10 +7,11 @@
 //! own (another's reads as not found); an analyst its own and those signed for its unit.
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::authorizations::ScenarioTerms;
@@ -240,7 +241,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<AppRow> {
     })
 }
 
-fn decode(conn: &Connection, r: AppRow) -> Result<Application> {
+fn decode(conn: &Tx<'_>, r: AppRow) -> Result<Application> {
     let mut app = r.app;
     app.qualifications = from_json(&r.qualifications, "qualifications")?;
     app.attachments = from_json(&r.attachments, "attachments")?;
@@ -265,7 +266,7 @@ fn decode(conn: &Connection, r: AppRow) -> Result<Application> {
 }
 
 /// Loads an application (no visibility check).
-pub(crate) fn load(conn: &Connection, id: ApplicationId) -> Result<Application> {
+pub(crate) fn load(conn: &Tx<'_>, id: ApplicationId) -> Result<Application> {
     let r = conn
         .query_row(&format!("SELECT {COLUMNS} {FROM} WHERE a.id = ?1"), [id], row)
         .optional()?
@@ -274,7 +275,7 @@ pub(crate) fn load(conn: &Connection, id: ApplicationId) -> Result<Application> 
 }
 
 /// Loads an application the actor may see; another applicant's reads as not found.
-pub(crate) fn load_visible(conn: &Connection, actor: &Actor, id: ApplicationId) -> Result<Application> {
+pub(crate) fn load_visible(conn: &Tx<'_>, actor: &Actor, id: ApplicationId) -> Result<Application> {
     actor.require(
         &[Role::BureauAdmin, Role::Supervisor, Role::Expert, Role::Applicant, Role::UnitAnalyst],
         "read applications",
@@ -295,7 +296,7 @@ fn visible(actor: &Actor, app: &Application) -> bool {
 
 /// Sets an application's status (and optionally a note column) and audits `action`.
 pub(crate) fn transition(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     actor: &Actor,
     now: DateTime<Utc>,
     app: &Application,
@@ -383,7 +384,7 @@ impl Store {
                 )));
             }
             let at = to_micros(now);
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO applications (announcement_id, applicant_id, company, credit_code, scenario, purpose,
                     qualifications_json, attachments_json, status, submitted_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'submitted', ?9, ?9)",
@@ -399,7 +400,7 @@ impl Store {
                     at
                 ],
             )?;
-            let id = ApplicationId(tx.last_insert_rowid());
+            let id = ApplicationId(new_id);
             audit::append(
                 tx,
                 now,

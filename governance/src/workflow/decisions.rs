@@ -8,9 +8,10 @@
 //! each) -> `approved` | `rejected` (bureau, with at least the announcement's
 //! `min_expert_opinions` opinions) -> `signed` (bureau).
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::params;
 use serde_json::json;
 
+use crate::sql::OptionalExtension;
 use crate::actor::{Principal, Role};
 use crate::authorizations;
 use crate::clock::to_micros;

@@ -12,10 +12,11 @@
 //! [`Store::reinstate_unit`].
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::clock::{from_micros, to_micros};
@@ -122,7 +123,7 @@ fn decode((mut e, deadline, at, updated): EvalRow) -> Result<Evaluation> {
     Ok(e)
 }
 
-fn load(conn: &Connection, id: EvaluationId) -> Result<Evaluation> {
+fn load(conn: &Tx<'_>, id: EvaluationId) -> Result<Evaluation> {
     conn.query_row(&format!("SELECT {COLUMNS} {FROM} WHERE e.id = ?1"), [id], row)
         .optional()?
         .map(decode)
@@ -130,7 +131,7 @@ fn load(conn: &Connection, id: EvaluationId) -> Result<Evaluation> {
         .ok_or_else(|| GovernanceError::not_found(id.to_string()))
 }
 
-fn check(conn: &Connection, new: &NewEvaluation, now: DateTime<Utc>) -> Result<()> {
+fn check(conn: &Tx<'_>, new: &NewEvaluation, now: DateTime<Utc>) -> Result<()> {
     let unit = units::load_unit(conn, new.unit)
         .map_err(|_| GovernanceError::invalid("unit", "names no registered unit"))?;
     if unit.status == UnitStatus::Revoked {
@@ -179,12 +180,12 @@ impl Store {
                 None => EvaluationStatus::Passed,
             };
             let at = to_micros(now);
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO evaluations (unit_id, year, score, findings, rectification_deadline, status, evaluated_by, evaluated_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)",
                 params![new.unit, new.year, new.score, new.findings, new.rectification_deadline.map(to_micros), status, actor.person, at],
             )?;
-            let id = EvaluationId(tx.last_insert_rowid());
+            let id = EvaluationId(new_id);
             audit::append(
                 tx,
                 now,
@@ -304,7 +305,7 @@ impl Store {
             actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::UnitAnalyst], "list evaluations")?;
             let unit = if actor.sees_all_units() { None } else { Some(actor.require_unit("list its evaluations")?) };
             let rows = tx
-                .prepare(&format!("SELECT {COLUMNS} {FROM} WHERE ?1 IS NULL OR e.unit_id = ?1 ORDER BY e.id"))?
+                .prepare(&format!("SELECT {COLUMNS} {FROM} WHERE CAST(?1 AS BIGINT) IS NULL OR e.unit_id = ?1 ORDER BY e.id"))?
                 .query_map([unit], row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter().map(decode).collect()

@@ -11,10 +11,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::params;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::sql::{OptionalExtension, Row, Tx};
 use crate::actor::{Actor, Principal, Role};
 use crate::audit::{self, Entry};
 use crate::authorizations::{self, ScenarioTerms};
@@ -130,7 +131,7 @@ fn row(r: &Row<'_>) -> rusqlite::Result<RequestRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
 }
 
-fn decode(conn: &Connection, (id, unit, by, terms, status, authorization, submitted, updated): RequestRow) -> Result<DataRequest> {
+fn decode(conn: &Tx<'_>, (id, unit, by, terms, status, authorization, submitted, updated): RequestRow) -> Result<DataRequest> {
     let providers = conn
         .prepare("SELECT DISTINCT provider FROM data_request_datasets WHERE request_id = ?1 ORDER BY provider")?
         .query_map([id], |r| r.get::<_, String>(0))?
@@ -167,7 +168,7 @@ fn decode(conn: &Connection, (id, unit, by, terms, status, authorization, submit
     })
 }
 
-fn load(conn: &Connection, id: DataRequestId) -> Result<DataRequest> {
+fn load(conn: &Tx<'_>, id: DataRequestId) -> Result<DataRequest> {
     let r = conn
         .query_row(&format!("SELECT {COLUMNS} FROM data_requests WHERE id = ?1"), [id], row)
         .optional()?
@@ -177,7 +178,7 @@ fn load(conn: &Connection, id: DataRequestId) -> Result<DataRequest> {
 
 /// Loads a request the actor may see: a unit's foreign request reads as not found; a
 /// provider not supplying any of its datasets is refused.
-fn load_visible(conn: &Connection, actor: &Actor, id: DataRequestId) -> Result<DataRequest> {
+fn load_visible(conn: &Tx<'_>, actor: &Actor, id: DataRequestId) -> Result<DataRequest> {
     actor.require(&[Role::BureauAdmin, Role::Supervisor, Role::Provider, Role::UnitAnalyst], "read data requests")?;
     let req = load(conn, id)?;
     if actor.role == Some(Role::Provider) {
@@ -193,7 +194,7 @@ fn load_visible(conn: &Connection, actor: &Actor, id: DataRequestId) -> Result<D
     Ok(req)
 }
 
-fn set_status(tx: &Transaction<'_>, now: DateTime<Utc>, id: DataRequestId, to: RequestStatus) -> Result<()> {
+fn set_status(tx: &Tx<'_>, now: DateTime<Utc>, id: DataRequestId, to: RequestStatus) -> Result<()> {
     tx.execute("UPDATE data_requests SET status = ?1, updated_at = ?2 WHERE id = ?3", params![to, to_micros(now), id])?;
     Ok(())
 }
@@ -231,12 +232,12 @@ impl Store {
                 )));
             }
             let at = to_micros(now);
-            tx.execute(
+            let new_id = tx.insert(
                 "INSERT INTO data_requests (unit_id, requested_by, scenario, terms_json, status, submitted_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 'submitted', ?5, ?5)",
                 params![unit, actor.person, new.scenario, to_json(new)?, at],
             )?;
-            let id = DataRequestId(tx.last_insert_rowid());
+            let id = DataRequestId(new_id);
             let mut providers = BTreeSet::new();
             for did in &dataset_ids {
                 let d = catalog::load(tx, *did)?;
@@ -356,7 +357,7 @@ impl Store {
                     .collect::<rusqlite::Result<Vec<_>>>()?,
                 _ if actor.sees_all_units() => tx
                     .prepare(&format!("SELECT {COLUMNS} FROM data_requests ORDER BY id"))?
-                    .query_map([], row)?
+                    .query_map((), row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?,
                 _ => {
                     let unit = actor.require_unit("list its data requests")?;

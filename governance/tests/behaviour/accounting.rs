@@ -125,7 +125,7 @@ fn a_grant_checks_its_delta_total() {
 #[test]
 fn crash_recovery_settles_delta_in_full() {
     let f = Fixture::new();
-    let dropped = Store::open(f.dir.path()).unwrap();
+    let dropped = crate::common::open(f.dir.path());
     let job = f.prod_job(&f.analyst_a, f.auth_a);
     let r = dropped.reserve(f.auth_a, job, &on(Nano(50_000_000), delta_e8(7), &["households"])).unwrap();
     drop(dropped);

@@ -1,24 +1,23 @@
 //! The audit chain: tamper evidence, retention and purge, queries.
 
 use chrono::Duration;
-use rusqlite::Connection;
 use shuyu_governance::*;
 
 use crate::common::*;
 
-fn raw(f: &Fixture) -> Connection {
-    Connection::open(f.store.database_path()).unwrap()
+fn raw(f: &Fixture) -> Raw {
+    Raw::open(f.dir.path())
 }
 
 #[test]
 fn a_plain_update_is_refused_by_the_store() {
     let f = Fixture::new();
     let err = raw(&f)
-        .execute("UPDATE audit SET outcome = 'ok' WHERE seq = 1", [])
+        .execute("UPDATE audit SET outcome = 'ok' WHERE seq = 1", &[])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
     let err = raw(&f)
-        .execute("DELETE FROM audit WHERE seq = 1", [])
+        .execute("DELETE FROM audit WHERE seq = 1", &[])
         .unwrap_err();
     assert!(err.to_string().contains("append-only"), "{err}");
     f.store.verify_audit().unwrap();
@@ -32,11 +31,11 @@ fn an_altered_record_is_named_by_verify() {
     assert!(report.records > 10);
     let target = 7;
     // An attacker with the file: drop the guard, then edit a record.
-    let conn = raw(&f);
-    conn.execute_batch("DROP TRIGGER audit_no_update").unwrap();
+    let mut conn = raw(&f);
+    conn.drop_trigger("audit_no_update");
     conn.execute(
         "UPDATE audit SET cost_nano = cost_nano + 1 WHERE seq = ?1",
-        [target],
+        &[P::I(target)],
     )
     .unwrap();
     match f.store.verify_audit() {
@@ -48,11 +47,11 @@ fn an_altered_record_is_named_by_verify() {
 #[test]
 fn an_altered_hash_is_named_by_verify() {
     let f = Fixture::new();
-    let conn = raw(&f);
-    conn.execute_batch("DROP TRIGGER audit_no_update").unwrap();
+    let mut conn = raw(&f);
+    conn.drop_trigger("audit_no_update");
     conn.execute(
         "UPDATE audit SET hash = (CASE WHEN substr(hash, 1, 1) = '0' THEN '1' ELSE '0' END) || substr(hash, 2) WHERE seq = 4",
-        [],
+        &[],
     )
     .unwrap();
     match f.store.verify_audit() {
@@ -64,18 +63,18 @@ fn an_altered_hash_is_named_by_verify() {
 #[test]
 fn deleted_records_are_detected_in_the_middle_and_at_the_end() {
     let f = Fixture::new();
-    let conn = raw(&f);
-    conn.execute_batch("DROP TRIGGER audit_no_delete").unwrap();
-    conn.execute("DELETE FROM audit WHERE seq = 5", []).unwrap();
+    let mut conn = raw(&f);
+    conn.drop_trigger("audit_no_delete");
+    conn.execute("DELETE FROM audit WHERE seq = 5", &[]).unwrap();
     match f.store.verify_audit() {
         Err(GovernanceError::AuditBroken { seq, .. }) => assert_eq!(seq, 5),
         other => panic!("{other:?}"),
     }
     let f = Fixture::new();
     let head = f.store.verify_audit().unwrap().head_seq;
-    let conn = raw(&f);
-    conn.execute_batch("DROP TRIGGER audit_no_delete").unwrap();
-    conn.execute("DELETE FROM audit WHERE seq = ?1", [head])
+    let mut conn = raw(&f);
+    conn.drop_trigger("audit_no_delete");
+    conn.execute("DELETE FROM audit WHERE seq = ?1", &[P::I(head)])
         .unwrap();
     match f.store.verify_audit() {
         Err(GovernanceError::AuditBroken { seq, .. }) => assert_eq!(seq, head),

@@ -91,9 +91,8 @@ fn automatic_policy_exports_at_once_with_a_manifest_verifiable_offline() {
     assert!(
         matches!(forged.verify(&key), Err(GovernanceError::Invalid { field, .. }) if field == "signature")
     );
-    let other = Store::open(tempfile::tempdir().unwrap().path())
-        .unwrap()
-        .domain_public_key();
+    let other_dir = crate::common::store_dir();
+    let other = crate::common::open(other_dir.path()).domain_public_key();
     assert!(received.verify(&other).is_err());
 
     assert_eq!(
@@ -334,12 +333,9 @@ fn the_bureau_cannot_approve_an_export_without_the_product_operation_right() {
     assert_eq!(pending.status, ExportStatus::Pending);
     // A request left pending from before the right was checked, on an authorization
     // without it.
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    conn.execute(
-        "UPDATE authorizations SET rights_json = '[\"processing_use\"]' WHERE id = ?1",
-        [auth.0],
-    )
-    .unwrap();
+    Raw::open(f.dir.path())
+        .execute("UPDATE authorizations SET rights_json = '[\"processing_use\"]' WHERE id = ?1", &[P::I(auth.0)])
+        .unwrap();
 
     let err = f
         .store

@@ -180,13 +180,8 @@ fn an_interrupted_revocation_finishes_at_the_next_open() {
     let leftover = f.dir.path().join("cache").join(f.unit_a.0.to_string());
     std::fs::create_dir_all(&leftover).unwrap();
     std::fs::write(leftover.join("x"), b"x").unwrap();
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    conn.execute(
-        "UPDATE units SET files_deleted = 0 WHERE id = ?1",
-        [f.unit_a.0],
-    )
-    .unwrap();
-    let reopened = Store::open(f.dir.path()).unwrap();
+    Raw::open(f.dir.path()).execute("UPDATE units SET files_deleted = 0 WHERE id = ?1", &[P::I(f.unit_a.0)]).unwrap();
+    let reopened = crate::common::open(f.dir.path());
     assert!(!leftover.exists());
     reopened.verify_audit().unwrap();
 }
@@ -336,22 +331,18 @@ fn deletion_records(
 /// Puts a revoked authorization back in the state a crash right after its revocation
 /// committed leaves: deletion pending, files still there.
 fn interrupt_deletion(f: &Fixture, auth: AuthorizationId, unit_files: bool) {
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    conn.execute(
-        "UPDATE authorizations SET files_pending = 1, unit_files_pending = ?1 WHERE id = ?2",
-        rusqlite::params![unit_files, auth.0],
-    )
-    .unwrap();
+    Raw::open(f.dir.path())
+        .execute(
+            "UPDATE authorizations SET files_pending = 1, unit_files_pending = ?1 WHERE id = ?2",
+            &[P::I(i64::from(unit_files)), P::I(auth.0)],
+        )
+        .unwrap();
 }
 
 fn files_pending(f: &Fixture, auth: AuthorizationId) -> (bool, bool) {
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    conn.query_row(
-        "SELECT files_pending, unit_files_pending FROM authorizations WHERE id = ?1",
-        [auth.0],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .unwrap()
+    let row = Raw::open(f.dir.path()).rows("SELECT files_pending, unit_files_pending FROM authorizations WHERE id = ?1", &[P::I(auth.0)]).remove(0);
+    let flag = |i: usize| row[i].as_deref().unwrap().parse::<i64>().unwrap() != 0;
+    (flag(0), flag(1))
 }
 
 #[test]
@@ -387,7 +378,7 @@ fn an_interrupted_authorization_revocation_finishes_at_the_next_open() {
     std::fs::write(&leftover, b"noised counts").unwrap();
     interrupt_deletion(&f, f.auth_a, false);
 
-    let reopened = Store::open(f.dir.path()).unwrap();
+    let reopened = crate::common::open(f.dir.path());
     assert!(
         !leftover.exists(),
         "the revoked authorization's product file is deleted"
@@ -422,7 +413,7 @@ fn an_interrupted_authorization_revocation_finishes_at_the_next_open() {
     );
 
     // Idempotent: another open finds nothing pending and records nothing more.
-    let again = Store::open(f.dir.path()).unwrap();
+    let again = crate::common::open(f.dir.path());
     assert_eq!(
         deletion_records(&again, &f.admin, "authorization.files_deleted", &object).len(),
         2
@@ -452,7 +443,7 @@ fn an_interrupted_revocation_of_the_last_authorization_deletes_the_units_files_a
     // Unit B's files are not concerned.
     let other = fill_areas(&f, &f.analyst_b, f.unit_b);
 
-    let reopened = Store::open(f.dir.path()).unwrap();
+    let reopened = crate::common::open(f.dir.path());
     assert!(!product_file.exists());
     for dir in &areas {
         assert!(!dir.exists(), "{} should be deleted", dir.display());

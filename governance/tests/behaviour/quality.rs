@@ -115,7 +115,6 @@ fn the_bureau_routes_an_issue_with_a_deadline_and_the_provider_answers() {
     assert!(!done.overdue);
     assert!(matches!(f.store.answer_issue(&f.provider, id, "again"), Err(GovernanceError::Conflict { .. })));
     assert!(matches!(f.store.issue(&f.analyst_b, id), Err(GovernanceError::NotFound { .. })));
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    let late: String = conn.query_row("SELECT details FROM audit WHERE action = 'issue.answer' AND outcome = 'ok'", [], |r| r.get(0)).unwrap();
+    let late = Raw::open(f.dir.path()).text("SELECT details FROM audit WHERE action = 'issue.answer' AND outcome = 'ok'", &[]);
     assert!(late.contains("\"late\":true"), "{late}");
 }

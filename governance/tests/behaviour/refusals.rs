@@ -495,13 +495,9 @@ fn errors_never_quote_secrets_or_id_numbers() {
     let token = "sy_0000000000000000000000000000000000000000000000000000000000000000";
     let err = f.store.authenticate(token).unwrap_err();
     assert!(!err.to_string().contains(token));
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    let leaked: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM audit WHERE details LIKE '%' || ?1 || '%'",
-            [&token[3..20]],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let leaked = Raw::open(f.dir.path()).int(
+        "SELECT COUNT(*) FROM audit WHERE details LIKE '%' || CAST(?1 AS TEXT) || '%'",
+        &[P::T(&token[3..20])],
+    );
     assert_eq!(leaked, 0);
 }

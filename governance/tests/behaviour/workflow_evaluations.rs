@@ -32,10 +32,8 @@ fn a_missed_deadline_suspends_the_evaluation_and_the_unit() {
     assert!(f.store.scope(&f.analyst_b, f.auth_b).is_ok(), "the other unit is untouched");
     assert_eq!(f.store.enforce_deadlines().unwrap(), vec![], "idempotent");
 
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    let (role, details): (String, String) = conn
-        .query_row("SELECT role, details FROM audit WHERE action = 'unit.suspend'", [], |r| Ok((r.get(0)?, r.get(1)?)))
-        .unwrap();
+    let row = Raw::open(f.dir.path()).rows("SELECT role, details FROM audit WHERE action = 'unit.suspend'", &[]).remove(0);
+    let (role, details) = (row[0].clone().unwrap(), row[1].clone().unwrap());
     assert_eq!(role, "system");
     assert!(details.contains(&format!("evaluation {}", id.0)), "{details}");
     assert_eq!(f.audit_count("unit.suspend"), 1);
@@ -81,7 +79,7 @@ fn opening_the_store_enforces_missed_deadlines() {
     let f = Fixture::new();
     f.store.record_evaluation(&f.admin, &evaluation(&f, f.unit_b, Some(1))).unwrap();
     f.clock.advance(Duration::days(2));
-    let reopened = Store::open_with(f.dir.path(), StoreOptions { clock: f.clock.clone(), ..StoreOptions::default() }).unwrap();
+    let reopened = crate::common::open_with(f.dir.path(), StoreOptions { clock: f.clock.clone(), ..StoreOptions::default() });
     assert_eq!(reopened.unit(&f.admin, f.unit_b).unwrap().status, UnitStatus::Suspended);
     assert_eq!(f.store.unit(&f.admin, f.unit_a).unwrap().status, UnitStatus::Active);
 }

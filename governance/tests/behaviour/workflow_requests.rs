@@ -123,14 +123,11 @@ fn a_unit_cannot_reach_another_units_requests() {
     assert_eq!(f.store.data_requests(&f.analyst_a).unwrap().len(), 1);
     assert_eq!(f.store.data_requests(&f.supervisor).unwrap().len(), 1);
     // The foreign reach reads as missing, and is recorded where only the bureau sees it.
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    let units: Vec<Option<i64>> = conn
-        .prepare("SELECT unit_id FROM audit WHERE action IN ('request.read', 'request.withdraw') AND outcome = 'refused'")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<rusqlite::Result<_>>()
-        .unwrap();
+    let units: Vec<Option<i64>> = Raw::open(f.dir.path())
+        .rows("SELECT unit_id FROM audit WHERE action IN ('request.read', 'request.withdraw') AND outcome = 'refused'", &[])
+        .into_iter()
+        .map(|r| r[0].as_ref().map(|v| v.parse().unwrap()))
+        .collect();
     assert_eq!(units, vec![None, None]);
 }
 

@@ -2,6 +2,7 @@
 //! supervisor, a provider, two units with one analyst and one authorization each.
 #![allow(dead_code)]
 
+use std::path::Path;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, DurationRound, Utc};
@@ -13,6 +14,46 @@ use shuyu_governance::validate::{credit_code_check_char, id_number_check_char};
 use shuyu_governance::*;
 use shuyu_privacy::PrivacyDefinition;
 use tempfile::TempDir;
+
+mod raw;
+pub use raw::{Raw, P};
+
+/// The file of a test data directory that names its PostgreSQL database.
+pub(crate) const TEST_STORE: &str = "test-store";
+
+/// A fresh data directory. Its store is SQLite, or a fresh PostgreSQL database when
+/// `SHUYU_TEST_POSTGRES` names a server (a libpq connection string without `dbname`;
+/// `scripts/test.sh` starts a private cluster on a unix socket and runs the suite again).
+pub fn store_dir() -> TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    if let Ok(server) = std::env::var("SHUYU_TEST_POSTGRES") {
+        let name = format!("shuyu_test_{}", hex::encode(rand::random::<[u8; 8]>()));
+        let mut admin = postgres::Client::connect(&format!("{server} dbname=postgres"), postgres::NoTls)
+            .expect("SHUYU_TEST_POSTGRES names a PostgreSQL server that accepts connections");
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+        std::fs::write(dir.path().join(TEST_STORE), format!("{server} dbname={name}")).unwrap();
+    }
+    dir
+}
+
+/// `options` with the backend of the data directory `path` (see [`store_dir`]).
+pub fn with_backend(path: &Path, options: StoreOptions) -> StoreOptions {
+    match std::fs::read_to_string(path.join(TEST_STORE)) {
+        Ok(url) => StoreOptions { backend: Backend::Postgres { url, password: None }, ..options },
+        Err(_) => options,
+    }
+}
+
+/// Opens the store of a data directory made by [`store_dir`].
+pub fn open(path: impl AsRef<Path>) -> Store {
+    open_with(path, StoreOptions::default())
+}
+
+/// Opens the store of a data directory made by [`store_dir`] with `options`.
+pub fn open_with(path: impl AsRef<Path>, options: StoreOptions) -> Store {
+    let path = path.as_ref();
+    Store::open_with(path, with_backend(path, options)).unwrap()
+}
 
 /// A valid resident ID number, distinct per seed.
 pub fn id_number(seed: u32) -> String {
@@ -148,17 +189,16 @@ impl Fixture {
 
     /// A fixture whose unit A authorization has the given budget.
     pub fn with_budget(budget: BudgetTerms) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = store_dir();
         let now = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
         let clock = Arc::new(ManualClock::new(now));
-        let store = Store::open_with(
+        let store = open_with(
             dir.path(),
             StoreOptions {
                 clock: clock.clone(),
                 ..StoreOptions::default()
             },
-        )
-        .unwrap();
+        );
         let (admin_person, admin_token) = store
             .bootstrap_admin("Admin Wang", &id_number(1), Duration::days(30))
             .unwrap();
@@ -232,20 +272,12 @@ impl Fixture {
 
     /// Counts rows of a table through a separate connection.
     pub fn count(&self, table: &str) -> i64 {
-        let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
-        conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
-            .unwrap()
+        Raw::open(self.dir.path()).int(&format!("SELECT COUNT(*) FROM {table}"), &[])
     }
 
     /// Number of audit records with this action.
     pub fn audit_count(&self, action: &str) -> i64 {
-        let conn = rusqlite::Connection::open(self.store.database_path()).unwrap();
-        conn.query_row(
-            "SELECT COUNT(*) FROM audit WHERE action = ?1",
-            [action],
-            |r| r.get(0),
-        )
-        .unwrap()
+        Raw::open(self.dir.path()).int("SELECT COUNT(*) FROM audit WHERE action = ?1", &[P::T(action)])
     }
 
     /// Runs a production query costing `cost` (reserved and committed in full).
@@ -449,11 +481,5 @@ pub fn data_request(scenario: &str, datasets: &[&str], now: DateTime<Utc>) -> Ne
 
 /// Number of refused audit records with this action.
 pub fn refused_count(f: &Fixture, action: &str) -> i64 {
-    let conn = rusqlite::Connection::open(f.store.database_path()).unwrap();
-    conn.query_row(
-        "SELECT COUNT(*) FROM audit WHERE action = ?1 AND outcome = 'refused'",
-        [action],
-        |r| r.get(0),
-    )
-    .unwrap()
+    Raw::open(f.dir.path()).int("SELECT COUNT(*) FROM audit WHERE action = ?1 AND outcome = 'refused'", &[P::T(action)])
 }

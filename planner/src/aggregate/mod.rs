@@ -69,6 +69,18 @@ struct PartialReq {
     hi: f64,
 }
 
+/// The scope's secret seed of contribution bounding ([`BoundParams::seed`]): drawn once per
+/// scope, so plans of the same query are equal (and their exact results reusable, see
+/// compute's exact cache) and every run of one plan bounds alike.
+#[derive(Debug)]
+pub struct BoundingSeed(pub [u8; 32]);
+
+impl Default for BoundingSeed {
+    fn default() -> Self {
+        BoundingSeed(crate::bounding::fresh_seed())
+    }
+}
+
 /// Analyzes one private aggregate into a release.
 pub struct AggregateAnalysis<'a> {
     /// Catalog of the scope.
@@ -220,6 +232,7 @@ impl<'a> AggregateAnalysis<'a> {
                 units_column: count_units.then(|| units_column.clone()),
                 max_groups: bound_groups.then_some(max_groups as usize),
                 order,
+                seed: self.catalog.state().get_or_default::<BoundingSeed>().0,
             };
             let mut out: Vec<Expr> = key_names.iter().map(|k| get_field(col("__bounded"), k.as_str()).alias(k)).collect();
             if count_units {
@@ -268,8 +281,10 @@ impl<'a> AggregateAnalysis<'a> {
             }
             b = b.project(proj1).map_err(internal)?;
             if bound_groups {
+                // Rows here are one per (unit, key): a keyed hash of both orders them as a
+                // random draw would, and gives the same order on every run and retried task.
                 let order_by: Vec<SortExpr> = match order {
-                    BoundingOrder::Random => vec![datafusion::functions::math::random().call(vec![]).sort(true, false)],
+                    BoundingOrder::Random => vec![shuffled_key(&key_names).sort(true, false)],
                     BoundingOrder::ByKey => key_cols.iter().map(|k| k.clone().sort(true, false)).collect(),
                 };
                 let rn = datafusion::functions_window::expr_fn::row_number()

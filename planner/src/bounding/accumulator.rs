@@ -13,6 +13,8 @@ use datafusion::logical_expr::Accumulator;
 use datafusion::physical_plan::aggregates::group_values::{new_group_values, GroupValues};
 use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 
 use super::{not_clustered, BoundParams, BoundingOrder, PartialInput};
 
@@ -146,8 +148,8 @@ impl BoundAccumulator {
         Ok(())
     }
 
-    /// Clamps, selects and adds one whole unit's sums to the totals.
-    fn close(&mut self, unit: &mut UnitSums) {
+    /// Clamps, selects and adds one whole unit's (`id`'s) sums to the totals.
+    fn close(&mut self, id: i64, unit: &mut UnitSums) {
         let width = self.params.partials.len();
         let stride = self.params.stride();
         for (i, _) in unit.keys.iter().enumerate() {
@@ -170,15 +172,18 @@ impl BoundAccumulator {
                 add(&mut self.totals, i);
             }
         } else {
+            // The unit's keys in key order: what is kept then depends only on the unit's
+            // data (and the seed), not on the order its rows and states arrived in.
+            let mut order: Vec<usize> = (0..n).collect();
+            order.sort_by(|a, b| self.key_rows[unit.keys[*a] as usize].cmp(&self.key_rows[unit.keys[*b] as usize]));
             match self.params.order {
                 BoundingOrder::Random => {
-                    for i in sample(&mut rand::rng(), n, keep) {
-                        add(&mut self.totals, i);
+                    let mut rng = unit_rng(&self.params.seed, id);
+                    for i in sample(&mut rng, n, keep) {
+                        add(&mut self.totals, order[i]);
                     }
                 }
                 BoundingOrder::ByKey => {
-                    let mut order: Vec<usize> = (0..n).collect();
-                    order.sort_by(|a, b| self.key_rows[unit.keys[*a] as usize].cmp(&self.key_rows[unit.keys[*b] as usize]));
                     for i in order.into_iter().take(keep) {
                         add(&mut self.totals, i);
                     }
@@ -287,6 +292,14 @@ impl BoundAccumulator {
         }
         Ok(())
     }
+}
+
+/// The random stream of one unit: ChaCha20 keyed by the job's seed, on the unit's own
+/// stream, so every unit's draw is independent and reproducible.
+fn unit_rng(seed: &[u8; 32], unit: i64) -> ChaCha20Rng {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    rng.set_stream(unit as u64);
+    rng
 }
 
 struct Reader<'a> {
@@ -510,7 +523,7 @@ impl Accumulator for BoundAccumulator {
                 self.merge_open(u[start], &run);
                 run.clear();
             } else {
-                self.close(&mut run);
+                self.close(u[start], &mut run);
             }
             start = end;
         }
@@ -536,8 +549,8 @@ impl Accumulator for BoundAccumulator {
     fn evaluate(&mut self) -> Result<ScalarValue> {
         self.check_intervals()?;
         let open: Vec<(i64, UnitSums)> = self.open.drain().collect();
-        for (_, mut s) in open {
-            self.close(&mut s);
+        for (unit, mut s) in open {
+            self.close(unit, &mut s);
         }
         let stride = self.params.stride();
         // Keys no kept unit has are not output: their existence came from dropped rows.

@@ -30,7 +30,7 @@ mod accumulator;
 use accumulator::BoundAccumulator;
 
 /// How contribution bounding chooses which rows and keys of a unit to keep.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum BoundingOrder {
     /// Uniformly at random (production).
     #[default]
@@ -45,18 +45,31 @@ pub struct NotClustered;
 
 impl std::fmt::Display for NotClustered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the input is not clustered by the privacy unit")
+        f.write_str(NOT_CLUSTERED_TEXT)
     }
 }
 
 impl std::error::Error for NotClustered {}
 
-/// Whether `e` (or what it wraps) is [`NotClustered`].
+/// The text of [`NotClustered`] (how it is recognised in a cluster's job failure, which
+/// arrives as text).
+pub const NOT_CLUSTERED_TEXT: &str = "the input is not clustered by the privacy unit";
+
+/// Whether `e` (or what it wraps) is [`NotClustered`], raised here or on a cluster, whose
+/// executors report it as text (its message, or its Debug form `External(NotClustered)`).
 pub fn is_not_clustered(e: &DataFusionError) -> bool {
     match e.find_root() {
-        DataFusionError::External(inner) => inner.downcast_ref::<NotClustered>().is_some(),
-        _ => false,
+        DataFusionError::External(inner) if inner.downcast_ref::<NotClustered>().is_some() => true,
+        other => {
+            let text = other.to_string();
+            text.contains(NOT_CLUSTERED_TEXT) || text.contains("(NotClustered)")
+        }
     }
+}
+
+/// A fresh secret seed for [`BoundParams::seed`].
+pub fn fresh_seed() -> [u8; 32] {
+    rand::random()
 }
 
 fn not_clustered() -> DataFusionError {
@@ -64,7 +77,7 @@ fn not_clustered() -> DataFusionError {
 }
 
 /// What one value argument contributes per row.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum PartialInput {
     /// One per row (`COUNT(*)`); takes no argument.
     Rows,
@@ -75,7 +88,7 @@ pub enum PartialInput {
 }
 
 /// Parameters of one bounding pass.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BoundParams {
     /// Number of key arguments after the unit.
     pub key_count: usize,
@@ -89,18 +102,37 @@ pub struct BoundParams {
     pub max_groups: Option<usize>,
     /// Which keys a unit keeps.
     pub order: BoundingOrder,
+    /// The secret seed of [`BoundingOrder::Random`]: which keys a unit keeps is drawn from
+    /// a ChaCha stream keyed by this seed and the unit, over the unit's keys in key order,
+    /// so the same input gives the same bounded output on every run, partitioning and
+    /// retried task (a cluster may run a task twice). It travels only inside the domain
+    /// (in plans sent to the cluster) and is never shown.
+    pub seed: [u8; 32],
 }
 
 impl BoundParams {
     /// The aggregate call over `args` = unit, keys, then one argument per non-`Rows` partial.
     pub fn call(self, args: Vec<Expr>) -> Expr {
-        AggregateUDF::new_from_impl(BoundByUnit { params: Arc::new(self), signature: Signature::variadic_any(Volatility::Volatile) }).call(args)
+        self.udaf().call(args)
+    }
+
+    /// The aggregate function with these parameters (how the cluster codec rebuilds it).
+    pub fn udaf(self) -> AggregateUDF {
+        AggregateUDF::new_from_impl(BoundByUnit { params: Arc::new(self), signature: Signature::variadic_any(Volatility::Volatile) })
+    }
+
+    /// The parameters of `udaf`, if it is the bounding aggregate.
+    pub fn of(udaf: &AggregateUDF) -> Option<&BoundParams> {
+        udaf.inner().downcast_ref::<BoundByUnit>().map(|b| b.params.as_ref())
     }
 
     fn stride(&self) -> usize {
         self.partials.len() + 1
     }
 }
+
+/// The name of the bounding aggregate in plans.
+pub const BOUND_BY_UNIT: &str = "bound_by_unit";
 
 /// The aggregate function.
 #[derive(Debug)]
@@ -120,6 +152,7 @@ impl Hash for BoundByUnit {
         self.params.key_count.hash(h);
         self.params.names.hash(h);
         self.params.max_groups.hash(h);
+        self.params.seed.hash(h);
     }
 }
 
@@ -136,7 +169,7 @@ fn struct_fields(params: &BoundParams, key_types: &[DataType]) -> Fields {
 
 impl AggregateUDFImpl for BoundByUnit {
     fn name(&self) -> &str {
-        "bound_by_unit"
+        BOUND_BY_UNIT
     }
     fn signature(&self) -> &Signature {
         &self.signature

@@ -83,7 +83,20 @@ impl Kernel {
 
     /// The expression applying this kernel to `args` (as many as it takes).
     pub fn apply(self, args: Vec<Expr>) -> Expr {
-        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: self.signature() }).call(args)
+        self.udf().call(args)
+    }
+
+    /// Every kernel.
+    pub const ALL: [Kernel; 8] = [Kernel::Div, Kernel::Mod, Kernel::And, Kernel::Or, Kernel::Sqrt, Kernel::Power, Kernel::Text, Kernel::Case];
+
+    /// The kernel named `name` in plans.
+    pub fn from_name(name: &str) -> Option<Kernel> {
+        Kernel::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The function (how the cluster codec and registries rebuild it by name).
+    pub fn udf(self) -> ScalarUDF {
+        ScalarUDF::new_from_impl(TotalKernel { kernel: self, signature: self.signature() })
     }
 }
 

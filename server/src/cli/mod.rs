@@ -6,9 +6,11 @@
 //! - [`workflow`]: the authorization workflow's verbs (announcement, application, request,
 //!   quality, evaluation); [`workflow_args`]: their clap definitions.
 //! - [`table`]: printing admin replies as aligned tables or JSON.
+//! - [`cluster`]: `shuyu cluster scheduler|executor`, the Ballista cluster's processes.
 
 pub mod admin;
 pub mod admin_args;
+pub mod cluster;
 pub mod table;
 pub mod workflow;
 pub mod workflow_args;

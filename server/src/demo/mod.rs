@@ -36,7 +36,7 @@ use shuyu_governance::{
 };
 use shuyu_privacy::PrivacyDefinition;
 
-use crate::config::{Config, Limits, Served};
+use crate::config::{ClusterConfig, Config, EngineKind, Limits, Served};
 use shuyu_runtime::dev::SamplesJob;
 use crate::output::{render, Format};
 use shuyu_runtime::Runtime;
@@ -99,13 +99,22 @@ pub struct DemoOptions {
     pub console_listen: Option<SocketAddr>,
     /// Job limits of the runtime.
     pub limits: Limits,
+    /// Where releases' inner plans run: `Ballista` starts a scheduler and two executors on
+    /// loopback (in this process, talking gRPC) and runs the demo's queries through them.
+    pub engine: EngineKind,
 }
 
 /// Opens a fresh store in `store_dir` and bootstraps the bureau, registers the demo
 /// datasets found in `datasets`, and admits the two units with one analyst and one
 /// authorization each.
 pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error> {
-    let store = Store::open(store_dir)?;
+    bootstrap_with(store_dir, datasets, shuyu_governance::StoreOptions::default())
+}
+
+/// [`bootstrap`] with the store opened with `options` (its backend: a fresh PostgreSQL
+/// database shared by several front ends, for one).
+pub fn bootstrap_with(store_dir: &Path, datasets: &Path, options: shuyu_governance::StoreOptions) -> Result<DemoDomain, Error> {
+    let store = Store::open_with(store_dir, options)?;
     let (admin, admin_token) = store.bootstrap_admin("长春市政务服务和数字化建设管理局 管理员", &id_number("22010219800101001")?, token_ttl())?;
     let bureau = admin.principal();
     for m in shuyu_datasets::demo_manifests() {
@@ -179,7 +188,7 @@ pub fn bootstrap(store_dir: &Path, datasets: &Path) -> Result<DemoDomain, Error>
 pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
     let data_dir = opts.data_dir.as_path();
     let format = opts.format;
-    let serve_config = opts.listen.map(|listen| Config { listen, data_dir: data_dir.to_path_buf(), limits: opts.limits, ..Config::default() });
+    let mut serve_config = opts.listen.map(|listen| Config { listen, data_dir: data_dir.to_path_buf(), limits: opts.limits, ..Config::default() });
     if let Some(c) = &serve_config {
         // Refused before the script rather than after it.
         server::check_transport(c.listen, c)?;
@@ -231,7 +240,25 @@ pub async fn run(opts: &DemoOptions) -> Result<(), Error> {
             a.per_query_default
         );
     }
-    let runtime = Runtime::with_environments(store.clone(), opts.limits, Served::Prod, Some(samples.out.clone()));
+    // Kept until the demo ends: the cluster's tasks live on this runtime.
+    let cluster = match opts.engine {
+        EngineKind::Local => None,
+        EngineKind::Ballista => {
+            let c = shuyu_cluster::InProcessCluster::start(shuyu_cluster::local::ClusterOptions::default()).await?;
+            println!(
+                "\n== Ballista cluster: scheduler on {} and {} executors (loopback); releases' inner plans run there, noise and the ledger here",
+                c.scheduler_url(),
+                c.registered_executors().await
+            );
+            if let Some(config) = &mut serve_config {
+                config.engine = EngineKind::Ballista;
+                config.cluster = Some(ClusterConfig { scheduler: c.scheduler_url(), partitions: None });
+            }
+            Some(c)
+        }
+    };
+    let engine = cluster.as_ref().map(|c| shuyu_compute::InnerEngine::ballista(c.scheduler_url(), None)).unwrap_or_default();
+    let runtime = Runtime::with_environments(store.clone(), opts.limits, Served::Prod, Some(samples.out.clone())).with_engine(engine);
 
     let health: &[(&str, Option<f64>)] = &[
         ("EXPLAIN PRIVACY SELECT department, COUNT(*) AS visits, AVG(cost) AS avg_cost FROM medical_visits GROUP BY department", None),
