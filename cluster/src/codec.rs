@@ -128,6 +128,33 @@ pub fn decode_dataset(buf: &[u8], schema: SchemaRef) -> Result<DatasetTable> {
     }
 }
 
+/// The function methods both codecs share: shuyu's functions first, then Ballista's.
+macro_rules! shuyu_functions {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+            match decode_udf(name, buf)? {
+                Some(f) => Ok(f),
+                None => self.inner.try_decode_udf(name, buf),
+            }
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+            encode_udf(node, buf)
+        }
+
+        fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+            match decode_udaf(name, buf)? {
+                Some(f) => Ok(f),
+                None => self.inner.try_decode_udaf(name, buf),
+            }
+        }
+
+        fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+            encode_udaf(node, buf)
+        }
+    };
+}
+
 /// The logical codec: shuyu's functions and datasets, then Ballista's.
 #[derive(Debug, Default)]
 pub struct ShuyuLogicalCodec {
@@ -165,27 +192,7 @@ impl LogicalExtensionCodec for ShuyuLogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udf(node, buf)
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match decode_udaf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udaf(node, buf)
-    }
+    shuyu_functions!();
 }
 
 /// The physical codec: shuyu's functions, then Ballista's (shuffle reader and writer...).
@@ -203,27 +210,7 @@ impl PhysicalExtensionCodec for ShuyuPhysicalCodec {
         self.inner.try_encode(node, buf, converter)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udf(node, buf)
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match decode_udaf(name, buf)? {
-            Some(f) => Ok(f),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udaf(node, buf)
-    }
+    shuyu_functions!();
 }
 
 /// shuyu's codec pair, as every party installs it.
