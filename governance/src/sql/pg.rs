@@ -249,3 +249,7 @@ impl<'a> FromSql<'a> for Cell {
         true
     }
 }
+
+#[cfg(test)]
+#[path = "pg_tests.rs"]
+mod tests;
